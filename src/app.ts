@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Config } from "./config/load.js";
+import { createLogger, type Logger } from "./log.js";
+import { createRuntime, serverMeta, writeServerMeta, type Runtime } from "./runtime.js";
+import { SessionManager } from "./session/manager.js";
+import { AskpassServer } from "./ssh/askpass-server.js";
+import { Tmux } from "./tmux/client.js";
+
+/** Wires config, runtime dir, logger, tmux and the session manager; returns a way to stop. */
+export interface App {
+  config: Config;
+  runtime: Runtime;
+  logger: Logger;
+  manager: SessionManager;
+  meta(): Record<string, unknown>;
+  close(): void;
+}
+
+export function secretEnvNames(config: Config): string[] {
+  const names = new Set(["SSH_MCP_KEY_PASSPHRASE"]);
+  for (const p of Object.values(config.profiles)) {
+    if (p.passphrase_env) names.add(p.passphrase_env);
+    if (p.password_env) names.add(p.password_env);
+  }
+  return [...names];
+}
+
+export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
+  const runtime = createRuntime(config);
+  const logger = createLogger({
+    path: runtime.logPath,
+    stderr: true,
+    level: env.SSH_MCP_DEBUG ? "debug" : "info",
+  });
+  const tmux = new Tmux(config.tmuxSocket, { env, secretEnvNames: secretEnvNames(config) });
+  tmux.onError = (err) => logger.debug("tmux error", { error: err.message });
+  // The askpass socket lives in a short private temp dir: unix socket paths are limited to ~107 bytes.
+  const askpassDir = mkdtempSync(join(tmpdir(), "ssh-mcp-ask-"));
+  const askpass = new AskpassServer(askpassDir, fileURLToPath(new URL("./ssh/askpass.js", import.meta.url)));
+  const viewerBaseUrl = (): string | null => null;
+  const manager = new SessionManager({
+    config,
+    logger,
+    tmux,
+    instanceId: runtime.instanceId,
+    transcriptsDir: runtime.transcriptsDir,
+    tapScript: fileURLToPath(new URL("./transcript/tap.js", import.meta.url)),
+    askpass,
+    env,
+    viewerBaseUrl,
+  });
+  const meta = (): Record<string, unknown> => serverMeta(config, runtime, viewerBaseUrl());
+  writeServerMeta(runtime.metaPath, meta());
+  logger.info("server started", {
+    instance: runtime.instanceId,
+    config: config.configPath,
+    config_found: config.configFound,
+    profiles: Object.keys(config.profiles),
+    tmux_socket: config.tmuxSocket,
+  });
+  let closed = false;
+  return {
+    config,
+    runtime,
+    logger,
+    manager,
+    meta,
+    close() {
+      if (closed) return;
+      closed = true;
+      manager.shutdown();
+      askpass.close();
+      rmSync(askpassDir, { recursive: true, force: true });
+      logger.info("server stopped; tmux sessions stay alive for the next server", {
+        instance: runtime.instanceId,
+      });
+    },
+  };
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/** Argument parsing: picks a subcommand and hands over. Nothing else lives here. */
+import { parseArgs } from "node:util";
+import { runAttach, runDoctor, runLs } from "./commands/human.js";
+import { runServe } from "./commands/serve.js";
+
+const USAGE = `ssh-mcp - persistent interactive SSH terminals for MCP clients, living in tmux
+
+Usage:
+  ssh-mcp [serve] [--config FILE] [--runtime-dir DIR] [--viewer-host H] [--viewer-port auto|N|off]
+  ssh-mcp ls                    list ssh-mcp sessions on the tmux socket
+  ssh-mcp attach <session_id>   attach this terminal to a session (tmux attach)
+  ssh-mcp doctor                check tmux, ssh, config, keys and say how to fix what is missing
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  const sub = first === undefined || first.startsWith("-") ? "serve" : first;
+  const args = sub === "serve" && first !== "serve" ? argv : rest;
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: "string" },
+      "runtime-dir": { type: "string" },
+      "viewer-host": { type: "string" },
+      "viewer-port": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const flags = {
+    config: values.config,
+    runtimeDir: values["runtime-dir"],
+    viewerHost: values["viewer-host"],
+    viewerPort: values["viewer-port"],
+  };
+  if (values.help || sub === "help") {
+    process.stderr.write(USAGE);
+    return 0;
+  }
+  switch (sub) {
+    case "serve":
+      return runServe(flags, process.env);
+    case "ls":
+      return runLs(flags, process.env);
+    case "attach":
+      return runAttach(flags, process.env, positionals[0]);
+    case "doctor":
+      return runDoctor(flags, process.env);
+    case "viewer":
+    case "lab":
+    case "bench":
+    case "demo":
+      process.stderr.write(`ssh-mcp ${sub}: not available in this version yet.\n`);
+      return 2;
+    default:
+      process.stderr.write(`Unknown command '${sub}'.\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`ssh-mcp: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

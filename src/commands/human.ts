@@ -1,0 +1,131 @@
+import { execFile, spawn } from "node:child_process";
+import { accessSync, constants, existsSync } from "node:fs";
+import { loadConfig, type Flags } from "../config/load.js";
+import { SshMcpError } from "../errors.js";
+import { attachCommand } from "../session/manager.js";
+import { Tmux } from "../tmux/client.js";
+
+/** Subcommands for the human at the terminal: ls, attach, doctor. They print to stdout. */
+
+const FIELDS = [
+  "#{@ssh_mcp_session_id}",
+  "#{@ssh_mcp_profile}",
+  "#{@ssh_mcp_server_instance_id}",
+  "#{@ssh_mcp_owner_label}",
+  "#{@ssh_mcp_created_at}",
+];
+
+function out(line: string): void {
+  process.stdout.write(line + "\n");
+}
+
+export async function runLs(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
+  const config = loadConfig(flags, env);
+  const tmux = new Tmux(config.tmuxSocket, { env });
+  const panes = (await tmux.listPanes(FIELDS)).filter((p) => p.extra[0]);
+  if (!panes.length) {
+    out(`No ssh-mcp sessions on tmux socket '${config.tmuxSocket}'.`);
+    return 0;
+  }
+  for (const { info, extra } of panes) {
+    const [id = "", profile, instance, owner, created] = extra;
+    const status = info.dead ? `closed(${info.deadStatus ?? "?"})` : "open";
+    out(
+      `${id}  ${status}  profile=${profile}  owner=${owner || "-"}  instance=${instance}  created=${created}  attached=${info.attachedClients}\n    ${attachCommand(config.tmuxSocket, id)}`,
+    );
+  }
+  return 0;
+}
+
+export async function runAttach(flags: Flags, env: NodeJS.ProcessEnv, sessionId?: string): Promise<number> {
+  if (!sessionId) {
+    process.stderr.write("usage: ssh-mcp attach <session_id>  (see ssh-mcp ls)\n");
+    return 2;
+  }
+  const config = loadConfig(flags, env);
+  const childEnv = { ...env };
+  delete childEnv.TMUX;
+  delete childEnv.TMUX_PANE;
+  return new Promise((resolve) => {
+    const child = spawn("tmux", ["-L", config.tmuxSocket, "attach", "-t", `=${sessionId}`], {
+      stdio: "inherit",
+      env: childEnv,
+    });
+    child.on("exit", (code) => resolve(code ?? 1));
+    child.on("error", (err) => {
+      process.stderr.write(`Could not run tmux: ${err.message}\n`);
+      resolve(1);
+    });
+  });
+}
+
+function version(cmd: string, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, (err, stdout, stderr) =>
+      resolve(err ? undefined : (stdout || stderr).trim().split("\n")[0]),
+    );
+  });
+}
+
+export async function runDoctor(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
+  let problems = 0;
+  const report = (ok: boolean, what: string, fix?: string): void => {
+    out(`${ok ? "ok  " : "FAIL"} ${what}${!ok && fix ? `\n     fix: ${fix}` : ""}`);
+    if (!ok) problems++;
+  };
+  const tmuxV = await version("tmux", ["-V"]);
+  report(
+    Boolean(tmuxV),
+    `tmux: ${tmuxV ?? "not found"}`,
+    "install tmux (apt-get install tmux / brew install tmux)",
+  );
+  const sshV = await version("ssh", ["-V"]);
+  report(
+    Boolean(sshV),
+    `ssh: ${sshV ?? "not found"}`,
+    "install the OpenSSH client (apt-get install openssh-client)",
+  );
+  let config;
+  try {
+    config = loadConfig(flags, env);
+    report(
+      true,
+      `config: ${config.configPath}${config.configFound ? "" : " (not found: no profiles; copy config/profiles.example.json)"}`,
+    );
+  } catch (err) {
+    report(
+      false,
+      `config: ${err instanceof SshMcpError ? err.message : String(err)}`,
+      "fix the file named above",
+    );
+    return 1;
+  }
+  for (const p of Object.values(config.profiles)) {
+    if (p.key_filename) {
+      let readable = existsSync(p.key_filename);
+      try {
+        accessSync(p.key_filename, constants.R_OK);
+      } catch {
+        readable = false;
+      }
+      report(readable, `profile ${p.name}: key ${p.key_filename}`, "fix key_filename or create the key");
+    }
+    for (const name of [p.passphrase_env, p.password_env]) {
+      if (name)
+        report(
+          Boolean(env[name]),
+          `profile ${p.name}: $${name} is ${env[name] ? "set" : "not set"}`,
+          `export ${name} in the MCP server's environment`,
+        );
+    }
+    if (p.known_hosts_file)
+      report(
+        existsSync(p.known_hosts_file),
+        `profile ${p.name}: known_hosts ${p.known_hosts_file}`,
+        `ssh-keyscan -p ${p.port} ${p.host} >> ${p.known_hosts_file} (after checking the fingerprint)`,
+      );
+  }
+  out(`tmux socket: ${config.tmuxSocket}; runtime dir: ${config.runtimeDir}`);
+  out(problems ? `${problems} problem(s) found.` : "All checks passed.");
+  return problems ? 1 : 0;
+}

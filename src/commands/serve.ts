@@ -1,0 +1,37 @@
+import { loadConfig, type Flags } from "../config/load.js";
+import { createApp } from "../app.js";
+import { SshMcpError } from "../errors.js";
+import { createMcpServer, serveStdio } from "../mcp/server.js";
+import { allTools } from "../tools/index.js";
+
+const VERSION = "0.1.0";
+
+/** Runs the MCP stdio server until the client goes away. Returns -1: the process stays up. */
+export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(flags, env);
+  } catch (err) {
+    // A config error is reported once and clearly, never as a stack trace.
+    process.stderr.write(`ssh-mcp: ${err instanceof SshMcpError ? err.message : String(err)}\n`);
+    return 1;
+  }
+  const app = createApp(config, env);
+  const mcp = createMcpServer({
+    name: "ssh-mcp",
+    version: VERSION,
+    tools: allTools,
+    context: { manager: app.manager, serverMeta: app.meta },
+    logger: app.logger,
+  });
+  const stop = (): void => {
+    app.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  process.stdin.on("end", stop);
+  process.stdin.on("close", stop);
+  await serveStdio(mcp);
+  return -1;
+}

@@ -1,0 +1,63 @@
+import { z } from "zod";
+
+/** Profile fields keep the Python predecessor's names so existing profiles.json files load. */
+export const routeStepSchema = z
+  .object({
+    expect: z.string().min(1).describe("Regex matched against the screen before sending"),
+    send: z.string().describe("Text to send (Enter is appended)"),
+    sensitive: z.boolean().default(false),
+  })
+  .strict();
+
+export const securitySchema = z
+  .object({
+    mode: z.enum(["unrestricted", "readonly", "restricted"]).default("unrestricted"),
+    allow_patterns: z.array(z.string()).default([]),
+    deny_patterns: z.array(z.string()).default([]),
+    redact_transcripts: z.boolean().default(true),
+  })
+  .strict();
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be the NAME of an environment variable, not a secret value");
+
+export const profileSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(22),
+    username: z.string().min(1).optional(),
+    key_filename: z.string().min(1).optional(),
+    passphrase_env: envName.optional(),
+    password_env: envName.optional(),
+    allow_agent: z.boolean().default(true),
+    look_for_keys: z.boolean().default(true),
+    auto_add_host_key: z.boolean().default(false),
+    known_hosts_file: z.string().min(1).optional(),
+    term: z.string().min(1).default("xterm-256color"),
+    width: z.number().int().min(20).max(1000).default(120),
+    height: z.number().int().min(5).max(500).default(40),
+    keepalive_interval: z.number().int().min(0).max(3600).optional(),
+    enter_sequence: z.enum(["lf", "cr", "crlf"]).default("lf"),
+    bridge: z.enum(["native", "ssh2"]).default("native"),
+    ssh_config_host: z.string().min(1).optional(),
+    proxy_jump: z.string().min(1).optional(),
+    prompt_regex: z.string().min(1).optional(),
+    route: z.array(routeStepSchema).default([]),
+    security: securitySchema.default({
+      mode: "unrestricted",
+      allow_patterns: [],
+      deny_patterns: [],
+      redact_transcripts: true,
+    }),
+  })
+  .strict();
+
+export const profilesFileSchema = z
+  .object({
+    profiles: z.record(z.string().min(1), profileSchema),
+  })
+  .strict();
+
+export type Profile = z.infer<typeof profileSchema> & { name: string; keepalive_interval: number };
+export type RouteStep = z.infer<typeof routeStepSchema>;

@@ -1,0 +1,37 @@
+/**
+ * One error type for everything a tool can refuse. The MCP layer turns any SshMcpError into
+ * `{ok:false, error, code}`; anything else becomes INTERNAL_ERROR without a stack trace.
+ */
+export type ErrorCode =
+  | "INVALID_ARGUMENT"
+  | "CONFIG_ERROR"
+  | "UNKNOWN_PROFILE"
+  | "UNKNOWN_SESSION"
+  | "UNKNOWN_COMMAND"
+  | "SESSION_CLOSED"
+  | "SESSION_UNHEALTHY"
+  | "COMMAND_RUNNING"
+  | "SECRET_MISSING"
+  | "KEY_NOT_FOUND"
+  | "HOST_KEY_MISMATCH"
+  | "HOST_KEY_UNKNOWN"
+  | "AUTH_FAILED"
+  | "CONNECTION_FAILED"
+  | "CONNECT_TIMEOUT"
+  | "TMUX_ERROR"
+  | "INTERNAL_ERROR";
+
+export class SshMcpError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly data?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "SshMcpError";
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,313 @@
+import { SshMcpError } from "../errors.js";
+import { tailEvents } from "../transcript/reader.js";
+import type { TranscriptEvent } from "../transcript/writer.js";
+import type { SessionManager } from "./manager.js";
+import { capOutput, cleanOutput, jsonSize, pageOutput, wrapCommand } from "./output.js";
+import type { Session, TrackedCommand } from "./session.js";
+import type { CommandResult } from "./types.js";
+import { lastLines } from "./login.js";
+
+/**
+ * What the tools do with a session, in terms of the manager, the session's stream and tmux.
+ * Durations come in as parameters (seconds from tools, ms inside) so tests can shrink them.
+ */
+
+const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
+/** Above this JSON size a get_command reply is paged (the reply carries the output twice). */
+export const PAGE_BUDGET = 4_000_000;
+
+function enterOf(s: Session): string {
+  return ENTER[s.profile.enter_sequence] ?? "\n";
+}
+
+function compileRegex(pattern: string, field: string): RegExp {
+  try {
+    return new RegExp(pattern, "m");
+  } catch (err) {
+    throw new SshMcpError(
+      "INVALID_ARGUMENT",
+      `${field}: invalid regular expression (${(err as Error).message}).`,
+    );
+  }
+}
+
+export interface ExecuteOptions {
+  command: string;
+  waitForPrompt: boolean;
+  timeoutMs: number;
+  tool?: string;
+}
+
+export async function executeCommand(
+  mgr: SessionManager,
+  sessionId: string,
+  opts: ExecuteOptions,
+): Promise<CommandResult> {
+  const s = await mgr.usable(sessionId);
+  if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
+  if (s.active) {
+    throw new SshMcpError(
+      "COMMAND_RUNNING",
+      `Command ${s.active.result.command_id} (${JSON.stringify(s.active.result.command.slice(0, 80))}) is still running in session '${s.id}'. ` +
+        `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
+    );
+  }
+  const enter = enterOf(s);
+  const mode = opts.waitForPrompt ? "marker" : "raw";
+  const cmd = s.newCommand(opts.command, mode);
+  const text = mode === "marker" ? wrapCommand(opts.command, cmd.nonce, enter) : opts.command;
+  if (mode === "raw") cmd.echo = opts.command;
+  s.writer.write("command_start", {
+    command_id: cmd.result.command_id,
+    command: opts.command,
+    mode,
+    nonce: cmd.nonce,
+    tool: opts.tool ?? "execute_command",
+  });
+  s.writer.write("send", { tool: opts.tool ?? "execute_command", text: text + enter, actor: "agent" });
+  try {
+    await mgr.deps.tmux.sendLiteral(s.paneId, text + enter);
+  } catch (err) {
+    s.finish(cmd, "failed", "timeout", null, "");
+    throw err;
+  }
+  await waitForCompletion(mgr, s, cmd, opts.timeoutMs);
+  return resultFor(mgr, s, cmd);
+}
+
+async function waitForCompletion(mgr: SessionManager, s: Session, cmd: TrackedCommand, timeoutMs: number) {
+  const { idleMs } = mgr.config.timing;
+  const prompt = s.profile.prompt_regex ? compileRegex(s.profile.prompt_regex, "prompt_regex") : undefined;
+  const sentAt = Date.now();
+  const done = await s.waitUntil(() => {
+    if (cmd.result.status !== "running") return true;
+    const quiet = Date.now() - Math.max(s.stream.lastRecvAt, sentAt) >= idleMs;
+    const gotOutput = s.stream.end > cmd.streamStart;
+    if (!quiet || !gotOutput) return undefined;
+    // Fallbacks for input that no POSIX shell answers: a prompt, or (raw mode) a quiet period.
+    const tail = lastLines(cleanOutput(s.stream.slice(Math.max(cmd.streamStart, s.stream.end - 2000))), 1);
+    if (prompt?.test(tail)) {
+      s.finish(cmd, "completed", "prompt", null);
+      return true;
+    }
+    if (cmd.mode === "raw") {
+      s.finish(cmd, "completed", "idle", null);
+      return true;
+    }
+    return undefined;
+  }, timeoutMs);
+  if (!done && cmd.result.status === "running") {
+    cmd.result = { ...cmd.result, timed_out: true };
+    s.writer.write("command_timeout", { command_id: cmd.result.command_id, timeout_ms: timeoutMs });
+  }
+}
+
+function resultFor(mgr: SessionManager, s: Session, cmd: TrackedCommand): CommandResult {
+  const full = s.currentOutput(cmd);
+  const { output, truncated } = capOutput(full, mgr.config.resultOutputChars);
+  return { ...cmd.result, output, output_truncated: truncated };
+}
+
+export function findCommand(s: Session, commandId: string): TrackedCommand {
+  const c = s.commands.get(commandId);
+  if (!c) {
+    throw new SshMcpError(
+      "UNKNOWN_COMMAND",
+      `Unknown command_id '${commandId}' in session '${s.id}'. Call list_commands to see its commands.`,
+    );
+  }
+  return c;
+}
+
+export function getCommand(
+  mgr: SessionManager,
+  sessionId: string,
+  commandId: string,
+  outputLimit: number | undefined,
+  outputOffset: number,
+): { command: CommandResult; output_total_chars: number; next_offset: number | null } {
+  const s = mgr.get(sessionId);
+  const cmd = findCommand(s, commandId);
+  const full = s.currentOutput(cmd);
+  let output: string;
+  let next: number | null = null;
+  let truncated = false;
+  if (outputLimit !== undefined) {
+    output = outputLimit === 0 ? "" : full.slice(-outputLimit);
+    truncated = output.length < full.length;
+  } else if (outputOffset === 0 && jsonSize(full) <= PAGE_BUDGET) {
+    output = full;
+  } else {
+    const page = pageOutput(full, outputOffset, PAGE_BUDGET);
+    output = page.output;
+    next = page.nextOffset;
+    truncated = output.length < full.length;
+  }
+  return {
+    command: { ...cmd.result, output, output_truncated: truncated },
+    output_total_chars: full.length,
+    next_offset: next,
+  };
+}
+
+export function listCommands(mgr: SessionManager, sessionId: string): CommandResult[] {
+  const s = mgr.get(sessionId);
+  return [...s.commands.values()].map((c) => ({ ...c.result, output: "", output_truncated: false }));
+}
+
+export async function interrupt(
+  mgr: SessionManager,
+  sessionId: string,
+  tool = "interrupt",
+): Promise<Session> {
+  const s = await mgr.usable(sessionId);
+  s.writer.write("send", { tool, keys: ["C-c"], text: "\u0003", actor: "agent" });
+  await mgr.deps.tmux.sendKeys(s.paneId, ["C-c"]);
+  const cmd = s.active;
+  const sentAt = Date.now();
+  // Give the shell a moment to print its marker (some do after SIGINT) and its next prompt.
+  await s.waitUntil(() => {
+    if (cmd && cmd.result.status !== "running") return true;
+    return Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= 200 && s.stream.lastRecvAt >= sentAt
+      ? true
+      : undefined;
+  }, 2000);
+  if (cmd && cmd.result.status === "running") s.finish(cmd, "cancelled", "timeout", null);
+  return s;
+}
+
+export async function cancelCommand(
+  mgr: SessionManager,
+  sessionId: string,
+  commandId: string,
+): Promise<CommandResult> {
+  const s = mgr.get(sessionId);
+  const cmd = findCommand(s, commandId);
+  if (cmd.result.status === "running") {
+    if (s.status !== "open") s.finish(cmd, "session_closed", "timeout", null);
+    else if (s.active === cmd) await interrupt(mgr, sessionId, "cancel_command");
+    else s.finish(cmd, "cancelled", "timeout", null);
+  }
+  return resultFor(mgr, s, cmd);
+}
+
+export interface SendTextOptions {
+  text: string;
+  enter: boolean;
+  waitFor: string;
+  regex: boolean;
+  timeoutMs: number;
+  sensitive: boolean;
+}
+
+export async function sendText(
+  mgr: SessionManager,
+  sessionId: string,
+  o: SendTextOptions,
+): Promise<{ output: string; matched: string | null; timed_out: boolean }> {
+  const s = await mgr.usable(sessionId);
+  const matcher = o.waitFor ? (o.regex ? compileRegex(o.waitFor, "wait_for") : undefined) : undefined;
+  const payload = o.text + (o.enter ? enterOf(s) : "");
+  if (!payload) throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
+  const start = s.stream.end;
+  const release = s.stream.pin(start);
+  try {
+    s.writer.write("send", {
+      tool: "send_text",
+      text: o.sensitive ? "[REDACTED]" : payload,
+      actor: "agent",
+      ...(o.sensitive ? { sensitive: true } : {}),
+    });
+    const sentAt = Date.now();
+    await mgr.deps.tmux.sendLiteral(s.paneId, payload);
+    let matched: string | null = null;
+    const done = await s.waitUntil(() => {
+      if (s.status !== "open") return true;
+      if (o.waitFor) {
+        // Only the recent window is matched, so a flood of output costs linear time overall.
+        const text = cleanOutput(s.stream.slice(Math.max(start, s.stream.end - 256 * 1024)));
+        if (matcher) {
+          const m = matcher.exec(text);
+          if (m) matched = m[0];
+        } else if (text.includes(o.waitFor)) matched = o.waitFor;
+        return matched !== null ? true : undefined;
+      }
+      return Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= mgr.config.timing.idleMs
+        ? true
+        : undefined;
+    }, o.timeoutMs);
+    let output = cleanOutput(s.stream.slice(start));
+    if (o.sensitive && o.text) output = output.split(o.text).join("[REDACTED]");
+    const capped =
+      output.length > mgr.config.resultOutputChars ? output.slice(-mgr.config.resultOutputChars) : output;
+    return { output: capped, matched, timed_out: !done || (Boolean(o.waitFor) && matched === null) };
+  } finally {
+    release();
+  }
+}
+
+/** Key names tmux understands, with optional C-/M-/S- modifiers, or one printable character. */
+const KEY_RE =
+  /^(?:(?:C-|M-|S-)*(?:Up|Down|Left|Right|Home|End|PageUp|PageDown|PgUp|PgDn|PPage|NPage|Tab|BTab|BSpace|Enter|Escape|Space|DC|IC|Insert|Delete|F(?:[1-9]|1[0-2])|[\x21-\x7e]))$/;
+
+export async function sendKeys(mgr: SessionManager, sessionId: string, keys: string[]): Promise<string[]> {
+  keys.forEach((k, i) => {
+    if (!KEY_RE.test(k)) {
+      throw new SshMcpError(
+        "INVALID_ARGUMENT",
+        `keys[${i}]: '${k.slice(0, 40)}' is not a tmux key name. Use names like C-c, C-d, Up, Down, Tab, Enter, Escape, F1, or a single character; send text with send_text.`,
+      );
+    }
+  });
+  const s = await mgr.usable(sessionId);
+  s.writer.write("send", { tool: "send_keys", keys, actor: "agent" });
+  await mgr.deps.tmux.sendKeys(s.paneId, keys);
+  return keys;
+}
+
+export async function getScreen(mgr: SessionManager, sessionId: string, lines: number, ansi: boolean) {
+  const s = mgr.get(sessionId);
+  if (s.status === "closed" && !(await mgr.deps.tmux.paneInfo(s.paneId))) {
+    throw new SshMcpError(
+      "SESSION_CLOSED",
+      `Session '${s.id}' is closed and its pane is gone. Read what happened with get_transcript.`,
+    );
+  }
+  const info = await mgr.deps.tmux.paneInfo(s.paneId);
+  const height = info?.height ?? s.profile.height;
+  const raw = await mgr.deps.tmux.capture(s.paneId, { start: -Math.max(0, lines - height), ansi });
+  const all = raw.replace(/\n$/, "").split("\n");
+  const visibleStart = Math.max(0, all.length - height);
+  let rows = all.map((l) => l.replace(/\s+$/, ""));
+  while (
+    rows.length > 1 &&
+    rows[rows.length - 1] === "" &&
+    rows.length - 1 > visibleStart + (info?.cursorY ?? 0)
+  )
+    rows.pop();
+  rows = rows.slice(-lines);
+  return {
+    screen: rows.join("\n"),
+    width: info?.width ?? s.profile.width,
+    height,
+    cursor: { x: info?.cursorX ?? 0, y: info?.cursorY ?? 0 },
+    alternate_screen: info?.alternate ?? false,
+    status: s.status,
+  };
+}
+
+/** The last `tail` transcript events, dropping the oldest if the reply would grow too large. */
+export function getTranscript(mgr: SessionManager, sessionId: string, tail: number) {
+  const s = mgr.get(sessionId);
+  const events = tailEvents(s.transcriptPath, tail);
+  let size = 0;
+  let keepFrom = events.length;
+  while (keepFrom > 0) {
+    const ev = events[keepFrom - 1] as TranscriptEvent;
+    const n = JSON.stringify(ev).length;
+    if (size + n > PAGE_BUDGET) break;
+    size += n;
+    keepFrom--;
+  }
+  return { transcript_path: s.transcriptPath, events: events.slice(keepFrom), truncated: keepFrom > 0 };
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+
+/**
+ * Serves passphrases and passwords to the askpass helper. Each login gets a token that answers
+ * a bounded number of prompts for a bounded time; the secret values are read from the server's
+ * environment at the moment they are asked for and written only to the socket.
+ */
+export interface AskpassGrant {
+  token: string;
+  env: Record<string, string>;
+  revoke(): void;
+}
+
+interface Grant {
+  passphrase?: string;
+  password?: string;
+  remaining: number;
+  expires: number;
+}
+
+export class AskpassServer {
+  private server: Server | undefined;
+  private readonly grants = new Map<string, Grant>();
+  readonly socketPath: string;
+  readonly scriptPath: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly helperJs: string,
+  ) {
+    this.socketPath = join(dir, "askpass.sock");
+    this.scriptPath = join(dir, "askpass.sh");
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    rmSync(this.socketPath, { force: true });
+    // ssh needs an executable path; the wrapper holds no secret, only the node and helper paths.
+    writeFileSync(
+      this.scriptPath,
+      `#!/bin/sh\nexec '${process.execPath.replace(/'/g, "'\\''")}' '${this.helperJs.replace(/'/g, "'\\''")}' "$@"\n`,
+      { mode: 0o700 },
+    );
+    chmodSync(this.scriptPath, 0o700);
+    const server = createServer((sock) => {
+      let buf = "";
+      sock.setTimeout(5000, () => sock.destroy());
+      sock.on("data", (d: Buffer) => {
+        buf += d.toString("utf8");
+        if (buf.length > 64 * 1024) sock.destroy();
+      });
+      sock.on("end", () => sock.end(this.answer(buf)));
+      sock.on("error", () => undefined);
+    });
+    await new Promise<void>((res, rej) => {
+      server.once("error", rej);
+      server.listen(this.socketPath, () => res());
+    });
+    chmodSync(this.socketPath, 0o600);
+    server.unref();
+    this.server = server;
+  }
+
+  private answer(raw: string): string {
+    let req: { token?: unknown; prompt?: unknown };
+    try {
+      req = JSON.parse(raw) as typeof req;
+    } catch {
+      return "NO";
+    }
+    const grant = typeof req.token === "string" ? this.grants.get(req.token) : undefined;
+    if (!grant || grant.remaining <= 0 || Date.now() > grant.expires) return "NO";
+    grant.remaining--;
+    const prompt = typeof req.prompt === "string" ? req.prompt.toLowerCase() : "";
+    const secret = prompt.includes("passphrase")
+      ? grant.passphrase
+      : prompt.includes("password")
+        ? grant.password
+        : undefined;
+    return secret === undefined ? "NO" : `OK ${secret}`;
+  }
+
+  grant(secrets: { passphrase?: string; password?: string }, ttlMs = 120_000): AskpassGrant {
+    const token = randomBytes(24).toString("hex");
+    this.grants.set(token, { ...secrets, remaining: 4, expires: Date.now() + ttlMs });
+    return {
+      token,
+      env: {
+        SSH_ASKPASS: this.scriptPath,
+        SSH_ASKPASS_REQUIRE: "force",
+        SSH_MCP_ASKPASS_SOCKET: this.socketPath,
+        SSH_MCP_ASKPASS_TOKEN: token,
+        DISPLAY: process.env.DISPLAY || ":0",
+      },
+      revoke: () => this.grants.delete(token),
+    };
+  }
+
+  close(): void {
+    this.server?.close();
+    this.server = undefined;
+    rmSync(this.socketPath, { force: true });
+  }
+}

@@ -1,0 +1,249 @@
+import { execFile } from "node:child_process";
+import { SshMcpError } from "../errors.js";
+
+/**
+ * The tmux client: argv arrays to `tmux -L <socket>`, never a shell string, and an environment
+ * without TMUX/TMUX_PANE (so a server started from inside tmux never talks to the user's own
+ * tmux) and without the secrets the caller names (so they never reach the tmux server's
+ * environment, which every pane inherits). It knows nothing about SSH.
+ */
+
+export interface PaneInfo {
+  paneId: string;
+  dead: boolean;
+  deadStatus: number | null;
+  cursorX: number;
+  cursorY: number;
+  width: number;
+  height: number;
+  alternate: boolean;
+  pid: number;
+  attachedClients: number;
+}
+
+/** A complete command for one tmux invocation: commands joined by ";" separators. */
+export type TmuxCommand = string[];
+
+/** tmux treats an argument ending in ";" as a command separator; "\;" at the end is a literal ";". */
+export function escapeArg(arg: string): string {
+  return arg.endsWith(";") ? arg.slice(0, -1) + "\\;" : arg;
+}
+
+/** Joins commands into one argv with ";" separators, escaping every argument. */
+export function chain(...commands: TmuxCommand[]): string[] {
+  const out: string[] = [];
+  commands.forEach((cmd, i) => {
+    if (i > 0) out.push(";");
+    out.push(...cmd.map(escapeArg));
+  });
+  return out;
+}
+
+/** Splits text into pieces under tmux's message size limit, never inside a UTF-16 surrogate pair. */
+export function chunkText(text: string, maxBytes = 8000): string[] {
+  const chunks: string[] = [];
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const size =
+      code < 0x80
+        ? 1
+        : code < 0x800
+          ? 2
+          : code >= 0xd800 && code <= 0xdbff
+            ? 4
+            : code >= 0xdc00 && code <= 0xdfff
+              ? 0
+              : 3;
+    if (bytes + size > maxBytes && i > start && !(code >= 0xdc00 && code <= 0xdfff)) {
+      chunks.push(text.slice(start, i));
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (start < text.length) chunks.push(text.slice(start));
+  return chunks;
+}
+
+/** Quotes one word for sh (used only for pipe-pane, whose command tmux hands to sh -c). */
+export function shQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Field separator in formats: printable ASCII, since tmux escapes tabs without a UTF-8 locale. */
+export const SEP = "|:|";
+
+export const PANE_FORMAT = [
+  "#{pane_id}",
+  "#{pane_dead}",
+  "#{pane_dead_status}",
+  "#{cursor_x}",
+  "#{cursor_y}",
+  "#{pane_width}",
+  "#{pane_height}",
+  "#{alternate_on}",
+  "#{pane_pid}",
+  "#{session_attached}",
+].join(SEP);
+
+export function parsePaneLine(line: string): PaneInfo | undefined {
+  const f = line.split(SEP);
+  if (f.length < 10 || !f[0]?.startsWith("%")) return undefined;
+  const num = (s: string | undefined): number => Number(s ?? "0") || 0;
+  return {
+    paneId: f[0],
+    dead: f[1] === "1",
+    deadStatus: f[2] === "" || f[2] === undefined ? null : Number(f[2]),
+    cursorX: num(f[3]),
+    cursorY: num(f[4]),
+    width: num(f[5]),
+    height: num(f[6]),
+    alternate: f[7] === "1",
+    pid: num(f[8]),
+    attachedClients: num(f[9]),
+  };
+}
+
+export class Tmux {
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(
+    readonly socket: string,
+    opts: { env?: NodeJS.ProcessEnv; secretEnvNames?: string[]; tmuxPath?: string } = {},
+  ) {
+    const env = { ...(opts.env ?? process.env) };
+    delete env.TMUX;
+    delete env.TMUX_PANE;
+    for (const name of opts.secretEnvNames ?? []) delete env[name];
+    // tmux mangles non-ASCII text (send-keys, capture-pane) unless it runs in a UTF-8 locale.
+    const locale = env.LC_ALL || env.LC_CTYPE || env.LANG || "";
+    if (!/utf-?8/i.test(locale)) {
+      delete env.LC_ALL;
+      env.LC_CTYPE = "C.UTF-8";
+    }
+    this.env = env;
+    this.tmuxPath = opts.tmuxPath ?? "tmux";
+  }
+
+  private readonly tmuxPath: string;
+  onError: ((err: Error) => void) | undefined;
+
+  /** The argv a human runs to reach this socket (used for attach commands). */
+  get baseArgv(): string[] {
+    return [this.tmuxPath, "-L", this.socket];
+  }
+
+  run(args: string[]): Promise<string> {
+    return new Promise((resolvePromise, reject) => {
+      execFile(
+        this.tmuxPath,
+        ["-u", "-L", this.socket, "-f", "/dev/null", ...args],
+        { env: this.env, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
+        (err, stdout, stderr) => {
+          if (err) {
+            const msg = (stderr || err.message).trim();
+            reject(new TmuxError(msg, args[0] ?? ""));
+          } else resolvePromise(stdout);
+        },
+      );
+    });
+  }
+
+  async hasServer(): Promise<boolean> {
+    try {
+      await this.run(["list-sessions", "-F", "#{session_name}"]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends text literally (no key-name lookup), in chunks under tmux's message limit. */
+  async sendLiteral(target: string, text: string, thenKeys: string[] = []): Promise<void> {
+    const chunks = chunkText(text);
+    const cmds: TmuxCommand[] = chunks.map((c) => ["send-keys", "-t", target, "-l", "--", c]);
+    if (thenKeys.length) cmds.push(["send-keys", "-t", target, ...thenKeys]);
+    // Several small commands go in one invocation; large text is split across invocations.
+    let batch: TmuxCommand[] = [];
+    let size = 0;
+    for (const cmd of cmds) {
+      const len = cmd.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+      if (batch.length && size + len > 12_000) {
+        await this.run(chain(...batch));
+        batch = [];
+        size = 0;
+      }
+      batch.push(cmd);
+      size += len;
+    }
+    if (batch.length) await this.run(chain(...batch));
+  }
+
+  async sendKeys(target: string, keys: string[]): Promise<void> {
+    await this.run(chain(["send-keys", "-t", target, ...keys]));
+  }
+
+  /** Captures the pane: `start` lines of history (negative) through the visible screen. */
+  async capture(target: string, opts: { start?: number; ansi?: boolean } = {}): Promise<string> {
+    const args = ["capture-pane", "-p", "-J", "-t", target];
+    if (opts.start !== undefined) args.push("-S", String(opts.start));
+    if (opts.ansi) args.push("-e");
+    return this.run(args);
+  }
+
+  async paneInfo(target: string): Promise<PaneInfo | undefined> {
+    try {
+      const out = await this.run(["display-message", "-p", "-t", target, PANE_FORMAT]);
+      return parsePaneLine(out.trim());
+    } catch (err) {
+      if (err instanceof TmuxError) {
+        this.onError?.(err);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  /** Every pane on the socket with the given extra format fields appended (tab separated). */
+  async listPanes(extra: string[] = []): Promise<{ info: PaneInfo; extra: string[] }[]> {
+    let out: string;
+    try {
+      out = await this.run(["list-panes", "-a", "-F", [PANE_FORMAT, ...extra].join(SEP)]);
+    } catch {
+      return [];
+    }
+    const rows: { info: PaneInfo; extra: string[] }[] = [];
+    for (const line of out.split("\n")) {
+      const info = parsePaneLine(line);
+      if (info) rows.push({ info, extra: line.split(SEP).slice(10) });
+    }
+    return rows;
+  }
+
+  async killSession(name: string): Promise<void> {
+    try {
+      await this.run(["kill-session", "-t", `=${name}`]);
+    } catch {
+      // Already gone: closing is idempotent.
+    }
+  }
+
+  async killServer(): Promise<void> {
+    try {
+      await this.run(["kill-server"]);
+    } catch {
+      // No server: nothing to stop.
+    }
+  }
+}
+
+export class TmuxError extends SshMcpError {
+  constructor(
+    readonly stderr: string,
+    command: string,
+  ) {
+    super("TMUX_ERROR", `tmux ${command} failed: ${stderr}. Check that tmux is installed (ssh-mcp doctor).`);
+  }
+}

@@ -1,0 +1,106 @@
+import { z } from "zod";
+import { cancelCommand, executeCommand, getCommand, listCommands } from "../session/operations.js";
+import { searchLogs } from "../session/search.js";
+import { defineTool, sessionId, timeoutSeconds } from "./types.js";
+
+const commandId = z.string().min(1).max(64).describe("command_id from execute_command or list_commands");
+
+export const commandTools = [
+  defineTool({
+    name: "execute_command",
+    title: "Execute command",
+    description:
+      "Run a shell command in the session's current shell (whatever host or pod it is in now) and return only its own output and exit code. If it outlives timeout it returns status 'running' and keeps being tracked: poll get_command. To enter an interactive program or nested shell (ssh, su, kubectl exec -it), or to answer a menu, use wait_for_prompt=false or send_text.",
+    inputSchema: z.object({
+      session_id: sessionId,
+      command: z.string().min(1).max(100_000).describe("Shell command line (may span several lines)"),
+      wait_for_prompt: z
+        .boolean()
+        .default(true)
+        .describe(
+          "true: POSIX shell, exact output and exit code. false: send the line as is and return when output goes quiet",
+        ),
+      timeout: timeoutSeconds(30),
+    }),
+    annotations: { openWorldHint: true },
+    handler: async (a, { manager }) => ({
+      ...(await executeCommand(manager, a.session_id, {
+        command: a.command,
+        waitForPrompt: a.wait_for_prompt,
+        timeoutMs: a.timeout * 1000,
+      })),
+    }),
+  }),
+  defineTool({
+    name: "get_command",
+    title: "Get command",
+    description:
+      "A tracked command's status, exit code and output (also after it outlived execute_command's timeout). Large output comes in pages: pass next_offset back as output_offset. output_limit N returns only the last N characters.",
+    inputSchema: z.object({
+      session_id: sessionId,
+      command_id: commandId,
+      output_limit: z
+        .number()
+        .int()
+        .min(0)
+        .max(100_000_000)
+        .optional()
+        .describe("Return only the last N characters"),
+      output_offset: z.number().int().min(0).default(0).describe("Character offset of the page to return"),
+    }),
+    annotations: { readOnlyHint: true },
+    handler: async (a, { manager }) =>
+      getCommand(manager, a.session_id, a.command_id, a.output_limit, a.output_offset),
+  }),
+  defineTool({
+    name: "list_commands",
+    title: "List commands",
+    description: "The commands run in a session, newest last, without their output.",
+    inputSchema: z.object({ session_id: sessionId }),
+    annotations: { readOnlyHint: true },
+    handler: async (a, { manager }) => ({ commands: listCommands(manager, a.session_id) }),
+  }),
+  defineTool({
+    name: "cancel_command",
+    title: "Cancel command",
+    description: "Stop a running tracked command (Ctrl+C) and stop waiting for it; the session stays usable.",
+    inputSchema: z.object({ session_id: sessionId, command_id: commandId }),
+    annotations: { openWorldHint: true },
+    handler: async (a, { manager }) => ({
+      command: await cancelCommand(manager, a.session_id, a.command_id),
+    }),
+  }),
+  defineTool({
+    name: "search_logs",
+    title: "Search logs",
+    description:
+      "Search log files under path in the session's current shell (find + grep -E, works on BusyBox too) and return structured matches {file, line, text}.",
+    inputSchema: z.object({
+      session_id: sessionId,
+      pattern: z.string().min(1).max(1000).describe("Extended regular expression (grep -E)"),
+      path: z.string().min(1).max(1000).default(".").describe("Directory to search"),
+      include: z.string().min(1).max(200).default("*.log").describe("File name glob"),
+      context: z.number().int().min(0).max(20).default(0).describe("Lines of context around each match"),
+      ignore_case: z.boolean().default(true),
+      max_count: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(200)
+        .describe("Most matches per file and in the result"),
+      timeout: timeoutSeconds(30),
+    }),
+    annotations: { readOnlyHint: true, openWorldHint: true },
+    handler: async (a, { manager }) =>
+      searchLogs(manager, a.session_id, {
+        pattern: a.pattern,
+        path: a.path,
+        include: a.include,
+        context: a.context,
+        ignoreCase: a.ignore_case,
+        maxCount: a.max_count,
+        timeoutMs: a.timeout * 1000,
+      }),
+  }),
+];

@@ -1,0 +1,6 @@
+import { commandTools } from "./commands.js";
+import { sessionTools } from "./sessions.js";
+import { terminalTools } from "./terminal.js";
+import type { ToolDef } from "./types.js";
+
+export const allTools: ToolDef[] = [...sessionTools, ...commandTools, ...terminalTools];

@@ -1,0 +1,96 @@
+import { z } from "zod";
+import { getScreen, getTranscript, interrupt, sendKeys, sendText } from "../session/operations.js";
+import { defineTool, sessionId, timeoutSeconds } from "./types.js";
+
+export const terminalTools = [
+  defineTool({
+    name: "send_text",
+    title: "Send text",
+    description:
+      "Type text into the terminal (Enter appended unless enter=false), e.g. a bastion menu choice, an answer to a prompt, or a command that enters an interactive program. With wait_for, waits until that text (or regex) appears in the new output. Use sensitive=true for passwords: they are never written to the transcript.",
+    inputSchema: z.object({
+      session_id: sessionId,
+      text: z.string().max(100_000).describe("Text to type"),
+      enter: z.boolean().default(true).describe("Press Enter after the text (profile's enter_sequence)"),
+      wait_for: z
+        .string()
+        .max(1000)
+        .default("")
+        .describe("Text to wait for in the output; empty waits for output to go quiet"),
+      regex: z.boolean().default(false).describe("Treat wait_for as a regular expression"),
+      timeout: timeoutSeconds(30),
+      sensitive: z.boolean().default(false).describe("Secret input: recorded as [REDACTED]"),
+    }),
+    annotations: { openWorldHint: true },
+    handler: async (a, { manager }) =>
+      sendText(manager, a.session_id, {
+        text: a.text,
+        enter: a.enter,
+        waitFor: a.wait_for,
+        regex: a.regex,
+        timeoutMs: a.timeout * 1000,
+        sensitive: a.sensitive,
+      }),
+  }),
+  defineTool({
+    name: "send_keys",
+    title: "Send keys",
+    description:
+      "Press named keys (tmux names): C-c, C-d, C-z, Up, Down, Left, Right, Tab, Enter, Escape, PageUp, PageDown, F1..F12, or single characters like q or y. For pagers, editors and full-screen programs; read the result with get_screen.",
+    inputSchema: z.object({
+      session_id: sessionId,
+      keys: z.array(z.string().min(1).max(32)).min(1).max(200).describe("Key names, pressed in order"),
+    }),
+    annotations: { openWorldHint: true },
+    handler: async (a, { manager }) => ({ sent: await sendKeys(manager, a.session_id, a.keys) }),
+  }),
+  defineTool({
+    name: "interrupt",
+    title: "Interrupt (Ctrl+C)",
+    description:
+      "Send Ctrl+C. A tracked running command is marked cancelled, so the next execute_command works.",
+    inputSchema: z.object({ session_id: sessionId }),
+    annotations: { openWorldHint: true },
+    handler: async (a, { manager }) => {
+      await interrupt(manager, a.session_id);
+      return { sent: ["C-c"] };
+    },
+  }),
+  defineTool({
+    name: "get_screen",
+    title: "Get screen",
+    description:
+      "The terminal as rendered now (what a human attached with tmux sees): last `lines` lines, cursor, and whether a full-screen program (pager, editor) is on the alternate screen.",
+    inputSchema: z.object({
+      session_id: sessionId,
+      lines: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(100)
+        .describe("How many lines, counted from the bottom"),
+      ansi: z.boolean().default(false).describe("Keep colors and attributes as ANSI escape sequences"),
+    }),
+    annotations: { readOnlyHint: true },
+    handler: async (a, { manager }) => getScreen(manager, a.session_id, a.lines, a.ansi),
+  }),
+  defineTool({
+    name: "get_transcript",
+    title: "Get transcript",
+    description:
+      "The last events of the session's JSONL audit transcript (sends, received output, commands, health).",
+    inputSchema: z.object({
+      session_id: sessionId,
+      tail: z
+        .number()
+        .int()
+        .min(0)
+        .max(10_000)
+        .default(200)
+        .describe("How many events, counted from the end"),
+    }),
+    annotations: { readOnlyHint: true },
+    handler: async (a, { manager }) => getTranscript(manager, a.session_id, a.tail),
+  }),
+];

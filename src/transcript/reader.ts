@@ -1,0 +1,112 @@
+import { closeSync, openSync, readSync, statSync, watch, type FSWatcher } from "node:fs";
+import type { TranscriptEvent } from "./writer.js";
+
+/** Reads the last `n` JSON lines of a transcript, reading backwards in blocks. */
+export function tailEvents(path: string, n: number): TranscriptEvent[] {
+  if (n <= 0) return [];
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return [];
+  }
+  try {
+    const size = statSync(path).size;
+    const block = 256 * 1024;
+    let pos = size;
+    let buf = Buffer.alloc(0);
+    let newlines = 0;
+    while (pos > 0 && newlines <= n) {
+      const len = Math.min(block, pos);
+      pos -= len;
+      const chunk = Buffer.alloc(len);
+      readSync(fd, chunk, 0, len, pos);
+      for (const b of chunk) if (b === 10) newlines++;
+      buf = Buffer.concat([chunk, buf]);
+    }
+    const lines = buf.toString("utf8").split("\n").filter(Boolean);
+    if (pos > 0) lines.shift(); // the first line may be cut
+    return lines.slice(-n).flatMap((l) => parseLine(l));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseLine(line: string): TranscriptEvent[] {
+  try {
+    return [JSON.parse(line) as TranscriptEvent];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Follows a transcript from a byte offset: inotify (fs.watch) wakes it on every append, a slow
+ * poll covers filesystems where watching does not work. Emits whole parsed lines in order.
+ */
+export class TranscriptFollower {
+  private offset: number;
+  private partial = Buffer.alloc(0);
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private fd: number | undefined;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly onEvent: (event: TranscriptEvent, endOffset: number) => void,
+    opts: { fromOffset?: number; pollMs?: number } = {},
+  ) {
+    this.offset = opts.fromOffset ?? 0;
+    try {
+      this.watcher = watch(path, () => this.drain());
+      this.watcher.on("error", () => undefined);
+    } catch {
+      this.watcher = undefined;
+    }
+    this.timer = setInterval(() => this.drain(), opts.pollMs ?? 200);
+    this.timer.unref();
+  }
+
+  get position(): number {
+    return this.offset;
+  }
+
+  /** Reads everything appended since the last call; safe to call any time. */
+  drain(): void {
+    if (this.closed) return;
+    try {
+      this.fd ??= openSync(this.path, "r");
+      const buf = Buffer.alloc(1024 * 1024);
+      for (;;) {
+        const n = readSync(this.fd, buf, 0, buf.length, this.offset);
+        if (n <= 0) break;
+        this.offset += n;
+        let data = this.partial.length
+          ? Buffer.concat([this.partial, buf.subarray(0, n)])
+          : buf.subarray(0, n);
+        const base = this.offset - data.length;
+        let start = 0;
+        for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, start)) {
+          const lineEnd = base + i + 1;
+          const line = data.subarray(start, i).toString("utf8");
+          start = i + 1;
+          for (const ev of parseLine(line)) this.onEvent(ev, lineEnd);
+        }
+        data = data.subarray(start);
+        this.partial = Buffer.from(data);
+      }
+    } catch {
+      // The file may not exist yet, or was removed: the next wake-up tries again.
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.drain();
+    this.closed = true;
+    this.watcher?.close();
+    if (this.timer) clearInterval(this.timer);
+    if (this.fd !== undefined) closeSync(this.fd);
+  }
+}
