@@ -7,7 +7,7 @@ import { SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AskpassServer } from "../ssh/askpass-server.js";
 import { nativeSshArgv } from "../ssh/native.js";
-import { shQuote, type Tmux, type TmuxCommand, chain } from "../tmux/client.js";
+import { chain, shQuote, type PaneInfo, type Tmux, type TmuxCommand } from "../tmux/client.js";
 import { TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter } from "../transcript/writer.js";
 import { classifyLoginFailure, isTransportLoss, lastLines } from "./login.js";
@@ -176,6 +176,10 @@ export class SessionManager {
         "--",
         "env",
         `TERM=${profile.term}`,
+        "sh",
+        "-c",
+        BRIDGE_WRAPPER,
+        "ssh-mcp-bridge",
         ...sshArgv,
       ],
       ["set-option", "-w", "-t", target, "window-size", "manual"],
@@ -272,16 +276,39 @@ export class SessionManager {
       );
     }
     // Let the tap flush the bridge's last words before reading them.
-    await session.waitUntil(() => (Date.now() - session.stream.lastRecvAt > 100 ? true : undefined), 1000);
-    session.follower?.drain();
-    throw classifyLoginFailure(cleanOutput(session.stream.slice(0)), dead?.status ?? null, session.profile);
+    await session.waitUntil(() => {
+      session.follower?.drain();
+      return EXIT_LINE_ONE.test(session.stream.slice(Math.max(0, session.stream.end - 4096)))
+        ? true
+        : undefined;
+    }, 1000);
+    const exit = bridgeExit(cleanOutput(session.stream.slice(0)), dead?.status ?? null);
+    throw classifyLoginFailure(exit.text, exit.status, session.profile);
   }
 
   /** Re-reads one session's pane state from tmux. */
   async refresh(session: Session): Promise<void> {
     if (session.status === "closed") return;
-    const info = await this.deps.tmux.paneInfo(session.paneId);
-    this.applyPaneState(session, info);
+    this.applyPaneState(
+      session,
+      await this.deadSettled(session, await this.deps.tmux.paneInfo(session.paneId)),
+    );
+  }
+
+  /**
+   * A pane can be seen dead a moment before the tap has delivered the bridge's last words (and
+   * its exit status line); wait briefly for them so the close reason is exact.
+   */
+  private async deadSettled(session: Session, info: PaneInfo | undefined): Promise<PaneInfo | undefined> {
+    const deadline = Date.now() + 1000;
+    while (info?.dead && Date.now() < deadline) {
+      session.follower?.drain();
+      const tail = cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 4096)));
+      if (bridgeExit(tail, info.deadStatus).status !== null) break;
+      await new Promise((r) => setTimeout(r, 25));
+      info = await this.deps.tmux.paneInfo(session.paneId);
+    }
+    return info;
   }
 
   private applyPaneState(
@@ -291,8 +318,10 @@ export class SessionManager {
     if (info) session.attachedClients = info.attachedClients;
     if (info && !info.dead) return;
     session.follower?.drain();
-    const text = cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 4096)));
-    const status = info?.deadStatus ?? null;
+    const { status, text } = bridgeExit(
+      cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 4096))),
+      info?.deadStatus ?? null,
+    );
     const next = info && isTransportLoss(text, status) ? "unhealthy" : "closed";
     const reason = !info
       ? "the tmux window is gone"
@@ -316,7 +345,7 @@ export class SessionManager {
     const open = [...this.sessions.values()].filter((s) => s.status === "open");
     if (!open.length) return;
     const panes = new Map((await this.deps.tmux.listPanes()).map((p) => [p.info.paneId, p.info]));
-    for (const s of open) this.applyPaneState(s, panes.get(s.paneId));
+    for (const s of open) this.applyPaneState(s, await this.deadSettled(s, panes.get(s.paneId)));
   }
 
   async close(sessionId: string): Promise<Session> {
@@ -362,6 +391,26 @@ export class SessionManager {
       s.writer.close();
     }
   }
+}
+
+/**
+ * The pane runs the bridge under a tiny sh that prints its exit status as the pane's last line:
+ * tmux's own #{pane_dead_status} is sometimes never filled in (seen with tmux 3.3a), and the
+ * line also tells a human looking at the dead pane what happened.
+ */
+export const BRIDGE_WRAPPER = `"$@"; rc=$?; printf '\\r\\n[ssh-mcp] bridge exited with status %s\\r\\n' "$rc"; exit "$rc"`;
+
+const EXIT_LINE_ONE = /\[ssh-mcp\] bridge exited with status \d+/;
+const EXIT_LINE = /\[ssh-mcp\] bridge exited with status (\d+)\n?/g;
+
+/** The bridge's exit status from its last words (else tmux's), and the text without that line. */
+export function bridgeExit(text: string, tmuxStatus: number | null): { status: number | null; text: string } {
+  const all = [...text.matchAll(EXIT_LINE)];
+  const last = all[all.length - 1];
+  return {
+    status: last?.[1] !== undefined ? Number(last[1]) : tmuxStatus,
+    text: text.replace(EXIT_LINE, ""),
+  };
 }
 
 export function attachCommand(socket: string, tmuxName: string): string {

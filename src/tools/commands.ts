@@ -81,7 +81,7 @@ export const commandTools = [
       path: z.string().min(1).max(1000).default(".").describe("Directory to search"),
       include: z.string().min(1).max(200).default("*.log").describe("File name glob"),
       context: z.number().int().min(0).max(20).default(0).describe("Lines of context around each match"),
-      ignore_case: z.boolean().default(true),
+      ignore_case: z.boolean().default(true).describe("Case-insensitive match (grep -i)"),
       max_count: z
         .number()
         .int()

@@ -39,6 +39,9 @@ export function baseProfile(sshd: SshdFixture, extra: Record<string, unknown> = 
   };
 }
 
+/** The last 20 kB the server wrote to stderr, for failure messages. */
+export let stderrTail = "";
+
 export async function connectClient(env: Record<string, string>): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -48,6 +51,10 @@ export async function connectClient(env: Record<string, string>): Promise<Client
   });
   const client = new Client({ name: "ssh-mcp-test", version: "0.0.0" });
   await client.connect(transport);
+  // Drain the server's stderr (its log): a full pipe would block the server.
+  transport.stderr?.on("data", (d: Buffer) => {
+    stderrTail = (stderrTail + d.toString()).slice(-20_000);
+  });
   return client;
 }
 

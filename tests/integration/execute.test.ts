@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHarness, type Harness } from "../helpers/harness.js";
+import { pollUntil } from "../fixtures/poll.js";
+
+interface Cmd {
+  ok: boolean;
+  command_id: string;
+  status: string;
+  exit_code: number | null;
+  output: string;
+  output_truncated: boolean;
+  timed_out: boolean;
+  completion: string;
+  code?: string;
+  error?: string;
+}
+
+let h: Harness;
+let sid: string;
+
+const exec = async (command: string, extra: Record<string, unknown> = {}): Promise<Cmd> =>
+  (await h.call("execute_command", { session_id: sid, command, ...extra })) as unknown as Cmd;
+
+beforeAll(async () => {
+  h = await startHarness();
+  const open = await h.call("open_session", { profile: "test", owner_label: "execute-tests" });
+  expect(open.ok).toBe(true);
+  sid = (open.session as { session_id: string }).session_id;
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe("execute_command", () => {
+  it("returns the command's own output and exit code", async () => {
+    const r = await exec("echo hello");
+    expect(r).toMatchObject({
+      ok: true,
+      status: "completed",
+      exit_code: 0,
+      output: "hello\n",
+      completion: "marker",
+    });
+    expect((await exec("false")).exit_code).toBe(1);
+    expect((await exec("sh -c 'exit 2'")).exit_code).toBe(2);
+    expect((await exec("nosuchcommand-xyz")).exit_code).toBe(127);
+  });
+
+  it("keeps shell state between commands", async () => {
+    await exec("cd /tmp && export SSH_MCP_T=kept");
+    expect((await exec("pwd")).output).toBe("/tmp\n");
+    expect((await exec('echo "$SSH_MCP_T"')).output).toBe("kept\n");
+  });
+
+  it("returns output without echo, markers, prompt or ANSI", async () => {
+    const r = await exec("printf '\\033[1;31mred\\033[0m plain\\n'; ls --color=always / >/dev/null");
+    expect(r.output).toBe("red plain\n");
+    expect(r.output).not.toMatch(/__SSHMCP|\x1b|printf/);
+    expect((await exec("printf abc")).output).toBe("abc");
+    expect((await exec("true")).output).toBe("");
+  });
+
+  it("keeps UTF-8 intact", async () => {
+    const r = await exec("for i in $(seq 1 300); do printf '中文测试日志%03d ✓\\n' $i; done");
+    const lines = r.output.trimEnd().split("\n");
+    expect(lines).toHaveLength(300);
+    expect(lines[299]).toBe("中文测试日志300 ✓");
+    expect(r.output).not.toContain("\ufffd");
+  });
+
+  it("handles multi-line commands, heredocs, comments and background jobs", async () => {
+    expect((await exec("echo one\necho two")).output).toBe("one\ntwo\n");
+    expect((await exec("cat <<'EOF'\nline a\nline b\nEOF")).output).toBe("line a\nline b\n");
+    expect((await exec("echo visible # a trailing comment")).output).toBe("visible\n");
+    const bg = await exec("sleep 0.1 &");
+    expect(bg.status).toBe("completed");
+    expect((await exec("wait; echo after-wait")).output).toContain("after-wait");
+  });
+
+  it("returns 1000 lines exactly", async () => {
+    const r = await exec("seq 1 1000");
+    expect(r.output).toBe(Array.from({ length: 1000 }, (_, i) => String(i + 1)).join("\n") + "\n");
+  });
+
+  it("caps 300000 lines in the result and pages the whole output via get_command", async () => {
+    const r = await exec("seq 1 300000", { timeout: 120 });
+    expect(r.status).toBe("completed");
+    expect(r.output_truncated).toBe(true);
+    expect(r.output.startsWith("1\n2\n3\n")).toBe(true);
+    expect(r.output.endsWith("299999\n300000\n")).toBe(true);
+    const full = await h.call("get_command", { session_id: sid, command_id: r.command_id });
+    const cmd = full.command as Cmd;
+    const expected = Array.from({ length: 300000 }, (_, i) => String(i + 1)).join("\n") + "\n";
+    expect(full.output_total_chars).toBe(expected.length);
+    expect(cmd.output).toBe(expected);
+    expect(full.next_offset).toBeNull();
+    const last = await h.call("get_command", { session_id: sid, command_id: r.command_id, output_limit: 7 });
+    expect((last.command as Cmd).output).toBe("300000\n");
+    const none = await h.call("get_command", { session_id: sid, command_id: r.command_id, output_limit: 0 });
+    expect((none.command as Cmd).output).toBe("");
+    const page = await h.call("get_command", {
+      session_id: sid,
+      command_id: r.command_id,
+      output_offset: 10,
+    });
+    expect((page.command as Cmd).output).toBe(expected.slice(10));
+  });
+
+  it("keeps tracking a command past its timeout and completes it later", async () => {
+    const r = await exec("sleep 1.5; echo late-output", { timeout: 0.3 });
+    expect(r).toMatchObject({ status: "running", timed_out: true, completion: "timeout", exit_code: null });
+    const busy = await exec("echo should-not-run");
+    expect(busy).toMatchObject({ ok: false, code: "COMMAND_RUNNING" });
+    const done = await pollUntil(
+      async () => {
+        const g = await h.call("get_command", { session_id: sid, command_id: r.command_id });
+        const c = g.command as Cmd;
+        return c.status === "completed" ? c : undefined;
+      },
+      { timeoutMs: 15_000, message: "command never completed" },
+    );
+    expect(done).toMatchObject({ exit_code: 0, output: "late-output\n", completion: "marker" });
+    const list = await h.call("list_commands", { session_id: sid });
+    const entry = (list.commands as Cmd[]).find((c) => c.command_id === r.command_id);
+    expect(entry).toMatchObject({ status: "completed", output: "" });
+  });
+
+  it("interrupt stops a long command and leaves the session usable", async () => {
+    const r = await exec("sleep 30", { timeout: 1 });
+    expect(r).toMatchObject({ status: "running", timed_out: true });
+    const intr = await h.call("interrupt", { session_id: sid });
+    expect(intr).toMatchObject({ ok: true, sent: ["C-c"] });
+    const g = await h.call("get_command", { session_id: sid, command_id: r.command_id });
+    expect((g.command as Cmd).status).toBe("cancelled");
+    const next = await exec("echo alive");
+    expect(next).toMatchObject({ status: "completed", exit_code: 0, output: "alive\n" });
+  });
+
+  it("cancel_command stops a tracked command and leaves the session usable", async () => {
+    const r = await exec("sleep 30", { timeout: 0.5 });
+    const c = await h.call("cancel_command", { session_id: sid, command_id: r.command_id });
+    expect((c.command as Cmd).status).toBe("cancelled");
+    expect((await exec("echo still-alive")).output).toBe("still-alive\n");
+    const again = await h.call("cancel_command", { session_id: sid, command_id: r.command_id });
+    expect((again.command as Cmd).status).toBe("cancelled");
+  });
+
+  it("wait_for_prompt=false sends the line as is and completes on a quiet period", async () => {
+    const r = await exec("echo raw-mode", { wait_for_prompt: false, timeout: 10 });
+    expect(r).toMatchObject({ status: "completed", completion: "idle", exit_code: null });
+    expect(r.output).toContain("raw-mode");
+    expect(r.output).not.toContain("echo raw-mode");
+  });
+});
