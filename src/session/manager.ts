@@ -350,11 +350,10 @@ export class SessionManager {
 
   async close(sessionId: string): Promise<Session> {
     const s = this.get(sessionId);
-    if (s.status !== "closed") {
-      s.follower?.drain();
-      await this.deps.tmux.killSession(s.tmuxName);
-      this.setStatus(s, "closed", "closed by close_session");
-    }
+    s.follower?.drain();
+    // Also for a session that already died: its dead pane (remain-on-exit) goes away now.
+    await this.deps.tmux.killSession(s.tmuxName);
+    if (s.status !== "closed") this.setStatus(s, "closed", "closed by close_session");
     return s;
   }
 

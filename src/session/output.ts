@@ -70,7 +70,12 @@ export const MARKER_OVERLAP = 64;
  * erases, other control characters dropped.
  */
 export function cleanOutput(raw: string): string {
-  const text = stripAnsi(raw);
+  // Fast path for the common case (plain lines ending in CRLF): whole-string passes only.
+  const text = stripAnsi(raw).replace(/\r+\n/g, "\n");
+  if (!text.includes("\r") && !text.includes("\b")) {
+    // eslint-disable-next-line no-control-regex
+    return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
+  }
   const lines = text.split("\n");
   const out: string[] = [];
   for (let line of lines) {

@@ -74,6 +74,8 @@ export class Session {
     this.stream.append(text);
     this.lastActivityAt = new Date().toISOString();
     if (this.active?.mode === "marker") this.scanMarkers(this.active);
+    // Output nobody waits for (a `tail -f` typed with send_text) must not grow memory forever.
+    if (!this.active && this.stream.kept > 4 * 1024 * 1024) this.stream.trim();
     this.notify();
   }
 

@@ -51,6 +51,8 @@ export class TranscriptFollower {
   private timer: NodeJS.Timeout | undefined;
   private fd: number | undefined;
   private closed = false;
+  /** One read buffer for the follower's life: allocating per wake-up cost more than the parsing. */
+  private readonly buf = Buffer.allocUnsafe(1024 * 1024);
 
   constructor(
     readonly path: string,
@@ -77,7 +79,7 @@ export class TranscriptFollower {
     if (this.closed) return;
     try {
       this.fd ??= openSync(this.path, "r");
-      const buf = Buffer.alloc(1024 * 1024);
+      const buf = this.buf;
       for (;;) {
         const n = readSync(this.fd, buf, 0, buf.length, this.offset);
         if (n <= 0) break;

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../helpers/harness.js";
+import { BIN, startHarness, type Harness } from "../helpers/harness.js";
 import { pollUntil } from "../fixtures/poll.js";
 
 let h: Harness;
@@ -59,6 +59,11 @@ describe("sessions live in tmux", () => {
     const list = await h.call("list_sessions");
     expect(list.server).toMatchObject({ tmux_socket: h.socket, client_label: "vitest" });
     expect(list.viewer_base_url).toBeNull();
+    // The human's view of the same thing.
+    const ls = execFileSync(process.execPath, [BIN, "ls"], { env: h.env, encoding: "utf8" });
+    expect(ls).toContain(s.session_id);
+    expect(ls).toContain(s.attach_command);
+    expect(ls).toContain("owner=lifecycle");
   });
 
   it("close_session ends the window; input tools then say what to do", async () => {
