@@ -31,10 +31,11 @@ describe("send_text / send_keys", () => {
     const ask = await h.call("send_text", {
       session_id: sid,
       text: "read -p 'Your name: ' NAME; echo \"hello [$NAME]\"",
-      wait_for: "Your name:",
+      wait_for: "^Your name: ?$",
+      regex: true,
       timeout: 10,
     });
-    expect(ask).toMatchObject({ ok: true, matched: "Your name:", timed_out: false });
+    expect(ask).toMatchObject({ ok: true, matched: "Your name: ", timed_out: false });
     const answer = await h.call("send_text", {
       session_id: sid,
       text: "world",
@@ -79,7 +80,9 @@ describe("send_text / send_keys", () => {
     const r = await h.call("send_text", {
       session_id: sid,
       text: `read -s -p 'Password: ' PW; echo; echo "len=\${#PW}"`,
-      wait_for: "Password:",
+      // The prompt line itself, not the echo of the typed command (which also says Password:).
+      wait_for: "^Password: ?$",
+      regex: true,
       timeout: 10,
     });
     expect(r.ok).toBe(true);
@@ -151,7 +154,9 @@ describe("get_transcript", () => {
       .trimEnd()
       .split("\n");
     for (const line of raw) expect(() => JSON.parse(line)).not.toThrow();
-    expect(raw.length).toBe(events.length);
+    // The shell's next prompt may land after the reply: the reply is a prefix of the file.
+    expect(raw.length).toBeGreaterThanOrEqual(events.length);
+    expect(raw.slice(0, events.length).map((l) => JSON.parse(l))).toEqual(events);
     const last3 = await h.call("get_transcript", { session_id: sid, tail: 3 });
     expect(last3.events).toHaveLength(3);
   });
