@@ -1,0 +1,234 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { expandPath, loadConfig } from "../../src/config/load.js";
+import { SshMcpError } from "../../src/errors.js";
+
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "sshmcp-config-"));
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeProfiles(content: unknown, name = "profiles.json"): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
+  return path;
+}
+
+function configError(fn: () => unknown): SshMcpError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(SshMcpError);
+    expect((err as SshMcpError).code).toBe("CONFIG_ERROR");
+    return err as SshMcpError;
+  }
+  throw new Error("expected a CONFIG_ERROR");
+}
+
+describe("loadConfig", () => {
+  it("applies profile defaults", () => {
+    const path = writeProfiles({ profiles: { web: { host: "web.example" } } });
+    const cfg = loadConfig({ config: path }, {}, dir);
+    expect(cfg.configFound).toBe(true);
+    expect(cfg.configPath).toBe(path);
+    const p = cfg.profiles.web;
+    expect(p).toMatchObject({
+      name: "web",
+      host: "web.example",
+      port: 22,
+      width: 120,
+      height: 40,
+      term: "xterm-256color",
+      enter_sequence: "lf",
+      bridge: "native",
+      auto_add_host_key: false,
+      allow_agent: true,
+      look_for_keys: true,
+      keepalive_interval: 30,
+      route: [],
+      security: { mode: "unrestricted", allow_patterns: [], deny_patterns: [], redact_transcripts: true },
+    });
+    expect(p?.key_filename).toBeUndefined();
+  });
+
+  it("takes the default keepalive from SSH_MCP_KEEPALIVE_INTERVAL; a profile value wins", () => {
+    const path = writeProfiles({ profiles: { a: { host: "a" }, b: { host: "b", keepalive_interval: 5 } } });
+    const cfg = loadConfig({ config: path }, { SSH_MCP_KEEPALIVE_INTERVAL: "12" }, dir);
+    expect(cfg.profiles.a?.keepalive_interval).toBe(12);
+    expect(cfg.profiles.b?.keepalive_interval).toBe(5);
+    const bad = configError(() => loadConfig({ config: path }, { SSH_MCP_KEEPALIVE_INTERVAL: "soon" }, dir));
+    expect(bad.message).toContain("SSH_MCP_KEEPALIVE_INTERVAL");
+  });
+
+  it("resolves '~' and relative key paths (relative to the profiles file)", () => {
+    mkdirSync(join(dir, "conf"));
+    const path = writeProfiles(
+      {
+        profiles: {
+          home: { host: "h", key_filename: "~/.ssh/id_ed25519", known_hosts_file: "~" },
+          rel: { host: "h", key_filename: "keys/id_rsa", known_hosts_file: "./kh" },
+          abs: { host: "h", key_filename: "/etc/ssh/key" },
+        },
+      },
+      "conf/profiles.json",
+    );
+    const cfg = loadConfig({ config: "conf/profiles.json" }, {}, dir);
+    expect(cfg.configPath).toBe(path);
+    expect(cfg.profiles.home?.key_filename).toBe(join(homedir(), ".ssh/id_ed25519"));
+    expect(cfg.profiles.home?.known_hosts_file).toBe(homedir());
+    expect(cfg.profiles.rel?.key_filename).toBe(join(dir, "conf", "keys/id_rsa"));
+    expect(cfg.profiles.rel?.known_hosts_file).toBe(join(dir, "conf", "kh"));
+    expect(cfg.profiles.abs?.key_filename).toBe("/etc/ssh/key");
+  });
+
+  it("a missing file is not an error: configFound false and no profiles", () => {
+    const cfg = loadConfig({ config: join(dir, "nope.json") }, {}, dir);
+    expect(cfg.configFound).toBe(false);
+    expect(cfg.profiles).toEqual({});
+    const byDefault = loadConfig({}, {}, dir);
+    expect(byDefault.configPath).toBe(join(dir, "config/profiles.json"));
+    expect(byDefault.configFound).toBe(false);
+  });
+
+  it("invalid JSON is a CONFIG_ERROR naming the file", () => {
+    const path = writeProfiles('{"profiles": {"a": {"host": "x",}}}');
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain(path);
+    expect(err.message).toMatch(/not valid JSON/);
+    expect(err.message).not.toContain("\n    at ");
+  });
+
+  it("an unknown field is reported with the profile and the field", () => {
+    const path = writeProfiles({ profiles: { prod: { host: "x", colour: "red" } } });
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain(path);
+    expect(err.message).toContain("profile 'prod'");
+    expect(err.message).toContain("colour");
+  });
+
+  it("a wrong type is reported with the profile and the field", () => {
+    const path = writeProfiles({ profiles: { prod: { host: "x", port: "22" } } });
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain("profile 'prod', field 'port'");
+  });
+
+  it("a missing host and a bad nested field are reported by path", () => {
+    const path = writeProfiles({
+      profiles: { a: { port: 22 }, b: { host: "b", security: { mode: "yolo" } } },
+    });
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain("profile 'a', field 'host'");
+    expect(err.message).toContain("profile 'b', field 'security.mode'");
+  });
+
+  it("an unknown top-level key is reported", () => {
+    const path = writeProfiles({ profiles: {}, extra: 1 });
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain(path);
+    expect(err.message).toContain("extra");
+  });
+
+  it("rejects a secret value in passphrase_env without repeating it", () => {
+    const path = writeProfiles({ profiles: { p: { host: "x", passphrase_env: "hunter2 pass" } } });
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain("profile 'p', field 'passphrase_env'");
+    expect(err.message).toMatch(/NAME of an environment variable/);
+    expect(err.message).not.toContain("hunter2");
+    const pw = writeProfiles({ profiles: { p: { host: "x", password_env: "s3cr3t!" } } }, "pw.json");
+    expect(configError(() => loadConfig({ config: pw }, {}, dir)).message).toContain("field 'password_env'");
+  });
+
+  it("accepts environment variable names in passphrase_env/password_env", () => {
+    const path = writeProfiles({
+      profiles: { p: { host: "x", passphrase_env: "SSH_MCP_KEY_PASSPHRASE", password_env: "_pw1" } },
+    });
+    const p = loadConfig({ config: path }, {}, dir).profiles.p;
+    expect(p?.passphrase_env).toBe("SSH_MCP_KEY_PASSPHRASE");
+    expect(p?.password_env).toBe("_pw1");
+  });
+
+  it("rejects an invalid prompt_regex or route expect regex, naming the field", () => {
+    const path = writeProfiles({ profiles: { menu: { host: "x", prompt_regex: "([a-z" } } });
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain("profile 'menu', field 'prompt_regex'");
+    expect(err.message).toMatch(/invalid regex/);
+    const route = writeProfiles(
+      {
+        profiles: {
+          menu: {
+            host: "x",
+            route: [
+              { expect: "ok", send: "1" },
+              { expect: "*", send: "2" },
+            ],
+          },
+        },
+      },
+      "route.json",
+    );
+    expect(configError(() => loadConfig({ config: route }, {}, dir)).message).toContain(
+      "field 'route.1.expect'",
+    );
+  });
+
+  it("viewer port: auto by default, a number, off; anything else is rejected", () => {
+    expect(loadConfig({}, {}, dir).viewerPort).toBe("auto");
+    expect(loadConfig({}, { SSH_MCP_VIEWER_PORT: "9000" }, dir).viewerPort).toBe(9000);
+    expect(loadConfig({}, { SSH_MCP_VIEWER_PORT: "off" }, dir).viewerPort).toBe("off");
+    for (const bad of ["0", "65536", "eighty", "80.5", "-1"]) {
+      const err = configError(() => loadConfig({}, { SSH_MCP_VIEWER_PORT: bad }, dir));
+      expect(err.message).toContain(`'${bad}'`);
+    }
+  });
+
+  it("flags override the environment, which overrides defaults", () => {
+    const envPath = writeProfiles({ profiles: { fromenv: { host: "e" } } }, "env.json");
+    const flagPath = writeProfiles({ profiles: { fromflag: { host: "f" } } }, "flag.json");
+    const env = {
+      SSH_MCP_CONFIG: envPath,
+      SSH_MCP_RUNTIME_DIR: "rt-env",
+      SSH_MCP_VIEWER_HOST: "0.0.0.0",
+      SSH_MCP_VIEWER_PORT: "9001",
+    };
+    const fromEnv = loadConfig({}, env, dir);
+    expect(Object.keys(fromEnv.profiles)).toEqual(["fromenv"]);
+    expect(fromEnv.runtimeDir).toBe(join(dir, "rt-env"));
+    expect(fromEnv.viewerHost).toBe("0.0.0.0");
+    expect(fromEnv.viewerPort).toBe(9001);
+    const fromFlags = loadConfig(
+      { config: flagPath, runtimeDir: "rt-flag", viewerHost: "127.0.0.2", viewerPort: "9002" },
+      env,
+      dir,
+    );
+    expect(Object.keys(fromFlags.profiles)).toEqual(["fromflag"]);
+    expect(fromFlags.runtimeDir).toBe(join(dir, "rt-flag"));
+    expect(fromFlags.viewerHost).toBe("127.0.0.2");
+    expect(fromFlags.viewerPort).toBe(9002);
+    const defaults = loadConfig({}, {}, dir);
+    expect(defaults.runtimeDir).toBe(join(dir, "runtime"));
+    expect(defaults.viewerHost).toBe("127.0.0.1");
+    expect(defaults.tmuxSocket).toBe("ssh-mcp");
+  });
+
+  it("rejects a tmux socket name that is not a plain word", () => {
+    expect(loadConfig({}, { SSH_MCP_TMUX_SOCKET: "my-sock_1.x" }, dir).tmuxSocket).toBe("my-sock_1.x");
+    const err = configError(() => loadConfig({}, { SSH_MCP_TMUX_SOCKET: "../evil sock" }, dir));
+    expect(err.message).toContain("SSH_MCP_TMUX_SOCKET");
+  });
+});
+
+describe("expandPath", () => {
+  it("expands ~, keeps absolute paths and resolves relative ones against the base", () => {
+    expect(expandPath("~", "/base")).toBe(homedir());
+    expect(expandPath("~/k", "/base")).toBe(join(homedir(), "k"));
+    expect(expandPath("/abs/k", "/base")).toBe("/abs/k");
+    expect(expandPath("rel/k", "/base")).toBe("/base/rel/k");
+  });
+});

@@ -1,0 +1,157 @@
+import { execFile } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import {
+  chain,
+  chunkText,
+  escapeArg,
+  PANE_FORMAT,
+  parsePaneLine,
+  SEP,
+  shQuote,
+} from "../../src/tmux/client.js";
+
+function printfViaSh(word: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("sh", ["-c", `printf %s ${shQuote(word)}`], { encoding: "utf8" }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+  });
+}
+
+const isHigh = (c: number) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c: number) => c >= 0xdc00 && c <= 0xdfff;
+
+describe("escapeArg / chain", () => {
+  it("escapes a trailing ';' so tmux does not read it as a command separator", () => {
+    expect(escapeArg("echo hi;")).toBe("echo hi\\;");
+    expect(escapeArg(";")).toBe("\\;");
+    expect(escapeArg("a;b")).toBe("a;b");
+    expect(escapeArg("plain")).toBe("plain");
+    expect(escapeArg("")).toBe("");
+  });
+
+  it("joins commands with ';' separators and escapes every argument", () => {
+    expect(chain(["send-keys", "-t", "%1", "-l", "--", "ls;"], ["send-keys", "-t", "%1", "Enter"])).toEqual([
+      "send-keys",
+      "-t",
+      "%1",
+      "-l",
+      "--",
+      "ls\\;",
+      ";",
+      "send-keys",
+      "-t",
+      "%1",
+      "Enter",
+    ]);
+    expect(chain(["a"])).toEqual(["a"]);
+    expect(chain()).toEqual([]);
+  });
+});
+
+describe("chunkText", () => {
+  const inputs = [
+    "",
+    "a",
+    "plain ascii ".repeat(50),
+    "中文字符".repeat(40),
+    "😀🎉👍🏽".repeat(30),
+    ("mixed é 中 😀 text;" + "x".repeat(13)).repeat(25),
+  ];
+
+  it.each([4, 5, 6, 7, 16, 100, 8000])(
+    "every chunk fits maxBytes=%i in UTF-8, they concatenate to the input, pairs stay whole",
+    (maxBytes) => {
+      for (const text of inputs) {
+        const chunks = chunkText(text, maxBytes);
+        expect(chunks.join("")).toBe(text);
+        for (const c of chunks) {
+          expect(c.length).toBeGreaterThan(0);
+          expect(Buffer.byteLength(c, "utf8")).toBeLessThanOrEqual(maxBytes);
+          expect(isLow(c.charCodeAt(0))).toBe(false);
+          expect(isHigh(c.charCodeAt(c.length - 1))).toBe(false);
+        }
+      }
+    },
+  );
+
+  it("fills chunks to the limit", () => {
+    expect(chunkText("abcdefghij", 4)).toEqual(["abcd", "efgh", "ij"]);
+    expect(chunkText("中文字", 6)).toEqual(["中文", "字"]); // 3 bytes each
+    expect(chunkText("a😀b", 5)).toEqual(["a😀", "b"]);
+    expect(chunkText("a😀b", 4)).toEqual(["a", "😀", "b"]);
+  });
+
+  it("returns one chunk for short text and none for empty text", () => {
+    expect(chunkText("hello")).toEqual(["hello"]);
+    expect(chunkText("")).toEqual([]);
+  });
+
+  it("splits large text under the default 8000 bytes", () => {
+    const chunks = chunkText("中".repeat(10_000));
+    expect(chunks.length).toBe(4); // 30000 bytes / 7998 per chunk
+    expect(chunks.every((c) => Buffer.byteLength(c) <= 8000)).toBe(true);
+  });
+});
+
+describe("shQuote", () => {
+  it.each([
+    "simple",
+    "",
+    "with space",
+    "it's",
+    "''",
+    `'"'"'`,
+    "$HOME `id` $(id) \\ \\n",
+    "a\nb\tc",
+    "semi; colon & amp | pipe > redir < in *glob* ?q [x] ~ # ! %",
+    "中文 😀",
+    "-n",
+  ])("round-trips %j through sh -c printf", async (word) => {
+    expect(await printfViaSh(word)).toBe(word);
+  });
+
+  it("wraps in single quotes and closes/reopens around embedded quotes", () => {
+    expect(shQuote("a'b")).toBe(`'a'\\''b'`);
+  });
+});
+
+describe("parsePaneLine", () => {
+  it("parses every field of the pane format", () => {
+    const line = ["%12", "0", "", "5", "7", "120", "40", "1", "4321", "2"].join(SEP);
+    expect(parsePaneLine(line)).toEqual({
+      paneId: "%12",
+      dead: false,
+      deadStatus: null,
+      cursorX: 5,
+      cursorY: 7,
+      width: 120,
+      height: 40,
+      alternate: true,
+      pid: 4321,
+      attachedClients: 2,
+    });
+  });
+
+  it("reads a dead pane's exit status", () => {
+    const info = parsePaneLine(["%3", "1", "255", "0", "0", "80", "24", "0", "99", "0"].join(SEP));
+    expect(info?.dead).toBe(true);
+    expect(info?.deadStatus).toBe(255);
+    expect(info?.alternate).toBe(false);
+  });
+
+  it("rejects lines that are not pane lines", () => {
+    expect(parsePaneLine("")).toBeUndefined();
+    expect(parsePaneLine(["%1", "0", ""].join(SEP))).toBeUndefined();
+    expect(parsePaneLine(["12", "0", "", "0", "0", "80", "24", "0", "1", "0"].join(SEP))).toBeUndefined();
+  });
+
+  it("keeps extra fields out of the pane info", () => {
+    const line = ["%1", "0", "", "0", "0", "80", "24", "0", "1", "0", "extra", "more"].join(SEP);
+    expect(parsePaneLine(line)?.paneId).toBe("%1");
+  });
+
+  it("PANE_FORMAT has the 10 fields parsePaneLine reads", () => {
+    expect(PANE_FORMAT.split(SEP)).toHaveLength(10);
+  });
+});
