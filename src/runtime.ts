@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./config/load.js";
 
@@ -21,7 +21,9 @@ export function newInstanceId(now = new Date()): string {
   return `ssh-mcp-${ts}-${process.pid}-${randomBytes(2).toString("hex")}`;
 }
 
+/** Creates dir (and parents) 0700; a directory that already existed keeps its mode (it may be /tmp). */
 export function mkdirPrivate(dir: string): void {
+  if (existsSync(dir)) return;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
 }

@@ -74,10 +74,11 @@ export async function runDoctor(flags: Flags, env: NodeJS.ProcessEnv): Promise<n
     if (!ok) problems++;
   };
   const tmuxV = await version("tmux", ["-V"]);
+  const [major = 0, minor = 0] = (/(\d+)\.(\d+)/.exec(tmuxV ?? "") ?? []).slice(1).map(Number);
   report(
-    Boolean(tmuxV),
-    `tmux: ${tmuxV ?? "not found"}`,
-    "install tmux (apt-get install tmux / brew install tmux)",
+    Boolean(tmuxV) && (major > 3 || (major === 3 && minor >= 2)),
+    `tmux: ${tmuxV ?? "not found"} (3.2 or newer needed)`,
+    "install or upgrade tmux (apt-get install tmux / brew install tmux)",
   );
   const sshV = await version("ssh", ["-V"]);
   report(

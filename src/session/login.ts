@@ -85,10 +85,11 @@ export function lastLines(text: string, n: number): string {
     .join("\n");
 }
 
-/** A dead bridge whose last words say the transport went away is unhealthy, not cleanly closed. */
-export function isTransportLoss(text: string, exitStatus: number | null): boolean {
-  if (exitStatus !== 255) return false;
-  return /Timeout, server .* not responding|Connection reset|Broken pipe|client_loop|Connection closed by remote host|Connection to .* closed by remote host/i.test(
-    lastLines(text, 5),
-  );
+/**
+ * A bridge that died with ssh's own error status (255) lost its transport (connection reset,
+ * server gone, keepalive timeout): the session is unhealthy, not cleanly closed. Any other status
+ * is the remote shell's exit status after a normal `exit`.
+ */
+export function isTransportLoss(_text: string, exitStatus: number | null): boolean {
+  return exitStatus === 255;
 }

@@ -2,10 +2,9 @@ import { SshMcpError } from "../errors.js";
 import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 import type { SessionManager } from "./manager.js";
-import { capOutput, cleanOutput, jsonSize, pageOutput, wrapCommand } from "./output.js";
+import { capOutput, cleanOutput, pageOutput, replySize, tailWithin, wrapCommand } from "./output.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
-import { lastLines } from "./login.js";
 
 /**
  * What the tools do with a session, in terms of the manager, the session's stream and tmux.
@@ -13,8 +12,11 @@ import { lastLines } from "./login.js";
  */
 
 const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
-/** Above this JSON size a get_command reply is paged (the reply carries the output twice). */
-export const PAGE_BUDGET = 4_000_000;
+/**
+ * Reply bytes a page of output may take (both copies, see replyCost): under the MCP client's
+ * 10 MB message cap with room for the other fields. Plain ASCII output of up to 4 MB fits whole.
+ */
+export const PAGE_BUDGET = 8_000_000;
 
 function enterOf(s: Session): string {
   return ENTER[s.profile.enter_sequence] ?? "\n";
@@ -55,7 +57,7 @@ export async function executeCommand(
   const enter = enterOf(s);
   const mode = opts.waitForPrompt ? "marker" : "raw";
   const cmd = s.newCommand(opts.command, mode);
-  const text = mode === "marker" ? wrapCommand(opts.command, cmd.nonce, enter) : opts.command;
+  const text = mode === "marker" ? wrapCommand(opts.command, cmd.nonce) : opts.command;
   if (mode === "raw") cmd.echo = opts.command;
   s.writer.write("command_start", {
     command_id: cmd.result.command_id,
@@ -67,35 +69,17 @@ export async function executeCommand(
   s.writer.write("send", { tool: opts.tool ?? "execute_command", text: text + enter, actor: "agent" });
   try {
     await mgr.deps.tmux.sendLiteral(s.paneId, text + enter);
+    cmd.sentAt = Date.now();
   } catch (err) {
     s.finish(cmd, "failed", "timeout", null, "");
     throw err;
   }
-  await waitForCompletion(mgr, s, cmd, opts.timeoutMs);
+  await waitForCompletion(s, cmd, opts.timeoutMs);
   return resultFor(mgr, s, cmd);
 }
 
-async function waitForCompletion(mgr: SessionManager, s: Session, cmd: TrackedCommand, timeoutMs: number) {
-  const { idleMs } = mgr.config.timing;
-  const prompt = s.profile.prompt_regex ? compileRegex(s.profile.prompt_regex, "prompt_regex") : undefined;
-  const sentAt = Date.now();
-  const done = await s.waitUntil(() => {
-    if (cmd.result.status !== "running") return true;
-    const quiet = Date.now() - Math.max(s.stream.lastRecvAt, sentAt) >= idleMs;
-    const gotOutput = s.stream.end > cmd.streamStart;
-    if (!quiet || !gotOutput) return undefined;
-    // Fallbacks for input that no POSIX shell answers: a prompt, or (raw mode) a quiet period.
-    const tail = lastLines(cleanOutput(s.stream.slice(Math.max(cmd.streamStart, s.stream.end - 2000))), 1);
-    if (prompt?.test(tail)) {
-      s.finish(cmd, "completed", "prompt", null);
-      return true;
-    }
-    if (cmd.mode === "raw") {
-      s.finish(cmd, "completed", "idle", null);
-      return true;
-    }
-    return undefined;
-  }, timeoutMs);
+async function waitForCompletion(s: Session, cmd: TrackedCommand, timeoutMs: number) {
+  const done = await s.waitUntil(() => (cmd.result.status !== "running" ? true : undefined), timeoutMs);
   if (!done && cmd.result.status === "running") {
     cmd.result = { ...cmd.result, timed_out: true };
     s.writer.write("command_timeout", { command_id: cmd.result.command_id, timeout_ms: timeoutMs });
@@ -133,9 +117,9 @@ export function getCommand(
   let next: number | null = null;
   let truncated = false;
   if (outputLimit !== undefined) {
-    output = outputLimit === 0 ? "" : full.slice(-outputLimit);
+    output = outputLimit === 0 ? "" : tailWithin(full.slice(-outputLimit), PAGE_BUDGET).text;
     truncated = output.length < full.length;
-  } else if (outputOffset === 0 && jsonSize(full) <= PAGE_BUDGET) {
+  } else if (outputOffset === 0 && replySize(full) <= PAGE_BUDGET) {
     output = full;
   } else {
     const page = pageOutput(full, outputOffset, PAGE_BUDGET);
@@ -172,7 +156,12 @@ export async function interrupt(
       ? true
       : undefined;
   }, 2000);
-  if (cmd && cmd.result.status === "running") s.finish(cmd, "cancelled", "timeout", null);
+  if (cmd && cmd.result.status === "running") {
+    // A full-screen program (vi, less, top) ignores Ctrl+C: it still owns the terminal, so the
+    // command stays tracked rather than letting the next command be typed into it.
+    const info = await mgr.deps.tmux.paneInfo(s.paneId);
+    if (!info?.alternate) s.finish(cmd, "cancelled", "timeout", null);
+  }
   return s;
 }
 
@@ -207,25 +196,50 @@ export async function sendText(
 ): Promise<{ output: string; matched: string | null; timed_out: boolean }> {
   const s = await mgr.usable(sessionId);
   const matcher = o.waitFor ? (o.regex ? compileRegex(o.waitFor, "wait_for") : undefined) : undefined;
-  const payload = o.text + (o.enter ? enterOf(s) : "");
-  if (!payload) throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
+  const enter = o.enter ? enterOf(s) : "";
+  if (!o.text && !enter)
+    throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
   const start = s.stream.end;
   const release = s.stream.pin(start);
   try {
     s.writer.write("send", {
       tool: "send_text",
-      text: o.sensitive ? "[REDACTED]" : payload,
+      text: o.sensitive ? "[REDACTED]" : o.text + enter,
       actor: "agent",
       ...(o.sensitive ? { sensitive: true } : {}),
     });
     const sentAt = Date.now();
-    await mgr.deps.tmux.sendLiteral(s.paneId, payload);
+    if (o.sensitive) {
+      // Never on a command line: secrets go to tmux through stdin (load-buffer) and are pasted.
+      await mgr.deps.tmux.pasteText(s.paneId, o.text);
+      if (enter) await mgr.deps.tmux.sendLiteral(s.paneId, enter);
+    } else {
+      await mgr.deps.tmux.sendLiteral(s.paneId, o.text + enter);
+    }
+    // wait_for must match what the other side says, not the echo of what we just typed: when
+    // the typed text itself would match, matching starts after its echo.
+    const echoCouldMatch =
+      Boolean(o.waitFor) && !o.sensitive && (matcher ? matcher.test(o.text) : o.text.includes(o.waitFor));
+    const echo = echoCouldMatch ? lastNonEmptyLine(o.text) : undefined;
+    let matchFrom: number | undefined = echo ? undefined : start;
     let matched: string | null = null;
     const done = await s.waitUntil(() => {
       if (s.status !== "open") return true;
+      if (matchFrom === undefined && echo) {
+        const window = s.stream.slice(start, start + echo.length + 4096);
+        const i = window.indexOf(echo);
+        if (i !== -1) matchFrom = start + i + echo.length;
+        else if (
+          s.stream.end - start > echo.length + 4096 ||
+          Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= mgr.config.timing.idleMs
+        ) {
+          matchFrom = start; // no verbatim echo (echo off, or redrawn): match everything
+        }
+      }
       if (o.waitFor) {
+        if (matchFrom === undefined) return undefined;
         // Only the recent window is matched, so a flood of output costs linear time overall.
-        const text = cleanOutput(s.stream.slice(Math.max(start, s.stream.end - 256 * 1024)));
+        const text = cleanOutput(s.stream.slice(Math.max(matchFrom, s.stream.end - 256 * 1024)));
         if (matcher) {
           const m = matcher.exec(text);
           if (m) matched = m[0];
@@ -246,6 +260,16 @@ export async function sendText(
   }
 }
 
+function lastNonEmptyLine(text: string): string | undefined {
+  const line = text
+    .split(/\r?\n|\r/)
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .pop();
+  // Long lines wrap and get redrawn by readline; a short tail of the line still shows verbatim.
+  return line ? line.slice(-40) : undefined;
+}
+
 /** Key names tmux understands, with optional C-/M-/S- modifiers, or one printable character. */
 const KEY_RE =
   /^(?:(?:C-|M-|S-)*(?:Up|Down|Left|Right|Home|End|PageUp|PageDown|PgUp|PgDn|PPage|NPage|Tab|BTab|BSpace|Enter|Escape|Space|DC|IC|Insert|Delete|F(?:[1-9]|1[0-2])|[\x21-\x7e]))$/;
@@ -260,7 +284,7 @@ export async function sendKeys(mgr: SessionManager, sessionId: string, keys: str
     }
   });
   const s = await mgr.usable(sessionId);
-  s.writer.write("send", { tool: "send_keys", keys, actor: "agent" });
+  s.writer.write("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
   await mgr.deps.tmux.sendKeys(s.paneId, keys);
   return keys;
 }
@@ -286,8 +310,10 @@ export async function getScreen(mgr: SessionManager, sessionId: string, lines: n
   )
     rows.pop();
   rows = rows.slice(-lines);
+  const screen = tailWithin(rows.join("\n"), PAGE_BUDGET);
   return {
-    screen: rows.join("\n"),
+    screen: screen.text,
+    truncated: screen.truncated,
     width: info?.width ?? s.profile.width,
     height,
     cursor: { x: info?.cursorX ?? 0, y: info?.cursorY ?? 0 },
@@ -304,7 +330,7 @@ export function getTranscript(mgr: SessionManager, sessionId: string, tail: numb
   let keepFrom = events.length;
   while (keepFrom > 0) {
     const ev = events[keepFrom - 1] as TranscriptEvent;
-    const n = JSON.stringify(ev).length;
+    const n = replySize(JSON.stringify(ev));
     if (size + n > PAGE_BUDGET) break;
     size += n;
     keepFrom--;

@@ -4,23 +4,80 @@ import stripAnsi from "strip-ansi";
  * Pure text handling for command output: the in-band markers, cleaning terminal bytes into
  * plain text, and capping/paging. Kept free of I/O so it is unit-tested on its own.
  *
- * The marker design: the command is sent as
- *   printf '__SSHMCP_B_%s__\n' NONCE; { COMMAND
- *   }; printf '\n__SSHMCP_E_%s_%s__\n' NONCE "$?"
- * The brace group makes the shell read the whole input before running any of it, so the echo of
- * the typed text always comes before the begin marker; the newline before `}` ends any trailing
- * comment, heredoc or `&`. The nonce is a printf argument, so the echoed line never contains the
- * assembled marker text and cannot complete the command early. The end marker's leading newline
- * guarantees it starts a line; exactly one line break before it is removed again, so output that
- * does not end in a newline comes back exactly.
+ * The marker design: the command is sent as one line (or a few continued lines)
+ *    printf '__SSHMCP_B_%s__\n' NONCE; __sshmcp_c='COMMAND'; case ... command eval "$__sshmcp_c" ...;
+ *    printf '\n__SSHMCP_E_%s_%s__\n' NONCE "$?"; unset __sshmcp_c
+ * - The nonce is a printf argument, so the echo of the typed line never contains the assembled
+ *   marker text and cannot complete the command early.
+ * - COMMAND travels inside single quotes and is parsed by `eval`: history expansion (`!`) never
+ *   touches it, a syntax error or unbalanced quote makes eval fail with status 2 (the end marker
+ *   still prints), and comments, heredocs, `&` and multi-line scripts work unchanged.
+ * - Long commands are cut into quoted pieces joined by backslash-newline (a line continuation),
+ *   so no physical line reaches the tty's 4095-byte canonical-mode limit (dash, busybox).
+ * - Control characters (TAB would trigger readline completion) are sent as printf %b escapes:
+ *   eval "$(printf '%b' '...')".
+ * - The leading space keeps the wrapper out of shell history (HISTCONTROL=ignorespace).
+ * The end marker's leading newline guarantees it starts a line; exactly one line break before it
+ * is removed again, so output that does not end in a newline comes back exactly.
  */
 
 const B = "__SSHMCP_B_";
 const E = "__SSHMCP_E_";
+/** Longest physical line of a wrapped command, well under the tty's 4095-byte line limit. */
+const PIECE = 1000;
 
-export function wrapCommand(command: string, nonce: string, enter: string): string {
-  return `printf '${B}%s__\\n' ${nonce}; { ${command}${enter}}; printf '\\n${E}%s_%s__\\n' ${nonce} "$?"`;
+function singleQuote(piece: string): string {
+  return `'${piece.replace(/'/g, `'\\''`)}'`;
 }
+
+/** Splits so that each piece, once single-quoted, stays near PIECE bytes; never inside a surrogate pair. */
+function pieces(text: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const size =
+      code === 0x27 ? 4 : code < 0x80 ? 1 : code < 0x800 ? 2 : code >= 0xdc00 && code <= 0xdfff ? 1 : 3;
+    if (bytes + size > PIECE && i > start && !(code >= 0xdc00 && code <= 0xdfff)) {
+      out.push(text.slice(start, i));
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  out.push(text.slice(start));
+  return out;
+}
+
+function percentBEscape(text: string): string {
+  let out = "";
+  for (const ch of text) {
+    const code = ch.charCodeAt(0);
+    if (ch === "\\") out += "\\\\";
+    // `!` too: inside "$(...)" bash's history expansion would still see it.
+    else if (code < 0x20 || code === 0x7f || ch === "!") out += "\\0" + code.toString(8).padStart(3, "0");
+    else out += ch;
+  }
+  return out;
+}
+
+/** The shell text that runs `command` between the begin and end markers. */
+export function wrapCommand(command: string, nonce: string): string {
+  // eslint-disable-next-line no-control-regex
+  const needsEscapes = /[\x00-\x09\x0b-\x1f\x7f]/.test(command);
+  const body = needsEscapes ? percentBEscape(command) : command;
+  // Continuations always use LF: a CR from a "crlf" profile would end the line early.
+  const quoted = pieces(body).map(singleQuote).join("\\\n");
+  const evalArg = needsEscapes ? `"$(printf '%b' ${quoted})"` : quoted;
+  // `command eval` keeps a syntax error from aborting the whole line in dash/ash (eval is a
+  // special builtin); zsh's `command` only runs external commands, so zsh gets `builtin eval`.
+  const run = `case \${ZSH_VERSION+z} in z) builtin eval "$${V}";; *) command eval "$${V}";; esac`;
+  return ` printf '${B}%s__\\n' ${nonce}; ${V}=${evalArg}; ${run}; printf '\\n${E}%s_%s__\\n' ${nonce} "$?"; unset ${V}`;
+}
+
+/** Shell variable holding the command text for the duration of the wrapper. */
+const V = "__sshmcp_c";
 
 export function beginMarker(nonce: string): string {
   return `${B}${nonce}__`;
@@ -70,27 +127,39 @@ export const MARKER_OVERLAP = 64;
  * erases, other control characters dropped.
  */
 export function cleanOutput(raw: string): string {
+  // "Erase line" right at a carriage return (progress output) must clear what was there; mark it
+  // (with a Unicode noncharacter, which never occurs in real text) before strip-ansi removes the
+  // sequence, and let overlay() honour the mark.
+  // eslint-disable-next-line no-control-regex
+  const marked = raw.includes("\x1b[") ? raw.replace(/\r\x1b\[[02]?K|\x1b\[2K\r/g, `\r${ERASE}`) : raw;
   // Fast path for the common case (plain lines ending in CRLF): whole-string passes only.
-  const text = stripAnsi(raw).replace(/\r+\n/g, "\n");
+  const text = stripAnsi(marked).replace(/\r+\n/g, "\n");
   if (!text.includes("\r") && !text.includes("\b")) {
     // eslint-disable-next-line no-control-regex
     return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
   }
-  const lines = text.split("\n");
+  // A terminal prints nothing for other control characters (NUL, BEL...): drop them first, so
+  // they take no column in the overwrite below.
+  // eslint-disable-next-line no-control-regex
+  const lines = text.replace(/[\x00-\x07\x0b-\x0c\x0e-\x1f\x7f]/g, "").split("\n");
   const out: string[] = [];
   for (let line of lines) {
     if (line.endsWith("\r")) line = line.replace(/\r+$/, "");
     if (line.includes("\r")) line = overlay(line.split("\r"));
     if (line.includes("\b")) line = applyBackspace(line);
-    // eslint-disable-next-line no-control-regex
-    out.push(line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ""));
+    out.push(line.replaceAll(ERASE, ""));
   }
   return out.join("\n");
 }
 
+const ERASE = "\ufdd0";
+
 function overlay(parts: string[]): string {
   let cur = "";
-  for (const p of parts) cur = p + cur.slice(p.length);
+  for (const p of parts) {
+    if (p.startsWith(ERASE)) cur = p.slice(1);
+    else cur = p + cur.slice(p.length);
+  }
   return cur;
 }
 
@@ -106,32 +175,63 @@ function applyBackspace(line: string): string {
 /** Keeps the head and the tail of long output with a note saying how to get the rest. */
 export function capOutput(text: string, max: number): { output: string; truncated: boolean } {
   if (text.length <= max) return { output: text, truncated: false };
-  const head = Math.floor(max / 4);
-  const tail = max - head;
-  const omitted = text.length - head - tail;
+  let head = Math.floor(max / 4);
+  let tailStart = text.length - (max - head);
+  // Never cut a surrogate pair in half.
+  if (isHigh(text.charCodeAt(head - 1))) head--;
+  if (isLow(text.charCodeAt(tailStart))) tailStart++;
+  const omitted = tailStart - head;
   return {
     output:
       text.slice(0, head) +
       `\n... [${omitted} characters omitted; call get_command with output_offset to read them] ...\n` +
-      text.slice(text.length - tail),
+      text.slice(tailStart),
     truncated: true,
   };
 }
 
-/** UTF-8 bytes a character costs once JSON-encoded, to keep replies under the client's cap. */
-function jsonCost(code: number): number {
-  if (code === 0x22 || code === 0x5c || code === 0x0a || code === 0x0d || code === 0x09) return 2;
-  if (code < 0x20) return 6;
-  if (code < 0x80) return 1;
-  if (code < 0x800) return 2;
-  if (code >= 0xd800 && code <= 0xdfff) return 2;
-  return 3;
+function isHigh(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+function isLow(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
 }
 
 /**
- * One page of output starting at `offset` whose JSON encoding fits `budget` bytes. The reply
- * carries the output twice (text content and structuredContent), so the budget is kept well
- * under half of the 10 MB client cap.
+ * UTF-8 bytes one character adds to a tool reply. The reply carries the output twice: once
+ * JSON-escaped in structuredContent, once inside the text content, which is itself a JSON string
+ * (escaped twice). Budgets on this measure keep replies under the client's 10 MB cap whatever
+ * the text (quotes, control characters, CJK).
+ */
+export function replyCost(code: number): number {
+  if (code === 0x22 || code === 0x5c) return 2 + 4; // \"  and  \\\"
+  if (code === 0x0a || code === 0x0d || code === 0x09 || code === 0x08 || code === 0x0c) return 2 + 3;
+  if (code < 0x20) return 6 + 7;
+  if (code < 0x80) return 2;
+  if (code < 0x800) return 4;
+  if (code >= 0xd800 && code <= 0xdfff) return 4; // half of a 4-byte character (see unitCost)
+  return 6;
+}
+
+/** replyCost of the UTF-16 unit at i, knowing its neighbours: a lone surrogate is escaped (\udXXX). */
+function unitCost(text: string, i: number): number {
+  const code = text.charCodeAt(i);
+  if (isHigh(code)) return isLow(text.charCodeAt(i + 1)) ? 4 : 13;
+  if (isLow(code)) return isHigh(text.charCodeAt(i - 1)) ? 4 : 13;
+  return replyCost(code);
+}
+
+/** Reply bytes `text` costs (see replyCost). */
+export function replySize(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) n += unitCost(text, i);
+  return n;
+}
+
+/**
+ * One page of output starting at `offset` whose reply cost fits `budget`. Always advances by at
+ * least one character (a page is never empty while text remains), never splits a surrogate pair.
  */
 export function pageOutput(
   text: string,
@@ -139,24 +239,29 @@ export function pageOutput(
   budget: number,
 ): { output: string; nextOffset: number | null } {
   let cost = 0;
-  let i = Math.max(0, Math.min(offset, text.length));
-  const start = i;
+  const start = Math.max(0, Math.min(offset, text.length));
+  let i = start;
   while (i < text.length) {
-    const c = jsonCost(text.charCodeAt(i));
-    if (cost + c > budget) break;
+    const c = unitCost(text, i);
+    if (cost + c > budget && i > start) break;
     cost += c;
     i++;
   }
-  // Never split a surrogate pair across pages.
-  if (i < text.length && i > start) {
-    const prev = text.charCodeAt(i - 1);
-    if (prev >= 0xd800 && prev <= 0xdbff) i--;
-  }
+  if (i < text.length && i > start + 1 && isHigh(text.charCodeAt(i - 1))) i--;
+  else if (i < text.length && i === start + 1 && isHigh(text.charCodeAt(start))) i++;
   return { output: text.slice(start, i), nextOffset: i < text.length ? i : null };
 }
 
-export function jsonSize(text: string): number {
-  let n = 0;
-  for (let i = 0; i < text.length; i++) n += jsonCost(text.charCodeAt(i));
-  return n;
+/** The longest tail of `text` whose reply cost fits `budget`. */
+export function tailWithin(text: string, budget: number): { text: string; truncated: boolean } {
+  let cost = 0;
+  let i = text.length;
+  while (i > 0) {
+    const c = unitCost(text, i - 1);
+    if (cost + c > budget) break;
+    cost += c;
+    i--;
+  }
+  if (i > 0 && isLow(text.charCodeAt(i))) i++;
+  return { text: text.slice(i), truncated: i > 0 };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Profile } from "../config/schema.js";
 import type { TranscriptFollower } from "../transcript/reader.js";
 import type { TranscriptWriter } from "../transcript/writer.js";
+import { lastLines } from "./login.js";
 import { cleanOutput, findBegin, findEnd, MARKER_OVERLAP } from "./output.js";
 import { OutputStream } from "./stream.js";
 import type { CommandResult, Completion, SessionStatus } from "./types.js";
@@ -23,7 +24,10 @@ export interface TrackedCommand {
   scanFrom: number;
   /** Echo of the typed text to drop from the front of raw-mode output. */
   echo?: string;
+  /** When the text went out (set by the caller once sent). */
+  sentAt: number;
   releasePin?: () => void;
+  fallbackTimer?: NodeJS.Timeout;
 }
 
 export interface SessionInit {
@@ -35,7 +39,12 @@ export interface SessionInit {
   tmuxName: string;
   transcriptPath: string;
   writer: TranscriptWriter;
+  /** Quiet period for the idle fallbacks. */
+  idleMs: number;
 }
+
+/** Finished commands kept in memory with their output (older ones: transcript only). */
+const MAX_COMMANDS = 100;
 
 export class Session {
   readonly id: string;
@@ -56,6 +65,9 @@ export class Session {
   readonly commands = new Map<string, TrackedCommand>();
   private readonly waiters = new Set<() => void>();
   private commandSeq = 0;
+  readonly idleMs: number;
+  /** The profile's prompt_regex, compiled once (validated when the config was loaded). */
+  readonly prompt: RegExp | undefined;
 
   constructor(init: SessionInit) {
     this.id = init.id;
@@ -67,6 +79,8 @@ export class Session {
     this.tmuxName = init.tmuxName;
     this.transcriptPath = init.transcriptPath;
     this.writer = init.writer;
+    this.idleMs = init.idleMs;
+    this.prompt = init.profile.prompt_regex ? new RegExp(init.profile.prompt_regex, "m") : undefined;
   }
 
   /** Called for every recv event the tap wrote. */
@@ -119,6 +133,7 @@ export class Session {
       nonce: randomBytes(8).toString("hex"),
       streamStart: start,
       scanFrom: start,
+      sentAt: Date.now(),
       releasePin: this.stream.pin(start),
       result: {
         command_id: id,
@@ -135,11 +150,18 @@ export class Session {
     };
     this.commands.set(id, tracked);
     this.active = tracked;
+    // Fallback completions are checked on a timer, not only while a tool call waits, so a
+    // command that outlived its timeout still completes by prompt or quiet period.
+    tracked.fallbackTimer = setInterval(
+      () => this.checkFallbacks(tracked),
+      Math.max(20, Math.min(100, this.idleMs / 4)),
+    );
+    tracked.fallbackTimer.unref();
     // Keep the ledger bounded: finished commands beyond the newest 200 are forgotten in memory
     // (their output stays in the transcript).
-    if (this.commands.size > 200) {
+    if (this.commands.size > MAX_COMMANDS) {
       for (const [cid, c] of this.commands) {
-        if (this.commands.size <= 200) break;
+        if (this.commands.size <= MAX_COMMANDS) break;
         if (c.result.status !== "running") this.commands.delete(cid);
       }
     }
@@ -167,6 +189,31 @@ export class Session {
     }
     const raw = this.stream.slice(cmd.outStart, from + e.outputEnd);
     this.finish(cmd, "completed", "marker", e.exitCode, cleanOutput(raw));
+  }
+
+  /**
+   * Completion for input no POSIX shell answers. Once output has been quiet for the idle period:
+   * raw mode completes ("prompt" if prompt_regex matches the last line, else "idle"); marker mode
+   * whose command started completes by prompt_regex only (it entered a nested shell or an
+   * interactive program); marker mode whose begin marker never came (a menu, a REPL, fish)
+   * completes after twice the idle period.
+   */
+  checkFallbacks(cmd: TrackedCommand): void {
+    if (cmd.result.status !== "running") return;
+    const quietFor = Date.now() - Math.max(this.stream.lastRecvAt, cmd.sentAt);
+    if (quietFor < this.idleMs || this.stream.end <= cmd.streamStart) return;
+    const tail = lastLines(
+      cleanOutput(this.stream.slice(Math.max(cmd.streamStart, this.stream.end - 2000))),
+      1,
+    );
+    const atPrompt = this.prompt?.test(tail) ?? false;
+    if (cmd.mode === "raw") return this.finish(cmd, "completed", atPrompt ? "prompt" : "idle", null);
+    if (cmd.outStart !== undefined) {
+      if (atPrompt) this.finish(cmd, "completed", "prompt", null);
+      return;
+    }
+    if (atPrompt || quietFor >= 2 * this.idleMs)
+      this.finish(cmd, "completed", atPrompt ? "prompt" : "idle", null);
   }
 
   /** Output so far of a command, cleaned (the whole output once it is finished). */
@@ -197,6 +244,7 @@ export class Session {
       completed_at: new Date().toISOString(),
     };
     cmd.releasePin?.();
+    if (cmd.fallbackTimer) clearInterval(cmd.fallbackTimer);
     if (this.active === cmd) this.active = undefined;
     this.stream.trim();
     const event =

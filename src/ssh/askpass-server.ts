@@ -94,7 +94,6 @@ export class AskpassServer {
         SSH_ASKPASS_REQUIRE: "force",
         SSH_MCP_ASKPASS_SOCKET: this.socketPath,
         SSH_MCP_ASKPASS_TOKEN: token,
-        DISPLAY: process.env.DISPLAY || ":0",
       },
       revoke: () => this.grants.delete(token),
     };

@@ -2,9 +2,9 @@ import type { Profile } from "../config/schema.js";
 
 /**
  * Builds the argv of the native bridge: `ssh -tt` with every choice from the profile spelled
- * as `-o` options, so behaviour does not depend on what ~/.ssh/config happens to say (except
- * when the profile names an `ssh_config_host`, which opts into it). Secrets never appear here:
- * a passphrase or password reaches ssh through SSH_ASKPASS (see askpass.ts).
+ * as `-o` options. Command-line options win over ~/.ssh/config, which still applies otherwise
+ * (as an SRE expects of their own ssh: aliases, User, corporate proxies). Secrets never appear
+ * here: a passphrase or password reaches ssh through SSH_ASKPASS (see askpass.ts).
  */
 export interface NativeArgvOptions {
   /** Connect timeout in seconds, so an unreachable host fails instead of hanging. */
@@ -13,12 +13,21 @@ export interface NativeArgvOptions {
   askpass: boolean;
 }
 
-export function nativeSshArgv(profile: Profile, opts: NativeArgvOptions): string[] {
+/** ssh splits -o values on whitespace and treats quotes specially: quote such values. */
+function optValue(value: string): string {
+  return /[\s"'\\]/.test(value) ? `"${value.replace(/["\\]/g, "\\$&")}"` : value;
+}
+
+function shQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The options that decide trust and auth; the jump host gets the same ones. */
+function commonOptions(profile: Profile, opts: NativeArgvOptions): string[] {
   const o = (kv: string): string[] => ["-o", kv];
-  const argv = ["ssh", "-tt"];
+  const argv: string[] = [];
   argv.push(...o(`StrictHostKeyChecking=${profile.auto_add_host_key ? "accept-new" : "yes"}`));
-  if (profile.known_hosts_file) argv.push(...o(`UserKnownHostsFile=${profile.known_hosts_file}`));
-  argv.push(...o(`ServerAliveInterval=${profile.keepalive_interval}`), ...o("ServerAliveCountMax=3"));
+  if (profile.known_hosts_file) argv.push(...o(`UserKnownHostsFile=${optValue(profile.known_hosts_file)}`));
   argv.push(...o(`ConnectTimeout=${opts.connectTimeout}`));
   // Without an askpass helper nothing could answer a prompt: fail fast instead of hanging.
   if (!opts.askpass) argv.push(...o("BatchMode=yes"));
@@ -28,7 +37,40 @@ export function nativeSshArgv(profile: Profile, opts: NativeArgvOptions): string
   if (!profile.allow_agent) argv.push(...o("IdentityAgent=none"));
   if (profile.key_filename) argv.push("-i", profile.key_filename);
   if (!profile.look_for_keys) argv.push(...o("IdentitiesOnly=yes"));
-  if (profile.proxy_jump) argv.push("-J", profile.proxy_jump);
+  return argv;
+}
+
+/**
+ * A single jump host becomes a ProxyCommand running ssh with the same trust options, because
+ * `-J` would connect to the jump host with ssh's defaults (an interactive host-key question, no
+ * BatchMode). `user@host:port` is understood; a comma list (several hops) falls back to -J.
+ */
+export function proxyCommand(profile: Profile, opts: NativeArgvOptions): string[] {
+  const jump = profile.proxy_jump;
+  if (!jump) return [];
+  if (jump.includes(",") || jump.includes("://")) return ["-J", jump];
+  const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(jump);
+  if (!m || m[2] === undefined) return ["-J", jump];
+  const host = m[2].replace(/^\[|\]$/g, "");
+  const args = [
+    "ssh",
+    ...commonOptions(profile, opts),
+    "-o",
+    `ServerAliveInterval=${profile.keepalive_interval}`,
+  ];
+  if (m[3]) args.push("-p", m[3]);
+  if (m[1]) args.push("-l", m[1]);
+  args.push("-W", "[%h]:%p", "--", host);
+  // ssh expands %-tokens in ProxyCommand: a literal % in a path must be doubled.
+  const command = args.map((a) => (a === "[%h]:%p" ? a : shQuote(a.replace(/%/g, "%%")))).join(" ");
+  return ["-o", `ProxyCommand=${command}`];
+}
+
+export function nativeSshArgv(profile: Profile, opts: NativeArgvOptions): string[] {
+  const o = (kv: string): string[] => ["-o", kv];
+  const argv = ["ssh", "-tt", ...commonOptions(profile, opts)];
+  argv.push(...o(`ServerAliveInterval=${profile.keepalive_interval}`), ...o("ServerAliveCountMax=3"));
+  argv.push(...proxyCommand(profile, opts));
   if (profile.ssh_config_host) {
     // The alias carries HostName/Port/User from ~/.ssh/config; only explicit fields override.
     if (profile.username) argv.push("-l", profile.username);

@@ -108,6 +108,8 @@ export function parsePaneLine(line: string): PaneInfo | undefined {
 
 export class Tmux {
   private readonly env: NodeJS.ProcessEnv;
+  /** Variables added to tmux's environment that panes should not inherit. */
+  readonly injectedEnv: string[] = [];
 
   constructor(
     readonly socket: string,
@@ -122,6 +124,8 @@ export class Tmux {
     if (!/utf-?8/i.test(locale)) {
       delete env.LC_ALL;
       env.LC_CTYPE = "C.UTF-8";
+      // Panes must not forward a locale the user never had (ssh's SendEnv LC_*).
+      this.injectedEnv.push("LC_CTYPE");
     }
     this.env = env;
     this.tmuxPath = opts.tmuxPath ?? "tmux";
@@ -135,9 +139,9 @@ export class Tmux {
     return [this.tmuxPath, "-L", this.socket];
   }
 
-  run(args: string[]): Promise<string> {
+  run(args: string[], input?: string): Promise<string> {
     return new Promise((resolvePromise, reject) => {
-      execFile(
+      const child = execFile(
         this.tmuxPath,
         ["-u", "-L", this.socket, "-f", "/dev/null", ...args],
         { env: this.env, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" },
@@ -148,7 +152,21 @@ export class Tmux {
           } else resolvePromise(stdout);
         },
       );
+      child.stdin?.on("error", () => undefined);
+      child.stdin?.end(input ?? "");
     });
+  }
+
+  /**
+   * Types text through a tmux paste buffer filled from stdin, so the text never appears on any
+   * command line (/proc/<pid>/cmdline). Used for secrets. -d deletes the buffer after pasting;
+   * -r keeps LF as LF.
+   */
+  async pasteText(target: string, text: string): Promise<void> {
+    if (!text) return;
+    const name = `ssh-mcp-${process.pid}-${Date.now()}`;
+    await this.run(["load-buffer", "-b", name, "-"], text);
+    await this.run(["paste-buffer", "-d", "-r", "-b", name, "-t", target]);
   }
 
   async hasServer(): Promise<boolean> {

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync, statSync, watch, type FSWatcher } from "
 import type { TranscriptEvent } from "./writer.js";
 
 /** Reads the last `n` JSON lines of a transcript, reading backwards in blocks. */
-export function tailEvents(path: string, n: number): TranscriptEvent[] {
+export function tailEvents(path: string, n: number, maxBytes = 64 * 1024 * 1024): TranscriptEvent[] {
   if (n <= 0) return [];
   let fd: number;
   try {
@@ -14,16 +14,20 @@ export function tailEvents(path: string, n: number): TranscriptEvent[] {
     const size = statSync(path).size;
     const block = 256 * 1024;
     let pos = size;
-    let buf = Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let read = 0;
     let newlines = 0;
-    while (pos > 0 && newlines <= n) {
+    // Stop at maxBytes too: a caller can only use so much (replies are capped anyway).
+    while (pos > 0 && newlines <= n && read < maxBytes) {
       const len = Math.min(block, pos);
       pos -= len;
-      const chunk = Buffer.alloc(len);
+      const chunk = Buffer.allocUnsafe(len);
       readSync(fd, chunk, 0, len, pos);
-      for (const b of chunk) if (b === 10) newlines++;
-      buf = Buffer.concat([chunk, buf]);
+      for (let i = 0; i < len; i++) if (chunk[i] === 10) newlines++;
+      chunks.push(chunk);
+      read += len;
     }
+    const buf = Buffer.concat(chunks.reverse());
     const lines = buf.toString("utf8").split("\n").filter(Boolean);
     if (pos > 0) lines.shift(); // the first line may be cut
     return lines.slice(-n).flatMap((l) => parseLine(l));

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, startHarness, type Harness } from "../helpers/harness.js";
 import { pollUntil } from "../fixtures/poll.js";
@@ -120,5 +121,46 @@ describe("sessions live in tmux", () => {
     expect((g.command as { status: string }).status).toBe("session_closed");
     const scr = await h.call("get_screen", { session_id: s.session_id });
     expect(scr.ok).toBe(true);
+  });
+
+  it("losing the SSH transport marks the session unhealthy, not closed", async () => {
+    const s = await openOne();
+    // Kill the server side of this connection: sshd's per-connection processes.
+    const listener = String(h.sshd.pid);
+    const children = (pid: string): string[] => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+      } catch {
+        return [];
+      }
+    };
+    const perConnection = children(listener);
+    expect(perConnection.length).toBeGreaterThan(0);
+    for (const pid of perConnection) process.kill(Number(pid), "SIGKILL");
+    const info = await pollUntil(async () => {
+      const i = await statusOf(s.session_id);
+      return i && i.status !== "open" ? i : undefined;
+    });
+    expect(info.status).toBe("unhealthy");
+    expect(info.health_error).toMatch(/status 255/);
+    const r = await h.call("execute_command", { session_id: s.session_id, command: "true" });
+    expect(r).toMatchObject({ ok: false, code: "SESSION_UNHEALTHY" });
+  });
+
+  it("closing sessions releases the server's descriptors", async () => {
+    const metaDir = join(h.runtimeDir, "instances");
+    const inst = readdirSync(metaDir).sort().pop() as string;
+    const pid = JSON.parse(readFileSync(join(metaDir, inst, "server_meta.json"), "utf8")).pid as number;
+    const fds = (): number => readdirSync(`/proc/${pid}/fd`).length;
+    // One warm-up cycle (the askpass and logger paths open lazily), then measure.
+    const warm = await openOne();
+    await h.call("close_session", { session_id: warm.session_id });
+    const before = fds();
+    for (let i = 0; i < 3; i++) {
+      const s = await openOne();
+      await h.call("execute_command", { session_id: s.session_id, command: "true" });
+      await h.call("close_session", { session_id: s.session_id });
+    }
+    expect(fds()).toBeLessThanOrEqual(before + 1);
   });
 });

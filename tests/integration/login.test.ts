@@ -60,6 +60,12 @@ beforeAll(async () => {
           key_filename: sshd.encryptedKey,
           passphrase_env: "UNSET_PASSPHRASE_VAR",
         }),
+        // The fixture sshd doubles as its own jump host.
+        jump: baseProfile(sshd, { proxy_jump: `${sshd.user}@127.0.0.1:${sshd.port}` }),
+        jump_unknown: baseProfile(sshd, {
+          proxy_jump: `${sshd.user}@127.0.0.1:${sshd.port}`,
+          known_hosts_file: sshd.emptyKnownHostsFile,
+        }),
       };
     },
     env: {},
@@ -170,6 +176,31 @@ describe("successful logins", () => {
     expect(leaking).toEqual([]);
     const tmuxEnv = execFileSync("tmux", ["-L", h.socket, "show-environment", "-g"], { encoding: "utf8" });
     expect(tmuxEnv).not.toContain(secret);
+  });
+
+  it("goes through a jump host with the same host key checking", async () => {
+    const r = await open("jump");
+    expect(r.ok).toBe(true);
+    const sid = (r.session as { session_id: string }).session_id;
+    expect((await h.call("execute_command", { session_id: sid, command: "echo via-jump" })).output).toBe(
+      "via-jump\n",
+    );
+    await h.call("close_session", { session_id: sid });
+    // An unknown jump host is refused, not left waiting at a yes/no question.
+    expect(await open("jump_unknown")).toMatchObject({ ok: false, code: "HOST_KEY_UNKNOWN" });
+  });
+
+  it("works with a transcripts directory whose path has '#' and spaces", async () => {
+    const odd = join(h.dir, "tr #1 dir");
+    await h.restartClient({ [PASSPHRASE_ENV]: h.sshd.passphrase, SSH_MCP_TRANSCRIPTS_DIR: odd });
+    const r = await open("good");
+    expect(r.ok).toBe(true);
+    const s = r.session as { session_id: string; transcript_path: string };
+    expect(s.transcript_path.startsWith(odd)).toBe(true);
+    await h.call("execute_command", { session_id: s.session_id, command: "echo hash-ok" });
+    expect(readFileSync(s.transcript_path, "utf8")).toContain('"dir":"recv"');
+    await h.call("close_session", { session_id: s.session_id });
+    await h.restartClient({ [PASSPHRASE_ENV]: h.sshd.passphrase });
   });
 
   it("creates the runtime layout with private permissions", async () => {

@@ -19,6 +19,10 @@ beforeAll(async () => {
   writeFileSync(join(logs, "app.log"), "ok start\nERROR payment failed id=1\nok\nerror: timeout after 30s\n");
   writeFileSync(join(logs, "sub dir", "worker.log"), "Error 'quoted' thing\nfine\n");
   writeFileSync(join(logs, "notes.txt"), "ERROR not a log file\n");
+  writeFileSync(
+    join(logs, "ts.log"),
+    "2024-05-01 12:00:01 WARN low disk\n2024-05-01 12:00:02 FATAL disk full\n2024-05-01 12:00:03 INFO stop\n",
+  );
 });
 
 afterAll(async () => {
@@ -176,6 +180,17 @@ describe("search_logs", () => {
     expect(r.exit_code).toBe(0);
   });
 
+  it("with context, only real matches are matches (timestamps in context lines)", async () => {
+    const r = await h.call("search_logs", { session_id: sid, pattern: "FATAL", path: logs, context: 1 });
+    expect(r.matches).toEqual([
+      { file: join(logs, "ts.log"), line: 2, text: "2024-05-01 12:00:02 FATAL disk full" },
+    ]);
+    expect(r.output).toContain(`${join(logs, "ts.log")}-1-2024-05-01 12:00:01 WARN low disk`);
+    expect(r.exit_code).toBe(0);
+    const missing = await h.call("search_logs", { session_id: sid, pattern: "x", path: join(logs, "nope") });
+    expect(missing).toMatchObject({ ok: true, exit_code: 2, matches: [] });
+  });
+
   it("honours ignore_case, include, quoting and max_count", async () => {
     const cs = await h.call("search_logs", {
       session_id: sid,
@@ -201,6 +216,6 @@ describe("search_logs", () => {
       path: logs,
     });
     expect(none.matches).toEqual([]);
-    expect(none.exit_code).not.toBe(0);
+    expect(none.exit_code).toBe(1);
   });
 });

@@ -49,6 +49,21 @@ function askpass(prompt: string, env: Record<string, string | undefined>): Promi
 }
 
 describe("AskpassServer + askpass helper", () => {
+  it("a grant's environment is the askpass wiring only (no DISPLAY, no secret)", () => {
+    const g = server.grant({ passphrase: "pp-secret", password: "pw-secret" });
+    expect(Object.keys(g.env).sort()).toEqual([
+      "SSH_ASKPASS",
+      "SSH_ASKPASS_REQUIRE",
+      "SSH_MCP_ASKPASS_SOCKET",
+      "SSH_MCP_ASKPASS_TOKEN",
+    ]);
+    expect(g.env.SSH_ASKPASS).toBe(server.scriptPath);
+    expect(g.env.SSH_ASKPASS_REQUIRE).toBe("force");
+    expect(g.env.SSH_MCP_ASKPASS_TOKEN).toBe(g.token);
+    expect(JSON.stringify(g.env)).not.toMatch(/pp-secret|pw-secret/);
+    g.revoke();
+  });
+
   it("answers a passphrase prompt with the granted passphrase", async () => {
     const g = server.grant({ passphrase: "pp-secret" });
     expect(await askpass(PASSPHRASE_PROMPT, g.env)).toEqual({ code: 0, stdout: "pp-secret\n" });

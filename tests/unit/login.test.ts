@@ -155,17 +155,22 @@ describe("isTransportLoss", () => {
     expect(isTransportLoss(text, 255)).toBe(true);
   });
 
-  it("a normal logout or a command's own exit status is not", () => {
-    expect(isTransportLoss("logout\r\nConnection to 127.0.0.1 closed.\r\n", 0)).toBe(false);
-    expect(isTransportLoss("Connection to 127.0.0.1 closed.\r\n", 255)).toBe(false);
-    expect(isTransportLoss("client_loop: send disconnect: Broken pipe\r\n", 1)).toBe(false);
-    expect(isTransportLoss("client_loop: send disconnect: Broken pipe\r\n", null)).toBe(false);
+  it.each([
+    ["no output", ""],
+    ["a message ssh prints on any close", "Connection to 127.0.0.1 closed.\r\n"],
+    ["an old message in the scrollback", "Connection reset by peer\r\n" + "ok\r\n".repeat(10)],
+  ])("exit 255 is a transport loss whatever the output: %s", (_name, text) => {
+    expect(isTransportLoss(text, 255)).toBe(true);
   });
 
-  it("only looks at the last lines (an old message in the scrollback does not count)", () => {
-    const text = "Connection reset by peer\r\n" + "ok\r\n".repeat(10);
-    expect(isTransportLoss(text, 255)).toBe(false);
-  });
+  it.each([0, 1, 2, 127, 130, 254, null])(
+    "status %j (a normal logout, the shell's own exit status) is not, even with transport messages",
+    (status) => {
+      expect(isTransportLoss("logout\r\nConnection to 127.0.0.1 closed.\r\n", status)).toBe(false);
+      expect(isTransportLoss("client_loop: send disconnect: Broken pipe\r\n", status)).toBe(false);
+      expect(isTransportLoss("Timeout, server 127.0.0.1 not responding.\r\n", status)).toBe(false);
+    },
+  );
 });
 
 describe("lastLines", () => {

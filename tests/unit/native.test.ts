@@ -1,6 +1,9 @@
+import { execFileSync, spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { profileSchema, type Profile } from "../../src/config/schema.js";
-import { nativeSshArgv } from "../../src/ssh/native.js";
+import { nativeSshArgv, proxyCommand } from "../../src/ssh/native.js";
+
+const hasSsh = spawnSync("ssh", ["-V"]).status === 0;
 
 function profile(fields: Record<string, unknown>, keepalive = 30): Profile {
   const p = profileSchema.parse(fields);
@@ -28,6 +31,34 @@ function flag(argv: string[], name: string): string | undefined {
 
 const base = { connectTimeout: 15, askpass: false };
 
+/**
+ * The argv ssh runs for a ProxyCommand: %-tokens expanded as ssh does (%% is a literal %), then
+ * the command split into words by a real sh, as ssh's `$SHELL -c "exec ..."` would.
+ */
+function proxyArgv(command: string, host = "target.example", port = "22"): string[] {
+  const expanded = command.replace(/%(.)/g, (t, c: string) =>
+    c === "%" ? "%" : c === "h" ? host : c === "p" ? port : t,
+  );
+  const out = execFileSync("sh", ["-c", `set -- ${expanded}; printf '%s\\0' "$@"`], { encoding: "utf8" });
+  return out.split("\0").slice(0, -1);
+}
+
+/** The ProxyCommand of an argv, split into the jump ssh's own argv. */
+function jumpArgv(argv: string[]): string[] {
+  const pc = options(argv).get("ProxyCommand");
+  expect(pc, "no ProxyCommand").toBeDefined();
+  return proxyArgv(pc ?? "");
+}
+
+/** What ssh itself makes of an argv (`ssh -G` prints the resulting configuration). */
+function sshG(args: string[]): { status: number | null; out: string; err: string } {
+  const r = spawnSync("ssh", ["-G", ...args], {
+    encoding: "utf8",
+    env: { ...process.env, HOME: "/nonexistent" },
+  });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
 describe("nativeSshArgv", () => {
   it("defaults: ssh -tt, strict host key checking, keepalive, BatchMode, port and host last", () => {
     const argv = nativeSshArgv(profile({ host: "example.com" }), base);
@@ -53,10 +84,29 @@ describe("nativeSshArgv", () => {
     expect(o.get("StrictHostKeyChecking")).toBe("accept-new");
   });
 
-  it("passes known_hosts_file as UserKnownHostsFile", () => {
-    const o = options(nativeSshArgv(profile({ host: "h", known_hosts_file: "/tmp/my kh" }), base));
-    expect(o.get("UserKnownHostsFile")).toBe("/tmp/my kh");
+  it("passes known_hosts_file as UserKnownHostsFile, quoted when it holds whitespace", () => {
+    const plain = options(nativeSshArgv(profile({ host: "h", known_hosts_file: "/tmp/kh" }), base));
+    expect(plain.get("UserKnownHostsFile")).toBe("/tmp/kh");
+    const spaced = options(nativeSshArgv(profile({ host: "h", known_hosts_file: "/a b/kh" }), base));
+    expect(spaced.get("UserKnownHostsFile")).toBe('"/a b/kh"');
+    const tabbed = options(nativeSshArgv(profile({ host: "h", known_hosts_file: "/a\tb/kh" }), base));
+    expect(tabbed.get("UserKnownHostsFile")).toBe('"/a\tb/kh"');
+    const quoted = options(nativeSshArgv(profile({ host: "h", known_hosts_file: '/a "b"/kh' }), base));
+    expect(quoted.get("UserKnownHostsFile")).toBe('"/a \\"b\\"/kh"');
   });
+
+  it
+    .runIf(hasSsh)
+    .each(["/tmp/my  kh", "/tmp/plain/kh", '/tmp/q"uote/kh', "/tmp/o'brien/kh", "/tmp/it's  here/kh"])(
+    "ssh reads known_hosts_file %j back as exactly that one path",
+    (path) => {
+      const argv = nativeSshArgv(profile({ host: "h", known_hosts_file: path }), base);
+      const r = sshG(argv.slice(2));
+      expect(r.err).not.toMatch(/invalid quotes|Bad configuration/i);
+      expect(r.status).toBe(0);
+      expect(r.out.split("\n")).toContain(`userknownhostsfile ${path}`);
+    },
+  );
 
   it("takes ServerAliveInterval from keepalive_interval", () => {
     expect(options(nativeSshArgv(profile({ host: "h" }, 7), base)).get("ServerAliveInterval")).toBe("7");
@@ -87,16 +137,167 @@ describe("nativeSshArgv", () => {
     expect(o.get("IdentityAgent")).toBe("none");
   });
 
-  it("proxy_jump with -J, port and username", () => {
+  it("a single jump host becomes a ProxyCommand (no -J), the target keeps its port and username", () => {
     const argv = nativeSshArgv(
-      profile({ host: "10.0.0.5", port: 2222, username: "ops", proxy_jump: "jump@bastion:22" }),
+      profile({ host: "10.0.0.5", port: 2222, username: "ops", proxy_jump: "jump@bastion:2200" }),
       base,
     );
-    expect(flag(argv, "-J")).toBe("jump@bastion:22");
+    expect(argv).not.toContain("-J");
     expect(flag(argv, "-p")).toBe("2222");
     expect(flag(argv, "-l")).toBe("ops");
-    expect(argv.at(-1)).toBe("10.0.0.5");
-    expect(argv.at(-2)).toBe("--");
+    expect(argv.slice(-2)).toEqual(["--", "10.0.0.5"]);
+    expect(argv.indexOf("--")).toBeGreaterThan(argv.findIndex((a) => a.startsWith("ProxyCommand=")));
+    expect(jumpArgv(argv)).toEqual([
+      "ssh",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "ConnectTimeout=15",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "PasswordAuthentication=no",
+      "-o",
+      "KbdInteractiveAuthentication=no",
+      "-o",
+      "ServerAliveInterval=30",
+      "-p",
+      "2200",
+      "-l",
+      "jump",
+      "-W",
+      "[target.example]:22",
+      "--",
+      "bastion",
+    ]);
+  });
+
+  it("quotes every word of the ProxyCommand and leaves only [%h]:%p unquoted", () => {
+    const pc = proxyCommand(profile({ host: "h", proxy_jump: "jump@bastion:2200" }), base);
+    expect(pc[0]).toBe("-o");
+    const words = (pc[1] ?? "").replace(/^ProxyCommand=/, "").split(" ");
+    expect(words).toContain("[%h]:%p");
+    for (const w of words.filter((x) => x !== "[%h]:%p")) expect(w).toMatch(/^'[^']*'$/);
+  });
+
+  it("gives the jump host the same trust and auth options: strict checking, known hosts, BatchMode, key", () => {
+    const p = profile({
+      host: "h",
+      known_hosts_file: "/etc/ssh mcp/known_hosts",
+      key_filename: "/keys/id ed25519",
+      look_for_keys: false,
+      allow_agent: false,
+      proxy_jump: "bastion",
+    });
+    const jump = jumpArgv(nativeSshArgv(p, base));
+    const o = options(jump);
+    expect(o.get("StrictHostKeyChecking")).toBe("yes");
+    expect(o.get("BatchMode")).toBe("yes");
+    expect(o.get("UserKnownHostsFile")).toBe('"/etc/ssh mcp/known_hosts"');
+    expect(o.get("ConnectTimeout")).toBe("15");
+    expect(o.get("IdentitiesOnly")).toBe("yes");
+    expect(o.get("IdentityAgent")).toBe("none");
+    expect(o.get("PasswordAuthentication")).toBe("no");
+    expect(flag(jump, "-i")).toBe("/keys/id ed25519");
+    expect(jump).not.toContain("-p");
+    expect(jump).not.toContain("-l");
+    expect(jump.slice(-4)).toEqual(["-W", "[target.example]:22", "--", "bastion"]);
+    // The jump ssh only forwards (-W): no terminal.
+    expect(jump).not.toContain("-tt");
+  });
+
+  it("follows the profile: accept-new and askpass on the jump host too", () => {
+    const p = profile({ host: "h", auto_add_host_key: true, password_env: "PW", proxy_jump: "u@j" });
+    const o = options(jumpArgv(nativeSshArgv(p, { connectTimeout: 4, askpass: true })));
+    expect(o.get("StrictHostKeyChecking")).toBe("accept-new");
+    expect(o.has("BatchMode")).toBe(false);
+    expect(o.get("NumberOfPasswordPrompts")).toBe("1");
+    expect(o.get("ConnectTimeout")).toBe("4");
+    expect(o.has("PasswordAuthentication")).toBe(false);
+  });
+
+  it("doubles a literal % in the ProxyCommand so ssh's token expansion gives it back", () => {
+    const p = profile({
+      host: "h",
+      known_hosts_file: "/kh/100%/known",
+      key_filename: "/k/%d",
+      proxy_jump: "j",
+    });
+    const pc = options(nativeSshArgv(p, base)).get("ProxyCommand") ?? "";
+    expect(pc).toContain("100%%");
+    const jump = jumpArgv(nativeSshArgv(p, base));
+    expect(options(jump).get("UserKnownHostsFile")).toBe("/kh/100%/known");
+    expect(flag(jump, "-i")).toBe("/k/%d");
+  });
+
+  it("keeps a key path with a single quote one word in the ProxyCommand", () => {
+    const jump = jumpArgv(
+      nativeSshArgv(profile({ host: "h", key_filename: "/k/o'brien key", proxy_jump: "j" }), base),
+    );
+    expect(flag(jump, "-i")).toBe("/k/o'brien key");
+  });
+
+  it("reads an IPv6 jump host in brackets", () => {
+    const jump = jumpArgv(nativeSshArgv(profile({ host: "h", proxy_jump: "me@[fd00::1]:2200" }), base));
+    expect(flag(jump, "-p")).toBe("2200");
+    expect(flag(jump, "-l")).toBe("me");
+    expect(jump.at(-1)).toBe("fd00::1");
+  });
+
+  it("keeps -J for a comma list of jump hosts, and adds no ProxyCommand", () => {
+    const argv = nativeSshArgv(profile({ host: "h", proxy_jump: "a@one:22,two" }), base);
+    expect(flag(argv, "-J")).toBe("a@one:22,two");
+    expect(options(argv).has("ProxyCommand")).toBe(false);
+    expect(proxyCommand(profile({ host: "h" }), base)).toEqual([]);
+  });
+
+  it("falls back to -J for a jump spec it cannot read", () => {
+    const argv = nativeSshArgv(profile({ host: "h", proxy_jump: "u@host:notaport" }), base);
+    expect(flag(argv, "-J")).toBe("u@host:notaport");
+    expect(options(argv).has("ProxyCommand")).toBe(false);
+  });
+
+  it("understands an ssh:// URI jump host (as -J does): user ops, port 2222, host bastion", () => {
+    const argv = nativeSshArgv(profile({ host: "h", proxy_jump: "ssh://ops@bastion:2222" }), base);
+    if (flag(argv, "-J") !== undefined) {
+      expect(flag(argv, "-J")).toBe("ssh://ops@bastion:2222");
+      return;
+    }
+    const jump = jumpArgv(argv);
+    expect(flag(jump, "-l")).toBe("ops");
+    expect(flag(jump, "-p")).toBe("2222");
+    expect(jump.at(-1)).toBe("bastion");
+  });
+
+  it.runIf(hasSsh)("ssh accepts the whole argv and the jump host's argv (ssh -G)", () => {
+    const p = profile({
+      host: "10.0.0.5",
+      port: 2222,
+      username: "ops",
+      known_hosts_file: "/tmp/my  kh",
+      key_filename: "/keys/id",
+      proxy_jump: "jump@bastion:2200",
+    });
+    const argv = nativeSshArgv(p, base);
+    const main = sshG(argv.slice(2));
+    expect(main.err).not.toMatch(/Bad configuration|invalid quotes|unknown/i);
+    expect(main.status).toBe(0);
+    const lines = main.out.split("\n");
+    expect(lines).toContain("port 2222");
+    expect(lines).toContain("user ops");
+    expect(lines).toContain("batchmode yes");
+    expect(lines).toContain("stricthostkeychecking true");
+    expect(lines.find((l) => l.startsWith("proxycommand "))).toContain("'-W' [%h]:%p '--' 'bastion'");
+    const jump = jumpArgv(argv);
+    const j = sshG(jump.slice(1));
+    expect(j.err).not.toMatch(/Bad configuration|invalid quotes|unknown/i);
+    expect(j.status).toBe(0);
+    const jl = j.out.split("\n");
+    expect(jl).toContain("hostname bastion");
+    expect(jl).toContain("port 2200");
+    expect(jl).toContain("user jump");
+    expect(jl).toContain("userknownhostsfile /tmp/my  kh");
+    expect(jl).toContain("batchmode yes");
   });
 
   it("uses ssh_config_host as the destination and leaves port to ~/.ssh/config", () => {

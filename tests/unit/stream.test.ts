@@ -100,3 +100,75 @@ describe("OutputStream", () => {
     expect(s.slice(s.end - s.kept)).toBe(whole.slice(whole.length - s.kept));
   });
 });
+
+describe("OutputStream with many chunks", () => {
+  /** Chunks of varying length (0..12) so chunk edges fall everywhere. */
+  function build(n: number): { s: OutputStream; whole: string } {
+    const s = new OutputStream();
+    let whole = "";
+    for (let i = 0; i < n; i++) {
+      const chunk = String.fromCharCode(97 + (i % 26)).repeat(i % 13) + (i % 5 === 0 ? "中😀" : "");
+      s.append(chunk, i);
+      whole += chunk;
+    }
+    return { s, whole };
+  }
+
+  it("slices any range across thousands of chunks exactly", () => {
+    const { s, whole } = build(3000);
+    expect(s.end).toBe(whole.length);
+    expect(s.kept).toBe(whole.length);
+    let seed = 1;
+    const next = (max: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % max;
+    };
+    for (let k = 0; k < 2000; k++) {
+      const from = next(whole.length + 1);
+      const to = from + next(200);
+      expect(s.slice(from, to), `${from}..${to}`).toBe(whole.slice(from, to));
+    }
+    expect(s.slice(0)).toBe(whole);
+  });
+
+  it("trim drops only whole chunks: the chunk holding the cut stays entirely", () => {
+    const s = new OutputStream();
+    for (const c of ["aaaaa", "bbbbb", "ccccc", "ddddd", "eeeee"]) s.append(c);
+    s.trim(12); // cut at 13, inside "ccccc" (10..15)
+    expect(s.kept).toBe(15);
+    expect(s.slice(0)).toBe("cccccdddddeeeee");
+    expect(s.slice(10, 11)).toBe("c");
+    expect(s.slice(9, 11)).toBe("c"); // 9 is gone
+    s.trim(10); // cut at 15, exactly the first character of "ddddd"
+    expect(s.kept).toBe(10);
+    expect(s.slice(0)).toBe("dddddeeeee");
+  });
+
+  it("a pin inside a chunk keeps that whole chunk; trimming is otherwise as if unpinned", () => {
+    const s = new OutputStream();
+    for (const c of ["0123", "4567", "89ab", "cdef"]) s.append(c);
+    const release = s.pin(6);
+    s.trim(0);
+    expect(s.kept).toBe(12);
+    expect(s.slice(0)).toBe("456789abcdef");
+    release();
+    s.trim(0);
+    expect(s.kept).toBe(4);
+  });
+
+  it("keeps slicing correctly after trims over many chunks", () => {
+    const { s, whole } = build(2000);
+    const release = s.pin(whole.length - 500);
+    s.trim(0);
+    expect(s.kept).toBeGreaterThanOrEqual(500);
+    expect(s.kept).toBeLessThan(500 + 20); // only the pinned chunk's head before the pin
+    const base = s.end - s.kept;
+    for (let from = base; from < s.end; from += 7) {
+      expect(s.slice(from, from + 33)).toBe(whole.slice(from, from + 33));
+    }
+    expect(s.slice(0, base + 3)).toBe(whole.slice(base, base + 3));
+    release();
+    s.append("tail");
+    expect(s.slice(s.end - 10)).toBe((whole + "tail").slice(-10));
+  });
+});

@@ -97,6 +97,39 @@ describe("tailEvents", () => {
     }
   });
 
+  it("stops reading back at maxBytes, returning whole lines of the most recent part", () => {
+    const path = join(dir, "capped.jsonl");
+    const w = new TranscriptWriter(path, "capped");
+    const pad = "中".repeat(100) + "x".repeat(97);
+    for (let i = 0; i < 6000; i++) w.write("recv", { seq: i, text: pad });
+    w.close();
+    const size = statSync(path).size;
+    const lineBytes = size / 6000;
+    expect(size).toBeGreaterThan(4 * 256 * 1024);
+    const seqs = (maxBytes?: number) => tailEvents(path, 6000, maxBytes).map((e) => e.seq as number);
+    const all = seqs();
+    expect(all).toEqual(Array.from({ length: 6000 }, (_, i) => i));
+    let previous = 0;
+    for (const maxBytes of [1, 300 * 1024, 600 * 1024]) {
+      const got = seqs(maxBytes);
+      // A contiguous run ending at the newest event, every line whole.
+      expect(got.length).toBeGreaterThan(previous);
+      expect(got.length).toBeLessThan(6000);
+      expect(got).toEqual(Array.from({ length: got.length }, (_, i) => 6000 - got.length + i));
+      expect(tailEvents(path, 6000, maxBytes).every((e) => e.text === pad)).toBe(true);
+      // Reads whole 256 KiB blocks: no more than maxBytes rounded up to a block.
+      const blocks = Math.max(1, Math.ceil(maxBytes / (256 * 1024)));
+      expect(got.length * lineBytes).toBeLessThanOrEqual(blocks * 256 * 1024);
+      previous = got.length;
+    }
+    // Whole blocks: any cap up to one block reads exactly one.
+    expect(seqs(256 * 1024)).toEqual(seqs(1));
+    // n still wins when it asks for less.
+    expect(tailEvents(path, 3, 1).map((e) => e.seq)).toEqual([5997, 5998, 5999]);
+    // A cap larger than the file changes nothing.
+    expect(seqs(size * 2)).toEqual(all);
+  });
+
   it("returns nothing for a missing file and skips a torn last line", () => {
     expect(tailEvents(join(dir, "missing.jsonl"), 10)).toEqual([]);
     const path = join(dir, "torn.jsonl");

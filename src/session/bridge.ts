@@ -1,0 +1,98 @@
+import type { Profile } from "../config/schema.js";
+import { shQuote, type TmuxCommand } from "../tmux/client.js";
+
+/**
+ * How a session's pane is made: the bridge command line and the one tmux invocation that
+ * creates, tags and taps the pane. Pure functions, unit-tested.
+ */
+
+/**
+ * The pane runs the bridge under a tiny sh that prints its exit status as the pane's last line:
+ * tmux's own #{pane_dead_status} is sometimes never filled in (seen with tmux 3.3a), and the
+ * line also tells a human looking at the dead pane what happened.
+ */
+export const BRIDGE_WRAPPER = `"$@"; rc=$?; printf '\\r\\n[ssh-mcp] bridge exited with status %s\\r\\n' "$rc"; exit "$rc"`;
+
+const EXIT_LINE = /\[ssh-mcp\] bridge exited with status (\d+)\n?/g;
+
+/** The bridge's exit status from its last words (else tmux's), and the text without that line. */
+export function bridgeExit(text: string, tmuxStatus: number | null): { status: number | null; text: string } {
+  const all = [...text.matchAll(EXIT_LINE)];
+  const last = all[all.length - 1];
+  return {
+    status: last?.[1] !== undefined ? Number(last[1]) : tmuxStatus,
+    text: text.replace(EXIT_LINE, ""),
+  };
+}
+
+export function hasExitLine(text: string): boolean {
+  return /\[ssh-mcp\] bridge exited with status \d+/.test(text);
+}
+
+/** tmux expands #{...} and #(...) in a pipe-pane command: double every '#'. */
+export function tmuxFormatEscape(text: string): string {
+  return text.replace(/#/g, "##");
+}
+
+export interface PaneSpec {
+  id: string;
+  profile: Profile;
+  bridgeArgv: string[];
+  /** Extra environment for the pane (askpass wiring only; never a secret). */
+  env: Record<string, string>;
+  /** Variables to remove from the pane's environment (e.g. a locale we added for tmux). */
+  unsetEnv: string[];
+  tapArgv: string[];
+  options: [string, string][];
+}
+
+/** The tmux commands (one invocation) that create, tag and tap a session's pane. */
+export function paneCommands(spec: PaneSpec): TmuxCommand[] {
+  const target = `=${spec.id}:`;
+  const tapCmd = tmuxFormatEscape(`exec ${spec.tapArgv.map(shQuote).join(" ")}`);
+  return [
+    ["set-option", "-g", "history-limit", "50000"],
+    ["set-option", "-gw", "remain-on-exit", "on"],
+    [
+      "new-session",
+      "-d",
+      "-s",
+      spec.id,
+      "-x",
+      String(spec.profile.width),
+      "-y",
+      String(spec.profile.height),
+      ...Object.entries(spec.env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+      "-P",
+      "-F",
+      "#{pane_id}",
+      "--",
+      "env",
+      ...spec.unsetEnv.flatMap((name) => ["-u", name]),
+      `TERM=${spec.profile.term}`,
+      "sh",
+      "-c",
+      BRIDGE_WRAPPER,
+      "ssh-mcp-bridge",
+      ...spec.bridgeArgv,
+    ],
+    ["set-option", "-w", "-t", target, "window-size", "manual"],
+    ...spec.options.map(([k, v]): TmuxCommand => ["set-option", "-w", "-t", target, k, v]),
+    ["pipe-pane", "-O", "-t", target, tapCmd],
+  ];
+}
+
+/** ssh's own interactive prompts: if the screen settles on one, the login did not succeed. */
+export function sshPromptOnScreen(lastLine: string): "host_key" | "secret" | undefined {
+  if (/Are you sure you want to continue connecting|\(yes\/no(\/\[fingerprint\])?\)\?\s*$/i.test(lastLine)) {
+    return "host_key";
+  }
+  if (
+    /^Enter passphrase for key .*:\s*$|^[^\s@]+@[^\s@]+'s password:\s*$|^\(?[^\s@]+@[^\s@]+\)? ?Password:\s*$/i.test(
+      lastLine,
+    )
+  ) {
+    return "secret";
+  }
+  return undefined;
+}

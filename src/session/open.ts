@@ -1,0 +1,219 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Profile } from "../config/schema.js";
+import { SshMcpError } from "../errors.js";
+import { nativeSshArgv } from "../ssh/native.js";
+import { chain } from "../tmux/client.js";
+import { TranscriptFollower } from "../transcript/reader.js";
+import { TranscriptWriter } from "../transcript/writer.js";
+import { bridgeExit, hasExitLine, paneCommands, sshPromptOnScreen } from "./bridge.js";
+import { classifyLoginFailure, lastLines } from "./login.js";
+import type { SessionManager } from "./manager.js";
+import { cleanOutput } from "./output.js";
+import { Session } from "./session.js";
+
+/**
+ * open_session: validate the profile's files and secrets before anything starts, create the
+ * pane (created, tagged and tapped in one tmux invocation, so not one byte of output escapes the
+ * transcript), then watch the login until it settles or the bridge dies, and classify failures.
+ */
+
+export function newSessionId(profile: string): string {
+  const slug = profile.replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 32) || "session";
+  const ts = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `${slug}-${ts}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Reads the secrets a profile names; the conventional SSH_MCP_KEY_PASSPHRASE applies by default. */
+function secretsFor(profile: Profile, env: NodeJS.ProcessEnv): { passphrase?: string; password?: string } {
+  const secrets: { passphrase?: string; password?: string } = {};
+  const passphraseEnv =
+    profile.passphrase_env ?? (env.SSH_MCP_KEY_PASSPHRASE ? "SSH_MCP_KEY_PASSPHRASE" : undefined);
+  for (const [field, envName] of [
+    ["passphrase", passphraseEnv],
+    ["password", profile.password_env],
+  ] as const) {
+    if (!envName) continue;
+    const value = env[envName];
+    if (value === undefined || value === "") {
+      throw new SshMcpError(
+        "SECRET_MISSING",
+        `Profile '${profile.name}' takes its ${field} from $${envName}, which is not set in the MCP server's environment. Set it in the client's MCP server config (env) and restart the server.`,
+      );
+    }
+    secrets[field] = value;
+  }
+  return secrets;
+}
+
+export async function openSession(
+  mgr: SessionManager,
+  profileName: string,
+  ownerLabel: string | null,
+): Promise<Session> {
+  const { config, deps } = mgr;
+  const profile = mgr.profile(profileName);
+  if (profile.bridge === "ssh2") {
+    throw new SshMcpError(
+      "CONFIG_ERROR",
+      `Profile '${profile.name}' uses bridge "ssh2", which this build does not support yet. Use "bridge": "native".`,
+    );
+  }
+  if (profile.key_filename && !existsSync(profile.key_filename)) {
+    throw new SshMcpError(
+      "KEY_NOT_FOUND",
+      `Key file ${profile.key_filename} (profile '${profile.name}', key_filename) does not exist. Fix the path in ${config.configPath}.`,
+    );
+  }
+  const secrets = secretsFor(profile, deps.env);
+
+  const createdAt = new Date().toISOString();
+  const id = newSessionId(profile.name);
+  const transcriptPath = join(deps.transcriptsDir, `${id}.jsonl`);
+  const writer = new TranscriptWriter(transcriptPath, id);
+  const viewerBase = deps.viewerBaseUrl();
+  writer.write("session_meta", {
+    profile: profile.name,
+    host: profile.host,
+    port: profile.port,
+    username: profile.username ?? null,
+    owner_label: ownerLabel,
+    server_instance_id: deps.instanceId,
+    client_label: config.clientLabel,
+    viewer_url: viewerBase ? `${viewerBase}/sessions/${id}` : null,
+    tmux_target: `${id}:0.0`,
+    bridge: profile.bridge,
+  });
+
+  const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
+  if (askpass) await deps.askpass.start();
+  const grant = askpass ? deps.askpass.grant(secrets) : undefined;
+  const connectTimeout = Math.max(1, Math.ceil(config.timing.connectTimeoutMs / 1000) - 1);
+  const commands = paneCommands({
+    id,
+    profile,
+    bridgeArgv: nativeSshArgv(profile, { connectTimeout, askpass }),
+    env: grant?.env ?? {},
+    unsetEnv: deps.tmux.injectedEnv,
+    tapArgv: [process.execPath, deps.tapScript, transcriptPath, id],
+    options: [
+      ["@ssh_mcp_session_id", id],
+      ["@ssh_mcp_profile", profile.name],
+      ["@ssh_mcp_server_instance_id", deps.instanceId],
+      ["@ssh_mcp_server_pid", String(process.pid)],
+      ["@ssh_mcp_transcript", transcriptPath],
+      ["@ssh_mcp_owner_label", ownerLabel ?? ""],
+      ["@ssh_mcp_created_at", createdAt],
+    ],
+  });
+  let paneId: string;
+  try {
+    paneId = (await deps.tmux.run(chain(...commands))).trim().split("\n")[0] ?? "";
+  } catch (err) {
+    grant?.revoke();
+    // new-session may have succeeded before a later command in the chain failed.
+    await deps.tmux.killSession(id);
+    writer.write("event", { event: "open_failed", error: (err as Error).message });
+    writer.close();
+    throw err;
+  }
+  deps.logger.info("session created", { session_id: id, profile: profile.name, pane: paneId });
+  const session = new Session({
+    id,
+    profile,
+    ownerLabel,
+    createdAt,
+    paneId,
+    tmuxName: id,
+    transcriptPath,
+    writer,
+    idleMs: config.timing.idleMs,
+  });
+  session.follower = new TranscriptFollower(transcriptPath, (ev) => {
+    if (ev.dir === "recv" && typeof ev.text === "string") session.onRecv(ev.text);
+  });
+  mgr.sessions.set(id, session);
+  try {
+    await awaitLogin(mgr, session);
+  } catch (err) {
+    await deps.tmux.killSession(id);
+    writer.write("event", { event: "open_failed", error: (err as Error).message });
+    session.status = "closed";
+    session.healthError = err instanceof SshMcpError ? err.code : "open failed";
+    session.follower.close();
+    mgr.sessions.delete(id);
+    writer.close();
+    throw err;
+  } finally {
+    grant?.revoke();
+  }
+  writer.write("event", { event: "opened" });
+  mgr.startHealthMonitor();
+  return session;
+}
+
+/**
+ * Waits until the login settles: the bridge died (classified error), ssh itself sits at one of
+ * its own prompts (refused: nothing can answer it), or output arrived and went quiet (or matched
+ * prompt_regex) while the pane is alive.
+ */
+async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> {
+  const { idleMs, connectTimeoutMs } = mgr.config.timing;
+  const tmux = mgr.deps.tmux;
+  const settle = Math.min(idleMs, 500);
+  const deadline = Date.now() + connectTimeoutMs;
+  const screenTail = (): string => cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 8192)));
+  let lastCheck = 0;
+  let dead: { status: number | null } | undefined;
+  const outcome = await session.waitUntil<"ok" | "dead">(
+    () => {
+      const now = Date.now();
+      if (now - lastCheck >= 100 || session.stream.lastRecvAt > lastCheck) {
+        lastCheck = now;
+        void tmux.paneInfo(session.paneId).then((info) => {
+          if (!info || info.dead) {
+            dead = { status: info?.deadStatus ?? null };
+            session.notify();
+          }
+        });
+      }
+      if (dead) return "dead";
+      if (session.stream.end === 0) return undefined;
+      if (session.prompt) return session.prompt.test(lastLines(screenTail(), 3)) ? "ok" : undefined;
+      return now - session.stream.lastRecvAt >= settle ? "ok" : undefined;
+    },
+    Math.max(0, deadline - Date.now()),
+    50,
+  );
+  if (outcome === "ok") {
+    const info = await tmux.paneInfo(session.paneId);
+    if (info && !info.dead) {
+      const last = lastLines(screenTail(), 1);
+      const prompt = sshPromptOnScreen(last);
+      if (!prompt) return;
+      const p = session.profile;
+      throw new SshMcpError(
+        prompt === "host_key" ? "HOST_KEY_UNKNOWN" : "AUTH_FAILED",
+        prompt === "host_key"
+          ? `ssh asks to confirm an unknown host key ('${last}'), which an agent must not answer. Verify the fingerprint and add it to ${p.known_hosts_file ?? "~/.ssh/known_hosts"} (for a proxy_jump host too), or set "auto_add_host_key": true.`
+          : `ssh asks for a secret on the terminal ('${last}'). Set "passphrase_env"/"password_env" in profile '${p.name}' (OpenSSH older than 8.4 cannot take secrets from ssh-mcp: upgrade the client or use ssh-agent).`,
+        { output_tail: lastLines(screenTail(), 8) },
+      );
+    }
+    dead = { status: info?.deadStatus ?? null };
+  }
+  if (outcome === undefined && !dead) {
+    throw new SshMcpError(
+      "CONNECT_TIMEOUT",
+      `No shell appeared within ${connectTimeoutMs} ms on profile '${session.profile.name}'. Screen tail: ${lastLines(screenTail(), 5) || "(nothing)"}. Check the host and network, then call open_session again.`,
+    );
+  }
+  // The bridge's last words (and its exit status line) may still be on their way from the tap.
+  await session.waitUntil(() => {
+    session.follower?.drain();
+    return hasExitLine(session.stream.slice(Math.max(0, session.stream.end - 4096))) ? true : undefined;
+  }, 1000);
+  const exit = bridgeExit(cleanOutput(session.stream.slice(0)), dead?.status ?? null);
+  throw classifyLoginFailure(exit.text, exit.status, session.profile);
+}
