@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Config } from "./config/load.js";
+import { secretEnvNames, type Config } from "./config/load.js";
 import { createLogger, type Logger } from "./log.js";
 import { createRuntime, serverMeta, writeServerMeta, type Runtime } from "./runtime.js";
 import { SessionManager } from "./session/manager.js";
@@ -17,15 +17,6 @@ export interface App {
   manager: SessionManager;
   meta(): Record<string, unknown>;
   close(): void;
-}
-
-export function secretEnvNames(config: Config): string[] {
-  const names = new Set(["SSH_MCP_KEY_PASSPHRASE"]);
-  for (const p of Object.values(config.profiles)) {
-    if (p.passphrase_env) names.add(p.passphrase_env);
-    if (p.password_env) names.add(p.password_env);
-  }
-  return [...names];
 }
 
 export function createApp(config: Config, env: NodeJS.ProcessEnv): App {

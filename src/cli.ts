@@ -2,12 +2,16 @@
 /** Argument parsing: picks a subcommand and hands over. Nothing else lives here. */
 import { parseArgs } from "node:util";
 import { runAttach, runDoctor, runLs } from "./commands/human.js";
+import { runDemo } from "./commands/demo.js";
+import { runLab } from "./commands/lab.js";
 import { runServe } from "./commands/serve.js";
 
 const USAGE = `ssh-mcp - persistent interactive SSH terminals for MCP clients, living in tmux
 
 Usage:
   ssh-mcp [serve] [--config FILE] [--runtime-dir DIR] [--viewer-host H] [--viewer-port auto|N|off]
+  ssh-mcp demo                  walk bastion menu -> master -> pod on the built-in lab, leave the session open
+  ssh-mcp lab [--port N]        run the CMSM bastion lab SSH server in the foreground (default port 2222)
   ssh-mcp ls                    list ssh-mcp sessions on the tmux socket
   ssh-mcp attach <session_id>   attach this terminal to a session (tmux attach)
   ssh-mcp doctor                check tmux, ssh, config, keys and say how to fix what is missing
@@ -26,6 +30,7 @@ async function main(argv: string[]): Promise<number> {
       "runtime-dir": { type: "string" },
       "viewer-host": { type: "string" },
       "viewer-port": { type: "string" },
+      port: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -48,10 +53,12 @@ async function main(argv: string[]): Promise<number> {
       return runAttach(flags, process.env, positionals[0]);
     case "doctor":
       return runDoctor(flags, process.env);
-    case "viewer":
     case "lab":
-    case "bench":
+      return runLab(flags, process.env, values.port);
     case "demo":
+      return runDemo(process.env);
+    case "viewer":
+    case "bench":
       process.stderr.write(`ssh-mcp ${sub}: not available in this version yet.\n`);
       return 2;
     default:

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "AUTH_FAILED"
   | "CONNECTION_FAILED"
   | "CONNECT_TIMEOUT"
+  | "ROUTE_FAILED"
   | "TMUX_ERROR"
   | "INTERNAL_ERROR";
 

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { SshMcpError } from "../errors.js";
+import { builtinProfiles } from "./builtin.js";
 import { profilesFileSchema, type Profile } from "./schema.js";
 
 /**
@@ -133,7 +134,10 @@ export function loadProfiles(
 export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
   const configPath = resolve(cwd, flags.config ?? env.SSH_MCP_CONFIG ?? "config/profiles.json");
   const keepalive = parseIntEnv("SSH_MCP_KEEPALIVE_INTERVAL", env.SSH_MCP_KEEPALIVE_INTERVAL, 0) ?? 30;
-  const { profiles, found } = loadProfiles(configPath, keepalive);
+  const { profiles: fromFile, found } = loadProfiles(configPath, keepalive);
+  const runtimeDir = resolve(cwd, flags.runtimeDir ?? env.SSH_MCP_RUNTIME_DIR ?? "runtime");
+  const labPort = parseIntEnv("SSH_MCP_LAB_PORT", env.SSH_MCP_LAB_PORT, 1) ?? 2222;
+  const profiles = { ...builtinProfiles(runtimeDir, labPort, keepalive), ...fromFile };
   const socket = env.SSH_MCP_TMUX_SOCKET ?? "ssh-mcp";
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(socket)) {
     throw new SshMcpError("CONFIG_ERROR", `SSH_MCP_TMUX_SOCKET='${socket}' must match [A-Za-z0-9_.-]{1,64}.`);
@@ -142,7 +146,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
     configPath,
     configFound: found,
     profiles,
-    runtimeDir: resolve(cwd, flags.runtimeDir ?? env.SSH_MCP_RUNTIME_DIR ?? "runtime"),
+    runtimeDir,
     clientLabel: env.SSH_MCP_CLIENT_LABEL ?? "",
     logPath: env.SSH_MCP_LOG_PATH ? resolve(cwd, env.SSH_MCP_LOG_PATH) : undefined,
     transcriptsDir: env.SSH_MCP_TRANSCRIPTS_DIR ? resolve(cwd, env.SSH_MCP_TRANSCRIPTS_DIR) : undefined,
@@ -159,4 +163,14 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
     resultOutputChars:
       parseIntEnv("SSH_MCP_RESULT_OUTPUT_CHARS", env.SSH_MCP_RESULT_OUTPUT_CHARS, 1000) ?? 64_000,
   };
+}
+
+/** Environment variables that hold secrets: kept out of tmux and the lab's environment. */
+export function secretEnvNames(config: Config): string[] {
+  const names = new Set(["SSH_MCP_KEY_PASSPHRASE"]);
+  for (const p of Object.values(config.profiles)) {
+    if (p.passphrase_env) names.add(p.passphrase_env);
+    if (p.password_env) names.add(p.password_env);
+  }
+  return [...names];
 }

@@ -3,8 +3,13 @@ import { z } from "zod";
 /** Profile fields keep the Python predecessor's names so existing profiles.json files load. */
 export const routeStepSchema = z
   .object({
-    expect: z.string().min(1).describe("Regex matched against the screen before sending"),
-    send: z.string().describe("Text to send (Enter is appended)"),
+    expect: z.string().min(1).describe("Regex matched against the new output before sending"),
+    send: z.string().default("").describe("Text to send (Enter is appended)"),
+    send_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be the NAME of an environment variable")
+      .optional()
+      .describe("Send the value of this environment variable instead (a password): always sensitive"),
     sensitive: z.boolean().default(false),
   })
   .strict();
@@ -59,5 +64,16 @@ export const profilesFileSchema = z
   })
   .strict();
 
-export type Profile = z.infer<typeof profileSchema> & { name: string; keepalive_interval: number };
+/** Where the built-in lab runs, for the built-in lab profiles (never set from a file). */
+export interface LabRef {
+  host: string;
+  port: number;
+  dir: string;
+}
+
+export type Profile = z.infer<typeof profileSchema> & {
+  name: string;
+  keepalive_interval: number;
+  lab?: LabRef;
+};
 export type RouteStep = z.infer<typeof routeStepSchema>;

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { secretEnvNames } from "../config/load.js";
 import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import { nativeSshArgv } from "../ssh/native.js";
@@ -11,6 +12,7 @@ import { bridgeExit, hasExitLine, paneCommands, sshPromptOnScreen } from "./brid
 import { classifyLoginFailure, lastLines } from "./login.js";
 import type { SessionManager } from "./manager.js";
 import { cleanOutput } from "./output.js";
+import { ensureLab, labEnv } from "./lab.js";
 import { Session } from "./session.js";
 
 /**
@@ -60,6 +62,7 @@ export async function openSession(
       `Profile '${profile.name}' uses bridge "ssh2", which this build does not support yet. Use "bridge": "native".`,
     );
   }
+  if (profile.lab) await ensureLab(profile.lab, labEnv(deps.env, secretEnvNames(config)), deps.logger);
   if (profile.key_filename && !existsSync(profile.key_filename)) {
     throw new SshMcpError(
       "KEY_NOT_FOUND",
@@ -136,6 +139,7 @@ export async function openSession(
   mgr.sessions.set(id, session);
   try {
     await awaitLogin(mgr, session);
+    await runRoute(mgr, session);
   } catch (err) {
     await deps.tmux.killSession(id);
     writer.write("event", { event: "open_failed", error: (err as Error).message });
@@ -216,4 +220,65 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
   }, 1000);
   const exit = bridgeExit(cleanOutput(session.stream.slice(0)), dead?.status ?? null);
   throw classifyLoginFailure(exit.text, exit.status, session.profile);
+}
+
+const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
+
+/**
+ * The profile's route (bastion menu choices): each step waits for `expect` in the output that
+ * arrived since the previous step, then sends its text. A step that does not match in time fails
+ * open_session with the screen tail. After the last step, the output settles (or prompt_regex
+ * matches) before the session is handed over.
+ */
+async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
+  const steps = session.profile.route;
+  if (!steps.length) return;
+  const { connectTimeoutMs, idleMs } = mgr.config.timing;
+  const enter = ENTER[session.profile.enter_sequence] ?? "\n";
+  const tail = (from: number): string =>
+    cleanOutput(session.stream.slice(Math.max(from, session.stream.end - 8192)));
+  let from = 0;
+  for (const [i, step] of steps.entries()) {
+    const re = new RegExp(step.expect, "m");
+    const ok = await session.waitUntil(() => (re.test(tail(from)) ? true : undefined), connectTimeoutMs);
+    if (!ok) {
+      throw new SshMcpError(
+        "ROUTE_FAILED",
+        `Route step ${i + 1} of profile '${session.profile.name}' waited ${connectTimeoutMs} ms for /${step.expect}/ and did not see it. Screen tail:\n${lastLines(tail(0), 6)}\nFix the step's "expect" in the profile.`,
+      );
+    }
+    let text = step.send;
+    const sensitive = step.sensitive || step.send_env !== undefined;
+    if (step.send_env) {
+      const value = mgr.deps.env[step.send_env];
+      if (!value) {
+        throw new SshMcpError(
+          "SECRET_MISSING",
+          `Route step ${i + 1} of profile '${session.profile.name}' sends $${step.send_env}, which is not set in the MCP server's environment.`,
+        );
+      }
+      text = value;
+    }
+    from = session.stream.end;
+    session.writer.write("send", {
+      tool: "route",
+      text: sensitive ? "[REDACTED]" : text + enter,
+      actor: "agent",
+      route_step: i + 1,
+      ...(sensitive ? { sensitive: true } : {}),
+    });
+    if (sensitive) {
+      await mgr.deps.tmux.pasteText(session.paneId, text);
+      await mgr.deps.tmux.sendLiteral(session.paneId, enter);
+    } else {
+      await mgr.deps.tmux.sendLiteral(session.paneId, text + enter);
+    }
+  }
+  const sentAt = Date.now();
+  await session.waitUntil(() => {
+    const quiet = Date.now() - Math.max(sentAt, session.stream.lastRecvAt) >= Math.min(idleMs, 500);
+    if (!quiet || session.stream.end === from) return undefined;
+    if (session.prompt && !session.prompt.test(lastLines(tail(from), 1))) return undefined;
+    return true;
+  }, connectTimeoutMs);
 }

@@ -133,7 +133,9 @@ export function cleanOutput(raw: string): string {
   // eslint-disable-next-line no-control-regex
   const marked = raw.includes("\x1b[") ? raw.replace(/\r\x1b\[[02]?K|\x1b\[2K\r/g, `\r${ERASE}`) : raw;
   // Fast path for the common case (plain lines ending in CRLF): whole-string passes only.
-  const text = stripAnsi(marked).replace(/\r+\n/g, "\n");
+  let text = stripAnsi(marked).replace(/\r+\n/g, "\n");
+  // A marker printed late (a nested shell's command ending when that shell exits) is noise here.
+  if (text.includes("__SSHMCP_")) text = text.replace(/\n?__SSHMCP_[BE]_[0-9a-f]{16}(?:_\d{1,3})?__/g, "");
   if (!text.includes("\r") && !text.includes("\b")) {
     // eslint-disable-next-line no-control-regex
     return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");

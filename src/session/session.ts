@@ -264,11 +264,15 @@ export class Session {
   }
 }
 
-/** Drops the echoed input line from the front of raw-mode output. */
+/**
+ * Drops the echoed input line, and anything before it (the tail of the previous prompt may
+ * arrive after the command was sent), from the front of raw-mode output.
+ */
 export function dropEcho(output: string, echo: string | undefined): string {
-  if (!echo) return output;
-  const nl = output.indexOf("\n");
-  const firstLine = nl === -1 ? output : output.slice(0, nl);
-  if (firstLine.includes(echo.split("\n")[0] ?? echo)) return nl === -1 ? "" : output.slice(nl + 1);
-  return output;
+  const first = echo?.split("\n")[0]?.trim();
+  if (!first) return output;
+  const i = output.indexOf(first);
+  if (i === -1 || i > 1024) return output;
+  const nl = output.indexOf("\n", i + first.length);
+  return nl === -1 ? "" : output.slice(nl + 1);
 }

@@ -88,10 +88,10 @@ describe("loadConfig", () => {
     expect(cfg.profiles.abs?.key_filename).toBe("/etc/ssh/key");
   });
 
-  it("a missing file is not an error: configFound false and no profiles", () => {
+  it("a missing file is not an error: configFound false and only the built-in lab and lab-master profiles", () => {
     const cfg = loadConfig({ config: join(dir, "nope.json") }, {}, dir);
     expect(cfg.configFound).toBe(false);
-    expect(cfg.profiles).toEqual({});
+    expect(Object.keys(cfg.profiles).sort()).toEqual(["lab", "lab-master"]);
     const byDefault = loadConfig({}, {}, dir);
     expect(byDefault.configPath).toBe(join(dir, "config/profiles.json"));
     expect(byDefault.configFound).toBe(false);
@@ -198,7 +198,7 @@ describe("loadConfig", () => {
       SSH_MCP_VIEWER_PORT: "9001",
     };
     const fromEnv = loadConfig({}, env, dir);
-    expect(Object.keys(fromEnv.profiles)).toEqual(["fromenv"]);
+    expect(Object.keys(fromEnv.profiles).sort()).toEqual(["fromenv", "lab", "lab-master"]);
     expect(fromEnv.runtimeDir).toBe(join(dir, "rt-env"));
     expect(fromEnv.viewerHost).toBe("0.0.0.0");
     expect(fromEnv.viewerPort).toBe(9001);
@@ -207,7 +207,7 @@ describe("loadConfig", () => {
       env,
       dir,
     );
-    expect(Object.keys(fromFlags.profiles)).toEqual(["fromflag"]);
+    expect(Object.keys(fromFlags.profiles).sort()).toEqual(["fromflag", "lab", "lab-master"]);
     expect(fromFlags.runtimeDir).toBe(join(dir, "rt-flag"));
     expect(fromFlags.viewerHost).toBe("127.0.0.2");
     expect(fromFlags.viewerPort).toBe(9002);
@@ -221,6 +221,98 @@ describe("loadConfig", () => {
     expect(loadConfig({}, { SSH_MCP_TMUX_SOCKET: "my-sock_1.x" }, dir).tmuxSocket).toBe("my-sock_1.x");
     const err = configError(() => loadConfig({}, { SSH_MCP_TMUX_SOCKET: "../evil sock" }, dir));
     expect(err.message).toContain("SSH_MCP_TMUX_SOCKET");
+  });
+});
+
+describe("built-in lab profiles", () => {
+  it("keep their key and known_hosts under <runtimeDir>/lab/ and log in as ops on 127.0.0.1", () => {
+    const cfg = loadConfig({ config: join(dir, "nope.json"), runtimeDir: "rt" }, {}, dir);
+    const labDir = join(dir, "rt", "lab");
+    for (const name of ["lab", "lab-master"]) {
+      const p = cfg.profiles[name];
+      expect(p?.name).toBe(name);
+      expect(p?.host).toBe("127.0.0.1");
+      expect(p?.username).toBe("ops");
+      expect(p?.key_filename).toBe(join(labDir, "client_ed25519"));
+      expect(p?.known_hosts_file).toBe(join(labDir, "known_hosts"));
+      expect(p?.lab).toEqual({ host: "127.0.0.1", port: p?.port, dir: labDir });
+    }
+    expect(cfg.profiles.lab?.route).toEqual([]);
+    const byEnv = loadConfig({ config: join(dir, "nope.json") }, { SSH_MCP_RUNTIME_DIR: "/var/rt" }, dir);
+    expect(byEnv.profiles.lab?.key_filename).toBe("/var/rt/lab/client_ed25519");
+    expect(byEnv.profiles["lab-master"]?.known_hosts_file).toBe("/var/rt/lab/known_hosts");
+  });
+
+  it("take their port from SSH_MCP_LAB_PORT (default 2222); an invalid value is a CONFIG_ERROR", () => {
+    const nope = { config: join(dir, "nope.json") };
+    const byDefault = loadConfig(nope, {}, dir);
+    expect(byDefault.profiles.lab?.port).toBe(2222);
+    expect(byDefault.profiles["lab-master"]?.port).toBe(2222);
+    const cfg = loadConfig(nope, { SSH_MCP_LAB_PORT: "2999" }, dir);
+    expect(cfg.profiles.lab?.port).toBe(2999);
+    expect(cfg.profiles["lab-master"]?.port).toBe(2999);
+    expect(cfg.profiles.lab?.lab?.port).toBe(2999);
+    for (const bad of ["two", "22.5", "0", "-1"]) {
+      const err = configError(() => loadConfig(nope, { SSH_MCP_LAB_PORT: bad }, dir));
+      expect(err.message).toContain("SSH_MCP_LAB_PORT");
+      expect(err.message).toContain(`'${bad}'`);
+    }
+  });
+
+  it("a profiles file entry named lab overrides the built-in one; lab-master stays built in", () => {
+    const path = writeProfiles({ profiles: { lab: { host: "lab.example", port: 2022, username: "me" } } });
+    const cfg = loadConfig({ config: path }, {}, dir);
+    expect(Object.keys(cfg.profiles).sort()).toEqual(["lab", "lab-master"]);
+    expect(cfg.profiles.lab).toMatchObject({ name: "lab", host: "lab.example", port: 2022, username: "me" });
+    expect(cfg.profiles.lab?.key_filename).toBeUndefined();
+    expect(cfg.profiles.lab?.lab).toBeUndefined();
+    expect(cfg.profiles["lab-master"]?.host).toBe("127.0.0.1");
+  });
+
+  it("lab-master walks the bastion menu in two steps: Target IP -> 10.0.0.11, User number -> 1", () => {
+    const route = loadConfig({ config: join(dir, "nope.json") }, {}, dir).profiles["lab-master"]?.route;
+    expect(route).toHaveLength(2);
+    expect(route?.[0]).toMatchObject({ expect: "Target IP:", send: "10.0.0.11", sensitive: false });
+    expect(route?.[1]).toMatchObject({ expect: "User number:", send: "1", sensitive: false });
+    expect(new RegExp(route?.[0]?.expect ?? "^$").test("\x1b[33mTarget IP:\x1b[0m ")).toBe(true);
+  });
+
+  it("the lab prompt_regex matches the menu prompts and the master and pod shells", () => {
+    const p = loadConfig({ config: join(dir, "nope.json") }, {}, dir).profiles.lab;
+    const re = new RegExp(p?.prompt_regex ?? "^$");
+    for (const prompt of ["Target IP: ", "User number: ", "Password: ", "[root@master-a ~]# ", "/ # "]) {
+      expect(re.test(prompt), prompt).toBe(true);
+    }
+    expect(re.test("Connecting to master-a as ops ...")).toBe(false);
+  });
+});
+
+describe("route steps with send_env", () => {
+  it("accept the NAME of an environment variable", () => {
+    const path = writeProfiles({
+      profiles: {
+        bastion: {
+          host: "x",
+          route: [
+            { expect: "User number:", send: "3" },
+            { expect: "Password:", send_env: "LAB_PW_1" },
+          ],
+        },
+      },
+    });
+    const route = loadConfig({ config: path }, {}, dir).profiles.bastion?.route;
+    expect(route?.[1]).toMatchObject({ expect: "Password:", send_env: "LAB_PW_1", send: "" });
+    expect(route?.[0]?.send_env).toBeUndefined();
+  });
+
+  it("reject a value that is not a name (e.g. a password with spaces) without repeating it", () => {
+    const path = writeProfiles({
+      profiles: { bastion: { host: "x", route: [{ expect: "Password:", send_env: "my secret pw" }] } },
+    });
+    const err = configError(() => loadConfig({ config: path }, {}, dir));
+    expect(err.message).toContain("profile 'bastion', field 'route.0.send_env'");
+    expect(err.message).toMatch(/NAME of an environment variable/);
+    expect(err.message).not.toContain("my secret pw");
   });
 });
 

@@ -1,0 +1,33 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * The lab's keys live in its directory and are made once: a host key (so known_hosts stays
+ * valid across restarts) and a client key that the built-in lab profile logs in with.
+ */
+export interface LabKeys {
+  hostKey: string;
+  clientKey: string;
+  clientPub: string;
+  knownHosts: string;
+}
+
+function keygen(path: string): void {
+  if (existsSync(path)) return;
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ssh-mcp-lab", "-f", path]);
+  chmodSync(path, 0o600);
+}
+
+export function ensureKeys(dir: string, host: string, port: number): LabKeys {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const hostKey = join(dir, "host_ed25519");
+  const clientKey = join(dir, "client_ed25519");
+  keygen(hostKey);
+  keygen(clientKey);
+  const knownHosts = join(dir, "known_hosts");
+  const [type, blob] = readFileSync(`${hostKey}.pub`, "utf8").trim().split(/\s+/);
+  const hostSpec = port === 22 ? host : `[${host}]:${port}`;
+  writeFileSync(knownHosts, `${hostSpec} ${type} ${blob}\n`, { mode: 0o600 });
+  return { hostKey, clientKey, clientPub: `${clientKey}.pub`, knownHosts };
+}

@@ -1,0 +1,142 @@
+import { readFileSync } from "node:fs";
+import type { Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+import * as pty from "node-pty";
+import ssh2 from "ssh2";
+import type { LabKeys } from "./keys.js";
+
+/**
+ * The lab SSH server (ssh2) whose sessions are real PTYs (node-pty) running the CMSM menu
+ * script. The login name picks a misbehaviour: `ops` is the normal bastion, `ops-cr` a menu
+ * that only takes CR as Enter, `ops-ansi` a master shell whose prompt is redrawn with ANSI
+ * codes. Any session can drop its connection with `lab-drop` (the script prints a private OSC
+ * sequence that this server answers by cutting the TCP connection).
+ */
+
+const { Server, utils } = ssh2;
+const DROP = "\x1b]5379;lab-drop\x07";
+/** The server's SSH identification: ssh-mcp checks it before trusting a port to be its lab. */
+export const LAB_IDENT = "ssh-mcp-lab";
+
+export const SCRIPTS_DIR = fileURLToPath(new URL("../../lab/scripts/", import.meta.url));
+
+export interface LabOptions {
+  host: string;
+  port: number;
+  dir: string;
+  keys: LabKeys;
+  password: string;
+  log: (line: string) => void;
+}
+
+export interface LabServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export function modeOf(username: string): "" | "cr" | "ansi" {
+  if (username.endsWith("-cr")) return "cr";
+  if (username.endsWith("-ansi")) return "ansi";
+  return "";
+}
+
+export function startLabServer(opts: LabOptions): Promise<LabServer> {
+  const allowed = utils.parseKey(readFileSync(opts.keys.clientPub));
+  if (allowed instanceof Error) throw allowed;
+  const allowedBlob = allowed.getPublicSSH();
+  const terminals = new Set<pty.IPty>();
+
+  const server = new Server({ hostKeys: [readFileSync(opts.keys.hostKey)], ident: LAB_IDENT }, (client) => {
+    let username = "ops";
+    client.on("authentication", (ctx) => {
+      username = ctx.username;
+      if (ctx.method !== "publickey" || ctx.key.algo !== allowed.type || !ctx.key.data.equals(allowedBlob)) {
+        return ctx.reject(["publickey"]);
+      }
+      if (ctx.signature && ctx.blob && !allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo))
+        return ctx.reject();
+      ctx.accept();
+    });
+    client.on("error", () => undefined);
+    client.on("ready", () => {
+      client.on("session", (acceptSession) => {
+        const session = acceptSession();
+        let size = { cols: 120, rows: 40, term: "xterm-256color" };
+        let term: pty.IPty | undefined;
+        session.on("pty", (accept, _reject, info) => {
+          size = { cols: info.cols || 120, rows: info.rows || 40, term: info.term || "xterm-256color" };
+          accept?.();
+        });
+        session.on("window-change", (accept, _reject, info) => {
+          term?.resize(Math.max(1, info.cols), Math.max(1, info.rows));
+          accept?.();
+        });
+        session.on("env", (accept) => accept?.());
+        session.on("exec", (_accept, reject) => reject?.());
+        session.on("shell", (accept) => {
+          const channel = accept();
+          const shell = pty.spawn("bash", ["--noprofile", "--norc", `${SCRIPTS_DIR}menu.sh`], {
+            name: size.term,
+            cols: size.cols,
+            rows: size.rows,
+            cwd: opts.dir,
+            env: {
+              PATH: `${SCRIPTS_DIR}bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+              TERM: size.term,
+              HOME: opts.dir,
+              LANG: "C.UTF-8",
+              LAB_DIR: opts.dir,
+              LAB_SCRIPTS: SCRIPTS_DIR,
+              LAB_MODE: modeOf(username),
+              LAB_PASSWORD: opts.password,
+            },
+          });
+          term = shell;
+          terminals.add(shell);
+          opts.log(`session for ${username} (pid ${shell.pid})`);
+          shell.onData((data) => {
+            const drop = data.indexOf(DROP);
+            if (drop !== -1) {
+              if (drop > 0) channel.write(data.slice(0, drop));
+              opts.log(`dropping the connection of ${username} on request`);
+              const sock = (client as unknown as { _sock?: Socket })._sock;
+              if (sock) sock.destroy();
+              else client.end();
+              return;
+            }
+            channel.write(data);
+          });
+          shell.onExit(({ exitCode }) => {
+            terminals.delete(shell);
+            try {
+              channel.exit(exitCode);
+              channel.end();
+            } catch {
+              // The client is already gone.
+            }
+          });
+          channel.on("data", (d: Buffer) => shell.write(d.toString("utf8")));
+          channel.on("close", () => {
+            if (terminals.has(shell)) shell.kill("SIGHUP");
+          });
+        });
+      });
+    });
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : opts.port;
+      resolve({
+        port,
+        close: () =>
+          new Promise<void>((res) => {
+            for (const t of terminals) t.kill("SIGHUP");
+            server.close(() => res());
+          }),
+      });
+    });
+  });
+}
