@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** Argument parsing: picks a subcommand and hands over. Nothing else lives here. */
 import { parseArgs } from "node:util";
-import { runAttach, runDoctor, runLs } from "./commands/human.js";
+import { runAttach, runClose, runDoctor, runLs } from "./commands/human.js";
 import { runDemo } from "./commands/demo.js";
 import { runLab } from "./commands/lab.js";
 import { runServe } from "./commands/serve.js";
@@ -14,6 +14,7 @@ Usage:
   ssh-mcp lab [--port N]        run the CMSM bastion lab SSH server in the foreground (default port 2222)
   ssh-mcp ls                    list ssh-mcp sessions on the tmux socket
   ssh-mcp attach <session_id>   attach this terminal to a session (tmux attach)
+  ssh-mcp close <session_id>    end a session (its transcript is kept)
   ssh-mcp doctor                check tmux, ssh, config, keys and say how to fix what is missing
 `;
 
@@ -51,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return runLs(flags, process.env);
     case "attach":
       return runAttach(flags, process.env, positionals[0]);
+    case "close":
+      return runClose(flags, process.env, positionals[0]);
     case "doctor":
       return runDoctor(flags, process.env);
     case "lab":

@@ -4,6 +4,7 @@ import { loadConfig, type Flags } from "../config/load.js";
 import { SshMcpError } from "../errors.js";
 import { attachCommand } from "../session/manager.js";
 import { Tmux } from "../tmux/client.js";
+import { TranscriptWriter } from "../transcript/writer.js";
 
 /** Subcommands for the human at the terminal: ls, attach, doctor. They print to stdout. */
 
@@ -34,6 +35,31 @@ export async function runLs(flags: Flags, env: NodeJS.ProcessEnv): Promise<numbe
       `${id}  ${status}  profile=${profile}  owner=${owner || "-"}  instance=${instance}  created=${created}  attached=${info.attachedClients}\n    ${attachCommand(config.tmuxSocket, id)}`,
     );
   }
+  return 0;
+}
+
+export async function runClose(flags: Flags, env: NodeJS.ProcessEnv, sessionId?: string): Promise<number> {
+  if (!sessionId) {
+    process.stderr.write("usage: ssh-mcp close <session_id>  (see ssh-mcp ls)\n");
+    return 2;
+  }
+  const config = loadConfig(flags, env);
+  const tmux = new Tmux(config.tmuxSocket, { env });
+  const pane = (await tmux.listPanes(["#{@ssh_mcp_transcript}"])).find((p) => p.info.sessionId === sessionId);
+  if (!pane) {
+    process.stderr.write(
+      `No ssh-mcp session '${sessionId}' on tmux socket '${config.tmuxSocket}' (see ssh-mcp ls).\n`,
+    );
+    return 1;
+  }
+  await tmux.killSession(sessionId);
+  if (pane.extra[0]) {
+    const writer = new TranscriptWriter(pane.extra[0], sessionId);
+    writer.write("session_health", { health_status: "closed", health_error: "closed by ssh-mcp close" });
+    writer.write("event", { event: "closed", reason: "closed by ssh-mcp close", actor: "human" });
+    writer.close();
+  }
+  out(`Closed ${sessionId}.`);
   return 0;
 }
 

@@ -17,6 +17,14 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
     return 1;
   }
   const app = createApp(config, env);
+  // Adopt the sessions of servers that are gone; tools wait for this before acting.
+  app.manager.ready = app.manager.adoptOrphans().then(
+    (adopted) => {
+      if (adopted.length) app.logger.info("adopted sessions", { count: adopted.length });
+    },
+    (err: unknown) =>
+      app.logger.error("adoption failed", { error: err instanceof Error ? err.message : String(err) }),
+  );
   const mcp = createMcpServer({
     name: "ssh-mcp",
     version: VERSION,

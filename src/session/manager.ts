@@ -8,6 +8,8 @@ import { bridgeExit } from "./bridge.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
 import { cleanOutput } from "./output.js";
+import { adopt, discover, serverAlive } from "./adopt.js";
+import { activeLock } from "./locks.js";
 import type { Session } from "./session.js";
 import type { SessionInfo } from "./types.js";
 
@@ -70,23 +72,130 @@ export class SessionManager {
     return s;
   }
 
-  /** A session that can take input: open, not closed or unhealthy (checked against tmux now). */
-  async usable(sessionId: string): Promise<Session> {
-    const s = this.get(sessionId);
-    if (s.status === "open") await this.refresh(s);
+  /**
+   * A session that can take input now: ours (or taken over with `force`), open (checked against
+   * tmux), and not locked by another actor.
+   */
+  async usable(sessionId: string, opts: { force?: boolean; actor?: string } = {}): Promise<Session> {
+    await this.ready;
+    const s = await this.resolve(sessionId, opts.force ?? false);
+    const info = s.status === "open" ? await this.deps.tmux.paneInfo(s.paneId) : undefined;
+    if (info && info.ownerInstance && info.ownerInstance !== this.deps.instanceId) {
+      if (!opts.force) {
+        throw new SshMcpError(
+          "SESSION_OWNED_ELSEWHERE",
+          `Session '${s.id}' was taken over by server ${info.ownerInstance}. Nothing was sent. Pass force: true to take it back (recorded in the transcript).`,
+        );
+      }
+      this.sessions.delete(s.id);
+      return this.usable(sessionId, opts);
+    }
+    if (s.status === "open") this.applyPaneState(s, await this.deadSettled(s, info));
     if (s.status === "closed") {
       throw new SshMcpError(
         "SESSION_CLOSED",
-        `Session '${s.id}' is closed${s.healthError ? ` (${s.healthError})` : ""}. Its transcript is kept at ${s.transcriptPath}. Call open_session to start a new one.`,
+        `Session '${s.id}' is closed${s.healthError ? ` (${s.healthError})` : ""}. Nothing was sent. Its transcript is kept at ${s.transcriptPath}. Call reopen_session to log in again with the same profile and route.`,
       );
     }
     if (s.status === "unhealthy") {
       throw new SshMcpError(
         "SESSION_UNHEALTHY",
-        `Session '${s.id}' lost its SSH transport (${s.healthError ?? "unknown"}). Nothing was sent. Close it and call open_session again; the remote shell state is not restored automatically.`,
+        `Session '${s.id}' lost its SSH transport (${s.healthError ?? "unknown"}). Nothing was sent. Call reopen_session to log in again (the remote shell state, e.g. a pod shell, is not restored automatically).`,
+      );
+    }
+    const lock = activeLock(info?.lock);
+    const actor = opts.actor ?? "agent";
+    if (lock && lock.actor !== actor && !opts.force) {
+      throw new SshMcpError(
+        "INPUT_LOCKED",
+        `Session '${s.id}' is locked for input by ${lock.actor} until ${lock.expires_at}. Nothing was sent. Wait, ask them to release it, or call acquire_input_lock with force: true.`,
       );
     }
     return s;
+  }
+
+  /** Our session, or one found in tmux: adopted if its server is gone, taken over with force. */
+  async resolve(sessionId: string, force: boolean): Promise<Session> {
+    const mine = this.sessions.get(sessionId);
+    if (mine) return mine;
+    const row = (await discover(this)).find((r) => r.info.sessionId === sessionId);
+    if (!row) return this.get(sessionId);
+    const alive = row.info.ownerInstance !== this.deps.instanceId && serverAlive(row.info.ownerPid);
+    if (alive && !force) {
+      throw new SshMcpError(
+        "SESSION_OWNED_ELSEWHERE",
+        `Session '${sessionId}' belongs to another live ssh-mcp server (${row.info.ownerInstance}, pid ${row.info.ownerPid}). Nothing was sent. Pass force: true to take it over (recorded in the transcript), or use that server.`,
+      );
+    }
+    const [s] = await adopt(this, [row], alive);
+    return s ?? this.get(sessionId);
+  }
+
+  /** Adopts every pane whose server is gone (at start, and whenever sessions are listed). */
+  async adoptOrphans(): Promise<Session[]> {
+    const rows = await discover(this);
+    const orphans = rows.filter(
+      (r) =>
+        !this.sessions.has(r.info.sessionId) &&
+        r.info.ownerInstance !== this.deps.instanceId &&
+        !serverAlive(r.info.ownerPid),
+    );
+    return adopt(this, orphans);
+  }
+
+  /** A session to read from (screens, transcripts, commands): ours, or an orphan we adopt. */
+  async readable(sessionId: string): Promise<Session> {
+    await this.ready;
+    return this.sessions.get(sessionId) ?? this.resolve(sessionId, false);
+  }
+
+  /**
+   * reopen_session: a new login with the same profile and owner label (and so the same route),
+   * linked both ways to the old session. Never automatic. An old session still open is closed.
+   */
+  async reopen(sessionId: string, force = false): Promise<{ session: Session; previous: Session }> {
+    await this.ready;
+    const old = await this.resolve(sessionId, force);
+    if (old.status === "open") await this.close(old.id, force);
+    const next = await openSession(this, old.profile.name, old.ownerLabel, old.id);
+    old.writer.reopenForAppend();
+    old.writer.write("event", { event: "reopened_as", session_id_new: next.id });
+    old.writer.close();
+    return { session: next, previous: old };
+  }
+
+  /** Resolves once start-up adoption is done; tools wait for it. */
+  ready: Promise<void> = Promise.resolve();
+
+  /** Sessions of other live servers, as SessionInfo (listed, not driven). */
+  async foreign(): Promise<SessionInfo[]> {
+    const rows = await discover(this);
+    return rows
+      .filter((r) => !this.sessions.has(r.info.sessionId) && r.info.ownerInstance !== this.deps.instanceId)
+      .map((r) => ({
+        session_id: r.info.sessionId,
+        profile: r.profile,
+        host: this.config.profiles[r.profile]?.host ?? "",
+        port: this.config.profiles[r.profile]?.port ?? 0,
+        username: this.config.profiles[r.profile]?.username ?? null,
+        owner_label: r.ownerLabel || null,
+        client_label: "",
+        server_instance_id: r.info.ownerInstance,
+        status: r.info.dead ? "closed" : "open",
+        health_error: null,
+        created_at: r.createdAt,
+        last_activity_at: r.createdAt,
+        transcript_path: r.transcript,
+        viewer_url: null,
+        tmux_target: `${r.tmuxName}:0.0`,
+        attach_command: attachCommand(this.deps.tmux.socket, r.tmuxName),
+        bridge: this.config.profiles[r.profile]?.bridge ?? "native",
+        active_command_id: null,
+        attached_clients: r.info.attachedClients,
+        owned_by_this_server: false,
+        previous_session_id: null,
+        input_lock: activeLock(r.info.lock) ?? null,
+      }));
   }
 
   open(profileName: string, ownerLabel: string | null): Promise<Session> {
@@ -106,7 +215,7 @@ export class SessionManager {
    * A pane can be seen dead a moment before the tap has delivered the bridge's last words (and
    * its exit status line); wait briefly for them so the close reason is exact.
    */
-  private async deadSettled(session: Session, info: PaneInfo | undefined): Promise<PaneInfo | undefined> {
+  async deadSettled(session: Session, info: PaneInfo | undefined): Promise<PaneInfo | undefined> {
     const deadline = Date.now() + 1000;
     while (info?.dead && Date.now() < deadline) {
       session.follower?.drain();
@@ -118,7 +227,7 @@ export class SessionManager {
     return info;
   }
 
-  private applyPaneState(
+  applyPaneState(
     session: Session,
     info: { dead: boolean; deadStatus: number | null; attachedClients: number } | undefined,
   ): void {
@@ -160,8 +269,9 @@ export class SessionManager {
     for (const s of open) this.applyPaneState(s, await this.deadSettled(s, panes.get(s.paneId)));
   }
 
-  async close(sessionId: string): Promise<Session> {
-    const s = this.get(sessionId);
+  async close(sessionId: string, force = false): Promise<Session> {
+    await this.ready;
+    const s = await this.resolve(sessionId, force);
     s.follower?.drain();
     // Also for a session that already died: its dead pane (remain-on-exit) goes away now.
     await this.deps.tmux.killSession(s.tmuxName);
@@ -191,6 +301,9 @@ export class SessionManager {
       bridge: s.profile.bridge,
       active_command_id: s.active?.result.command_id ?? null,
       attached_clients: s.attachedClients,
+      owned_by_this_server: true,
+      previous_session_id: s.previousSessionId,
+      input_lock: s.lock,
     };
   }
 

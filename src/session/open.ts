@@ -53,6 +53,7 @@ export async function openSession(
   mgr: SessionManager,
   profileName: string,
   ownerLabel: string | null,
+  previousSessionId: string | null = null,
 ): Promise<Session> {
   const { config, deps } = mgr;
   const profile = mgr.profile(profileName);
@@ -87,7 +88,10 @@ export async function openSession(
     viewer_url: viewerBase ? `${viewerBase}/sessions/${id}` : null,
     tmux_target: `${id}:0.0`,
     bridge: profile.bridge,
+    previous_session_id: previousSessionId,
   });
+  if (previousSessionId)
+    writer.write("event", { event: "reopened_from", previous_session_id: previousSessionId });
 
   const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
   if (askpass) await deps.askpass.start();
@@ -133,6 +137,7 @@ export async function openSession(
     writer,
     idleMs: config.timing.idleMs,
   });
+  session.previousSessionId = previousSessionId;
   session.follower = new TranscriptFollower(transcriptPath, (ev) => {
     if (ev.dir === "recv" && typeof ev.text === "string") session.onRecv(ev.text);
   });

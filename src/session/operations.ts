@@ -33,7 +33,13 @@ function compileRegex(pattern: string, field: string): RegExp {
   }
 }
 
-export interface ExecuteOptions {
+/** Who is sending, and whether to override another server's ownership or an input lock. */
+export interface Access {
+  force?: boolean;
+  actor?: string;
+}
+
+export interface ExecuteOptions extends Access {
   command: string;
   waitForPrompt: boolean;
   timeoutMs: number;
@@ -45,7 +51,7 @@ export async function executeCommand(
   sessionId: string,
   opts: ExecuteOptions,
 ): Promise<CommandResult> {
-  const s = await mgr.usable(sessionId);
+  const s = await mgr.usable(sessionId, opts);
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
   if (s.active) {
     throw new SshMcpError(
@@ -143,8 +149,9 @@ export async function interrupt(
   mgr: SessionManager,
   sessionId: string,
   tool = "interrupt",
+  access: Access = {},
 ): Promise<Session> {
-  const s = await mgr.usable(sessionId);
+  const s = await mgr.usable(sessionId, access);
   s.writer.write("send", { tool, keys: ["C-c"], text: "\u0003", actor: "agent" });
   await mgr.deps.tmux.sendKeys(s.paneId, ["C-c"]);
   const cmd = s.active;
@@ -169,18 +176,19 @@ export async function cancelCommand(
   mgr: SessionManager,
   sessionId: string,
   commandId: string,
+  access: Access = {},
 ): Promise<CommandResult> {
   const s = mgr.get(sessionId);
   const cmd = findCommand(s, commandId);
   if (cmd.result.status === "running") {
     if (s.status !== "open") s.finish(cmd, "session_closed", "timeout", null);
-    else if (s.active === cmd) await interrupt(mgr, sessionId, "cancel_command");
+    else if (s.active === cmd) await interrupt(mgr, sessionId, "cancel_command", access);
     else s.finish(cmd, "cancelled", "timeout", null);
   }
   return resultFor(mgr, s, cmd);
 }
 
-export interface SendTextOptions {
+export interface SendTextOptions extends Access {
   text: string;
   enter: boolean;
   waitFor: string;
@@ -194,7 +202,7 @@ export async function sendText(
   sessionId: string,
   o: SendTextOptions,
 ): Promise<{ output: string; matched: string | null; timed_out: boolean }> {
-  const s = await mgr.usable(sessionId);
+  const s = await mgr.usable(sessionId, o);
   const matcher = o.waitFor ? (o.regex ? compileRegex(o.waitFor, "wait_for") : undefined) : undefined;
   const enter = o.enter ? enterOf(s) : "";
   if (!o.text && !enter)
@@ -274,7 +282,12 @@ function lastNonEmptyLine(text: string): string | undefined {
 const KEY_RE =
   /^(?:(?:C-|M-|S-)*(?:Up|Down|Left|Right|Home|End|PageUp|PageDown|PgUp|PgDn|PPage|NPage|Tab|BTab|BSpace|Enter|Escape|Space|DC|IC|Insert|Delete|F(?:[1-9]|1[0-2])|[\x21-\x7e]))$/;
 
-export async function sendKeys(mgr: SessionManager, sessionId: string, keys: string[]): Promise<string[]> {
+export async function sendKeys(
+  mgr: SessionManager,
+  sessionId: string,
+  keys: string[],
+  access: Access = {},
+): Promise<string[]> {
   keys.forEach((k, i) => {
     if (!KEY_RE.test(k)) {
       throw new SshMcpError(
@@ -283,7 +296,7 @@ export async function sendKeys(mgr: SessionManager, sessionId: string, keys: str
       );
     }
   });
-  const s = await mgr.usable(sessionId);
+  const s = await mgr.usable(sessionId, access);
   s.writer.write("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
   await mgr.deps.tmux.sendKeys(s.paneId, keys);
   return keys;

@@ -16,6 +16,7 @@ export interface SearchOptions {
   ignoreCase: boolean;
   maxCount: number;
   timeoutMs: number;
+  force?: boolean;
 }
 
 const HEADER = "@@ssh-mcp-file@@ ";
@@ -77,6 +78,7 @@ export async function searchLogs(mgr: SessionManager, sessionId: string, o: Sear
     waitForPrompt: true,
     timeoutMs: o.timeoutMs,
     tool: "search_logs",
+    force: o.force,
   });
   // Parse the whole output, not the capped copy in the result.
   const full = getCommand(mgr, sessionId, result.command_id, undefined, 0).command.output;

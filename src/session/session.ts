@@ -5,7 +5,7 @@ import type { TranscriptWriter } from "../transcript/writer.js";
 import { lastLines } from "./login.js";
 import { cleanOutput, findBegin, findEnd, MARKER_OVERLAP } from "./output.js";
 import { OutputStream } from "./stream.js";
-import type { CommandResult, Completion, SessionStatus } from "./types.js";
+import type { CommandResult, Completion, InputLock, SessionStatus } from "./types.js";
 
 /**
  * One SSH session: its tmux pane, the output stream followed from the transcript, and the
@@ -66,6 +66,14 @@ export class Session {
   private readonly waiters = new Set<() => void>();
   private commandSeq = 0;
   readonly idleMs: number;
+  /** True while a transcript is replayed into this session (adoption): nothing is written. */
+  replaying = false;
+  /** The session this one was reopened from (reopen_session). */
+  previousSessionId: string | null = null;
+  /** The input lock last seen on the window (see locks.ts). */
+  lock: InputLock | null = null;
+  /** The server instance that drove this session before us (adoption), if any. */
+  adoptedFrom: string | null = null;
   /** The profile's prompt_regex, compiled once (validated when the config was loaded). */
   readonly prompt: RegExp | undefined;
 
@@ -124,13 +132,19 @@ export class Session {
     });
   }
 
-  newCommand(command: string, mode: "marker" | "raw"): TrackedCommand {
+  newCommand(
+    command: string,
+    mode: "marker" | "raw",
+    restore?: { id: string; nonce: string; startedAt: string; echo?: string },
+  ): TrackedCommand {
     this.commandSeq++;
-    const id = `cmd-${this.commandSeq.toString().padStart(4, "0")}-${randomBytes(3).toString("hex")}`;
+    const id =
+      restore?.id ?? `cmd-${this.commandSeq.toString().padStart(4, "0")}-${randomBytes(3).toString("hex")}`;
     const start = this.stream.end;
     const tracked: TrackedCommand = {
       mode,
-      nonce: randomBytes(8).toString("hex"),
+      nonce: restore?.nonce ?? randomBytes(8).toString("hex"),
+      echo: restore?.echo,
       streamStart: start,
       scanFrom: start,
       sentAt: Date.now(),
@@ -144,7 +158,7 @@ export class Session {
         output_truncated: false,
         timed_out: false,
         completion: "timeout",
-        started_at: new Date().toISOString(),
+        started_at: restore?.startedAt ?? new Date().toISOString(),
         completed_at: null,
       },
     };
@@ -152,11 +166,7 @@ export class Session {
     this.active = tracked;
     // Fallback completions are checked on a timer, not only while a tool call waits, so a
     // command that outlived its timeout still completes by prompt or quiet period.
-    tracked.fallbackTimer = setInterval(
-      () => this.checkFallbacks(tracked),
-      Math.max(20, Math.min(100, this.idleMs / 4)),
-    );
-    tracked.fallbackTimer.unref();
+    if (!this.replaying) this.startFallbacks(tracked);
     // Keep the ledger bounded: finished commands beyond the newest 200 are forgotten in memory
     // (their output stays in the transcript).
     if (this.commands.size > MAX_COMMANDS) {
@@ -191,6 +201,15 @@ export class Session {
     this.finish(cmd, "completed", "marker", e.exitCode, cleanOutput(raw));
   }
 
+  startFallbacks(cmd: TrackedCommand): void {
+    if (cmd.fallbackTimer || cmd.result.status !== "running") return;
+    cmd.fallbackTimer = setInterval(
+      () => this.checkFallbacks(cmd),
+      Math.max(20, Math.min(100, this.idleMs / 4)),
+    );
+    cmd.fallbackTimer.unref();
+  }
+
   /**
    * Completion for input no POSIX shell answers. Once output has been quiet for the idle period:
    * raw mode completes ("prompt" if prompt_regex matches the last line, else "idle"); marker mode
@@ -199,7 +218,7 @@ export class Session {
    * completes after twice the idle period.
    */
   checkFallbacks(cmd: TrackedCommand): void {
-    if (cmd.result.status !== "running") return;
+    if (cmd.result.status !== "running" || this.replaying) return;
     const quietFor = Date.now() - Math.max(this.stream.lastRecvAt, cmd.sentAt);
     if (quietFor < this.idleMs || this.stream.end <= cmd.streamStart) return;
     const tail = lastLines(
@@ -247,6 +266,8 @@ export class Session {
     if (cmd.fallbackTimer) clearInterval(cmd.fallbackTimer);
     if (this.active === cmd) this.active = undefined;
     this.stream.trim();
+    this.notify();
+    if (this.replaying) return;
     const event =
       status === "completed"
         ? "command_complete"
@@ -273,6 +294,14 @@ export function dropEcho(output: string, echo: string | undefined): string {
   if (!first) return output;
   const i = output.indexOf(first);
   if (i === -1 || i > 1024) return output;
-  const nl = output.indexOf("\n", i + first.length);
-  return nl === -1 ? "" : output.slice(nl + 1);
+  let nl = output.indexOf("\n", i + first.length);
+  // Typed while the previous output was still arriving, the line can show twice (the tty's echo,
+  // then readline redrawing it after the prompt): drop the repeats that follow at once.
+  for (;;) {
+    if (nl === -1) return "";
+    const next = output.indexOf("\n", nl + 1);
+    const line = output.slice(nl + 1, next === -1 ? undefined : next);
+    if (!line.includes(first)) return output.slice(nl + 1);
+    nl = next;
+  }
 }

@@ -36,4 +36,15 @@ export interface SessionInfo {
   bridge: "native" | "ssh2";
   active_command_id: string | null;
   attached_clients: number;
+  /** False for a session of another live server: listed, driven only with force. */
+  owned_by_this_server: boolean;
+  /** Set by reopen_session: the session this one replaces. */
+  previous_session_id: string | null;
+  input_lock: InputLock | null;
+}
+
+export interface InputLock {
+  actor: string;
+  acquired_at: string;
+  expires_at: string;
 }

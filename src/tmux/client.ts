@@ -19,6 +19,11 @@ export interface PaneInfo {
   alternate: boolean;
   pid: number;
   attachedClients: number;
+  /** ssh-mcp's window options: which session, which server owns it, the input lock. */
+  sessionId: string;
+  ownerInstance: string;
+  ownerPid: number;
+  lock: string;
 }
 
 /** A complete command for one tmux invocation: commands joined by ";" separators. */
@@ -86,11 +91,18 @@ export const PANE_FORMAT = [
   "#{alternate_on}",
   "#{pane_pid}",
   "#{session_attached}",
+  "#{@ssh_mcp_session_id}",
+  "#{@ssh_mcp_server_instance_id}",
+  "#{@ssh_mcp_server_pid}",
+  "#{@ssh_mcp_lock}",
 ].join(SEP);
+
+/** Fields of PANE_FORMAT; extra fields of listPanes come after these. */
+const PANE_FIELDS = 14;
 
 export function parsePaneLine(line: string): PaneInfo | undefined {
   const f = line.split(SEP);
-  if (f.length < 10 || !f[0]?.startsWith("%")) return undefined;
+  if (f.length < PANE_FIELDS || !f[0]?.startsWith("%")) return undefined;
   const num = (s: string | undefined): number => Number(s ?? "0") || 0;
   return {
     paneId: f[0],
@@ -103,6 +115,10 @@ export function parsePaneLine(line: string): PaneInfo | undefined {
     alternate: f[7] === "1",
     pid: num(f[8]),
     attachedClients: num(f[9]),
+    sessionId: f[10] ?? "",
+    ownerInstance: f[11] ?? "",
+    ownerPid: num(f[12]),
+    lock: f[13] ?? "",
   };
 }
 
@@ -235,7 +251,7 @@ export class Tmux {
     const rows: { info: PaneInfo; extra: string[] }[] = [];
     for (const line of out.split("\n")) {
       const info = parsePaneLine(line);
-      if (info) rows.push({ info, extra: line.split(SEP).slice(10) });
+      if (info) rows.push({ info, extra: line.split(SEP).slice(PANE_FIELDS) });
     }
     return rows;
   }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { cancelCommand, executeCommand, getCommand, listCommands } from "../session/operations.js";
 import { searchLogs } from "../session/search.js";
-import { defineTool, sessionId, timeoutSeconds } from "./types.js";
+import { defineTool, force, sessionId, timeoutSeconds } from "./types.js";
 
 const commandId = z.string().min(1).max(64).describe("command_id from execute_command or list_commands");
 
@@ -21,6 +21,7 @@ export const commandTools = [
           "true: POSIX shell, exact output and exit code. false: send the line as is and return when output goes quiet",
         ),
       timeout: timeoutSeconds(30),
+      force,
     }),
     annotations: { openWorldHint: true },
     handler: async (a, { manager }) => ({
@@ -28,6 +29,7 @@ export const commandTools = [
         command: a.command,
         waitForPrompt: a.wait_for_prompt,
         timeoutMs: a.timeout * 1000,
+        force: a.force,
       })),
     }),
   }),
@@ -49,8 +51,10 @@ export const commandTools = [
       output_offset: z.number().int().min(0).default(0).describe("Character offset of the page to return"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) =>
-      getCommand(manager, a.session_id, a.command_id, a.output_limit, a.output_offset),
+    handler: async (a, { manager }) => {
+      await manager.readable(a.session_id);
+      return getCommand(manager, a.session_id, a.command_id, a.output_limit, a.output_offset);
+    },
   }),
   defineTool({
     name: "list_commands",
@@ -58,7 +62,10 @@ export const commandTools = [
     description: "The commands run in a session, newest last, without their output.",
     inputSchema: z.object({ session_id: sessionId }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => ({ commands: listCommands(manager, a.session_id) }),
+    handler: async (a, { manager }) => {
+      await manager.readable(a.session_id);
+      return { commands: listCommands(manager, a.session_id) };
+    },
   }),
   defineTool({
     name: "cancel_command",
@@ -90,6 +97,7 @@ export const commandTools = [
         .default(200)
         .describe("Most matches per file and in the result"),
       timeout: timeoutSeconds(30),
+      force,
     }),
     annotations: { readOnlyHint: true, openWorldHint: true },
     handler: async (a, { manager }) =>
@@ -101,6 +109,7 @@ export const commandTools = [
         ignoreCase: a.ignore_case,
         maxCount: a.max_count,
         timeoutMs: a.timeout * 1000,
+        force: a.force,
       }),
   }),
 ];

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { defineTool, sessionId } from "./types.js";
+import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
+import { defineTool, force, sessionId } from "./types.js";
 
 export const sessionTools = [
   defineTool({
@@ -25,14 +26,20 @@ export const sessionTools = [
   defineTool({
     name: "list_sessions",
     title: "List sessions",
-    description: "List the sessions of this server (open and closed) with status, owner and attach command.",
+    description:
+      "List sessions: this server's (open and closed, including ones adopted after a restart) and those of other live ssh-mcp servers on the same tmux socket (owned_by_this_server: false; drive them only with force). Shows status, owner, input lock and attached_clients (humans watching through tmux).",
     inputSchema: z.object({}),
     annotations: { readOnlyHint: true },
     handler: async (_args, { manager, serverMeta }) => {
+      await manager.ready;
+      await manager.adoptOrphans();
       await manager.checkHealth();
       return {
         server: serverMeta(),
-        sessions: [...manager.sessions.values()].map((s) => manager.info(s)),
+        sessions: [
+          ...[...manager.sessions.values()].map((s) => manager.info(s)),
+          ...(await manager.foreign()),
+        ],
         viewer_base_url: manager.deps.viewerBaseUrl(),
       };
     },
@@ -41,8 +48,64 @@ export const sessionTools = [
     name: "close_session",
     title: "Close session",
     description: "Close an SSH session: ends the ssh process and its tmux window. The transcript is kept.",
-    inputSchema: z.object({ session_id: sessionId }),
+    inputSchema: z.object({ session_id: sessionId, force }),
     annotations: { destructiveHint: true, idempotentHint: true },
-    handler: async (args, { manager }) => ({ session: manager.info(await manager.close(args.session_id)) }),
+    handler: async (args, { manager }) => ({
+      session: manager.info(await manager.close(args.session_id, args.force)),
+    }),
+  }),
+  defineTool({
+    name: "reopen_session",
+    title: "Reopen session",
+    description:
+      "Log in again with a closed or unhealthy session's profile, owner label and route, as a new session linked to the old one (previous_session_id). Never happens automatically: the remote shell state (a pod shell, cd, env) is NOT restored; walk back to it yourself. An old session still open is closed first.",
+    inputSchema: z.object({ session_id: sessionId, force }),
+    annotations: { openWorldHint: true },
+    handler: async (args, { manager }) => {
+      const { session, previous } = await manager.reopen(args.session_id, args.force);
+      const info = manager.info(session);
+      return {
+        session: info,
+        previous_session_id: previous.id,
+        viewer_url: info.viewer_url,
+        attach_command: info.attach_command,
+      };
+    },
+  }),
+  defineTool({
+    name: "acquire_input_lock",
+    title: "Acquire input lock",
+    description:
+      "Hold a session's input for an actor (e.g. 'agent', 'human') for ttl seconds: sends by other actors are refused until it expires or is released. Use before a sequence that must not be interleaved with a human typing.",
+    inputSchema: z.object({
+      session_id: sessionId,
+      actor: z.string().min(1).max(64).default("agent").describe("Who holds the lock"),
+      ttl: z.number().gt(0).max(86_400).default(300).describe("Seconds until the lock expires"),
+      force,
+    }),
+    annotations: {},
+    handler: async (a, { manager }) => ({
+      lock: await acquireLock(manager, a.session_id, a.actor, a.ttl, a.force),
+    }),
+  }),
+  defineTool({
+    name: "release_input_lock",
+    title: "Release input lock",
+    description: "Release a session's input lock held by actor (force breaks another actor's lock).",
+    inputSchema: z.object({
+      session_id: sessionId,
+      actor: z.string().min(1).max(64).default("agent").describe("Who holds the lock"),
+      force,
+    }),
+    annotations: { idempotentHint: true },
+    handler: async (a, { manager }) => releaseLock(manager, a.session_id, a.actor, a.force),
+  }),
+  defineTool({
+    name: "input_lock_status",
+    title: "Input lock status",
+    description: "Who holds a session's input lock and until when (lock: null when free).",
+    inputSchema: z.object({ session_id: sessionId }),
+    annotations: { readOnlyHint: true },
+    handler: async (a, { manager }) => ({ lock: await lockStatus(manager, a.session_id) }),
   }),
 ];

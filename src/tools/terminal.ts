@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { getScreen, getTranscript, interrupt, sendKeys, sendText } from "../session/operations.js";
-import { defineTool, sessionId, timeoutSeconds } from "./types.js";
+import { defineTool, force, sessionId, timeoutSeconds } from "./types.js";
 
 export const terminalTools = [
   defineTool({
@@ -20,6 +20,7 @@ export const terminalTools = [
       regex: z.boolean().default(false).describe("Treat wait_for as a regular expression"),
       timeout: timeoutSeconds(30),
       sensitive: z.boolean().default(false).describe("Secret input: recorded as [REDACTED]"),
+      force,
     }),
     annotations: { openWorldHint: true },
     handler: async (a, { manager }) =>
@@ -30,6 +31,7 @@ export const terminalTools = [
         regex: a.regex,
         timeoutMs: a.timeout * 1000,
         sensitive: a.sensitive,
+        force: a.force,
       }),
   }),
   defineTool({
@@ -40,19 +42,22 @@ export const terminalTools = [
     inputSchema: z.object({
       session_id: sessionId,
       keys: z.array(z.string().min(1).max(32)).min(1).max(200).describe("Key names, pressed in order"),
+      force,
     }),
     annotations: { openWorldHint: true },
-    handler: async (a, { manager }) => ({ sent: await sendKeys(manager, a.session_id, a.keys) }),
+    handler: async (a, { manager }) => ({
+      sent: await sendKeys(manager, a.session_id, a.keys, { force: a.force }),
+    }),
   }),
   defineTool({
     name: "interrupt",
     title: "Interrupt (Ctrl+C)",
     description:
       "Send Ctrl+C. A tracked running command is marked cancelled, so the next execute_command works.",
-    inputSchema: z.object({ session_id: sessionId }),
+    inputSchema: z.object({ session_id: sessionId, force }),
     annotations: { openWorldHint: true },
     handler: async (a, { manager }) => {
-      await interrupt(manager, a.session_id);
+      await interrupt(manager, a.session_id, "interrupt", { force: a.force });
       return { sent: ["C-c"] };
     },
   }),
@@ -73,7 +78,10 @@ export const terminalTools = [
       ansi: z.boolean().default(false).describe("Keep colors and attributes as ANSI escape sequences"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => getScreen(manager, a.session_id, a.lines, a.ansi),
+    handler: async (a, { manager }) => {
+      await manager.readable(a.session_id);
+      return getScreen(manager, a.session_id, a.lines, a.ansi);
+    },
   }),
   defineTool({
     name: "get_transcript",
@@ -91,6 +99,9 @@ export const terminalTools = [
         .describe("How many events, counted from the end"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => getTranscript(manager, a.session_id, a.tail),
+    handler: async (a, { manager }) => {
+      await manager.readable(a.session_id);
+      return getTranscript(manager, a.session_id, a.tail);
+    },
   }),
 ];

@@ -37,3 +37,10 @@ export const sessionId = z
 
 export const timeoutSeconds = (def: number) =>
   z.number().gt(0).max(86_400).default(def).describe("Seconds to wait before returning (the work goes on)");
+
+export const force = z
+  .boolean()
+  .default(false)
+  .describe(
+    "Drive a session of another live ssh-mcp server, or override an input lock (recorded in the transcript)",
+  );

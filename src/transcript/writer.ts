@@ -36,6 +36,11 @@ export class TranscriptWriter {
     return event;
   }
 
+  /** Opens the file again after close(), for an event after the session ended (reopen). */
+  reopenForAppend(): void {
+    this.fd ??= openSync(this.path, "a", 0o600);
+  }
+
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;

@@ -19,6 +19,10 @@ const TOOLS = [
   "get_screen",
   "get_transcript",
   "search_logs",
+  "reopen_session",
+  "acquire_input_lock",
+  "release_input_lock",
+  "input_lock_status",
 ];
 
 let h: Harness;

@@ -117,8 +117,10 @@ describe("shQuote", () => {
 });
 
 describe("parsePaneLine", () => {
-  it("parses every field of the pane format", () => {
-    const line = ["%12", "0", "", "5", "7", "120", "40", "1", "4321", "2"].join(SEP);
+  const OWN = ["sess-1", "ssh-mcp-inst", "4242", '{"actor":"human"}'];
+
+  it("parses every field of the pane format, ssh-mcp's window options included", () => {
+    const line = ["%12", "0", "", "5", "7", "120", "40", "1", "4321", "2", ...OWN].join(SEP);
     expect(parsePaneLine(line)).toEqual({
       paneId: "%12",
       dead: false,
@@ -130,28 +132,39 @@ describe("parsePaneLine", () => {
       alternate: true,
       pid: 4321,
       attachedClients: 2,
+      sessionId: "sess-1",
+      ownerInstance: "ssh-mcp-inst",
+      ownerPid: 4242,
+      lock: '{"actor":"human"}',
     });
   });
 
-  it("reads a dead pane's exit status", () => {
-    const info = parsePaneLine(["%3", "1", "255", "0", "0", "80", "24", "0", "99", "0"].join(SEP));
+  it("reads a dead pane's exit status, and empty options of a pane that is not ssh-mcp's", () => {
+    const info = parsePaneLine(
+      ["%3", "1", "255", "0", "0", "80", "24", "0", "99", "0", "", "", "", ""].join(SEP),
+    );
     expect(info?.dead).toBe(true);
     expect(info?.deadStatus).toBe(255);
     expect(info?.alternate).toBe(false);
+    expect(info?.sessionId).toBe("");
+    expect(info?.ownerPid).toBe(0);
   });
 
   it("rejects lines that are not pane lines", () => {
     expect(parsePaneLine("")).toBeUndefined();
     expect(parsePaneLine(["%1", "0", ""].join(SEP))).toBeUndefined();
-    expect(parsePaneLine(["12", "0", "", "0", "0", "80", "24", "0", "1", "0"].join(SEP))).toBeUndefined();
+    expect(parsePaneLine(["%1", "0", "", "0", "0", "80", "24", "0", "1", "0"].join(SEP))).toBeUndefined();
+    expect(
+      parsePaneLine(["12", "0", "", "0", "0", "80", "24", "0", "1", "0", ...OWN].join(SEP)),
+    ).toBeUndefined();
   });
 
   it("keeps extra fields out of the pane info", () => {
-    const line = ["%1", "0", "", "0", "0", "80", "24", "0", "1", "0", "extra", "more"].join(SEP);
-    expect(parsePaneLine(line)?.paneId).toBe("%1");
+    const line = ["%1", "0", "", "0", "0", "80", "24", "0", "1", "0", ...OWN, "extra", "more"].join(SEP);
+    expect(parsePaneLine(line)).toMatchObject({ paneId: "%1", lock: '{"actor":"human"}' });
   });
 
-  it("PANE_FORMAT has the 10 fields parsePaneLine reads", () => {
-    expect(PANE_FORMAT.split(SEP)).toHaveLength(10);
+  it("PANE_FORMAT has the 14 fields parsePaneLine reads", () => {
+    expect(PANE_FORMAT.split(SEP)).toHaveLength(14);
   });
 });

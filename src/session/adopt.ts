@@ -1,0 +1,191 @@
+import { readFileSync } from "node:fs";
+import { profileSchema, type Profile } from "../config/schema.js";
+import type { PaneInfo } from "../tmux/client.js";
+import { chain, type TmuxCommand } from "../tmux/client.js";
+import { TranscriptFollower } from "../transcript/reader.js";
+import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js";
+import type { SessionManager } from "./manager.js";
+import { Session } from "./session.js";
+import type { CommandResult, Completion } from "./types.js";
+
+/**
+ * Surviving restarts (SPEC section 6). Every ssh-mcp pane carries its metadata in window
+ * options, so a new server finds them with one `list-panes`. A pane whose owning server is gone
+ * is adopted: same session id, same transcript, and the transcript is replayed through the same
+ * code that tracks live output, which rebuilds the command ledger (a command started before the
+ * restart completes from the output the tap kept recording while no server ran). Panes of a
+ * live server are listed, and driven only with `force`.
+ */
+
+export const DISCOVERY_FIELDS = [
+  "#{@ssh_mcp_profile}",
+  "#{@ssh_mcp_transcript}",
+  "#{@ssh_mcp_owner_label}",
+  "#{@ssh_mcp_created_at}",
+  "#{session_name}",
+];
+
+export interface PaneRow {
+  info: PaneInfo;
+  profile: string;
+  transcript: string;
+  ownerLabel: string;
+  createdAt: string;
+  tmuxName: string;
+}
+
+export async function discover(mgr: SessionManager): Promise<PaneRow[]> {
+  const rows = await mgr.deps.tmux.listPanes(DISCOVERY_FIELDS);
+  return rows
+    .filter((r) => r.info.sessionId)
+    .map(({ info, extra }) => ({
+      info,
+      profile: extra[0] ?? "",
+      transcript: extra[1] ?? "",
+      ownerLabel: extra[2] ?? "",
+      createdAt: extra[3] ?? "",
+      tmuxName: extra[4] ?? info.sessionId,
+    }));
+}
+
+/** Is the server process that owns a pane still running? */
+export function serverAlive(pid: number): boolean {
+  if (!pid) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  // A recycled pid belongs to some other program: check it is a node process when we can.
+  try {
+    return /node|ssh-mcp|cli\.js/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+function firstEvent(path: string): TranscriptEvent | undefined {
+  try {
+    const head = readFileSync(path, { encoding: "utf8", flag: "r" }).slice(0, 64 * 1024);
+    return JSON.parse(head.slice(0, head.indexOf("\n"))) as TranscriptEvent;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The profile a pane was opened with, or a stub from its transcript if the profile is gone. */
+function profileFor(mgr: SessionManager, row: PaneRow): Profile {
+  const known = mgr.config.profiles[row.profile];
+  if (known) return known;
+  const meta = firstEvent(row.transcript);
+  const stub = profileSchema.parse({
+    host: typeof meta?.host === "string" ? meta.host : "unknown",
+    port: typeof meta?.port === "number" ? meta.port : 22,
+    ...(typeof meta?.username === "string" ? { username: meta.username } : {}),
+  });
+  return { ...stub, name: row.profile || "unknown", keepalive_interval: 30 };
+}
+
+/**
+ * Takes over panes: rebuilds each session from its transcript, then marks the windows as ours
+ * (one tmux invocation for all of them) and records an `adopted` event.
+ */
+export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false): Promise<Session[]> {
+  const { deps } = mgr;
+  const adopted: Session[] = [];
+  for (const row of rows) {
+    if (mgr.sessions.has(row.info.sessionId)) continue;
+    const s = new Session({
+      id: row.info.sessionId,
+      profile: profileFor(mgr, row),
+      ownerLabel: row.ownerLabel || null,
+      createdAt: row.createdAt || new Date().toISOString(),
+      paneId: row.info.paneId,
+      tmuxName: row.tmuxName,
+      transcriptPath: row.transcript,
+      writer: new TranscriptWriter(row.transcript, row.info.sessionId),
+      idleMs: deps.config.timing.idleMs,
+    });
+    s.adoptedFrom = row.info.ownerInstance || null;
+    s.replaying = true;
+    s.follower = new TranscriptFollower(row.transcript, (ev) => applyEvent(s, ev));
+    s.follower.drain();
+    s.replaying = false;
+    if (s.active) s.startFallbacks(s.active);
+    mgr.sessions.set(s.id, s);
+    adopted.push(s);
+  }
+  if (!adopted.length) return adopted;
+  const commands: TmuxCommand[] = adopted.flatMap((s): TmuxCommand[] => [
+    ["set-option", "-w", "-t", s.paneId, "@ssh_mcp_server_instance_id", deps.instanceId],
+    ["set-option", "-w", "-t", s.paneId, "@ssh_mcp_server_pid", String(process.pid)],
+  ]);
+  try {
+    await deps.tmux.run(chain(...commands));
+  } catch (err) {
+    deps.logger.warn("could not mark adopted windows", { error: (err as Error).message });
+  }
+  const panes = new Map(rows.map((r) => [r.info.sessionId, r.info]));
+  for (const s of adopted) {
+    s.writer.write("event", {
+      event: "adopted",
+      previous_server_instance_id: s.adoptedFrom,
+      server_instance_id: deps.instanceId,
+      ...(forced ? { forced: true } : {}),
+    });
+    deps.logger.info("session adopted", { session_id: s.id, from: s.adoptedFrom, forced });
+    await mgr.applyPaneState(s, panes.get(s.id));
+  }
+  mgr.startHealthMonitor();
+  return adopted;
+}
+
+/** One transcript event, live or replayed: replay rebuilds commands and state. */
+function applyEvent(s: Session, ev: TranscriptEvent): void {
+  if (ev.dir === "recv") {
+    if (typeof ev.text === "string") s.onRecv(ev.text);
+    return;
+  }
+  if (!s.replaying) return;
+  const id = typeof ev.command_id === "string" ? ev.command_id : undefined;
+  const cmd = id ? s.commands.get(id) : undefined;
+  switch (ev.dir) {
+    case "command_start":
+      if (id && typeof ev.command === "string" && typeof ev.nonce === "string") {
+        const mode = ev.mode === "raw" ? "raw" : "marker";
+        s.newCommand(ev.command, mode, {
+          id,
+          nonce: ev.nonce,
+          startedAt: ev.ts,
+          ...(mode === "raw" ? { echo: ev.command } : {}),
+        });
+      }
+      break;
+    case "command_complete":
+    case "command_cancel":
+      if (cmd && cmd.result.status === "running") {
+        s.finish(
+          cmd,
+          (ev.status as CommandResult["status"]) ?? "completed",
+          (ev.completion as Completion) ?? "marker",
+          typeof ev.exit_code === "number" ? ev.exit_code : null,
+        );
+      }
+      break;
+    case "command_timeout":
+      if (cmd) cmd.result = { ...cmd.result, timed_out: true };
+      break;
+    case "session_health":
+      if (ev.health_status === "open" || ev.health_status === "unhealthy" || ev.health_status === "closed") {
+        s.status = ev.health_status;
+        s.healthError = typeof ev.health_error === "string" ? ev.health_error : null;
+      }
+      break;
+    case "event":
+      if (ev.event === "reopened_from" && typeof ev.previous_session_id === "string") {
+        s.previousSessionId = ev.previous_session_id;
+      }
+      break;
+  }
+}

@@ -1,0 +1,97 @@
+import { SshMcpError } from "../errors.js";
+import { chain } from "../tmux/client.js";
+import type { SessionManager } from "./manager.js";
+import type { InputLock } from "./types.js";
+
+/**
+ * Input locks: an actor (the agent, a human at the viewer or tmux) can hold a session's input
+ * for a while; sends by anyone else are refused until it expires or is released. The lock lives
+ * in a window option, so every ssh-mcp server on the socket sees the same one, and every change
+ * is a transcript event.
+ */
+
+export function activeLock(raw: string | undefined, now = Date.now()): InputLock | undefined {
+  if (!raw) return undefined;
+  try {
+    const lock = JSON.parse(raw) as InputLock;
+    if (typeof lock.actor !== "string" || typeof lock.expires_at !== "string") return undefined;
+    return Date.parse(lock.expires_at) > now ? lock : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function currentLock(
+  mgr: SessionManager,
+  sessionId: string,
+): Promise<{ paneId: string; lock?: InputLock }> {
+  const s = await mgr.resolve(sessionId, false);
+  const info = await mgr.deps.tmux.paneInfo(s.paneId);
+  s.lock = activeLock(info?.lock) ?? null;
+  return { paneId: s.paneId, lock: s.lock ?? undefined };
+}
+
+export async function acquireLock(
+  mgr: SessionManager,
+  sessionId: string,
+  actor: string,
+  ttlSeconds: number,
+  force: boolean,
+): Promise<InputLock> {
+  await mgr.ready;
+  const { paneId, lock } = await currentLock(mgr, sessionId);
+  if (lock && lock.actor !== actor && !force) {
+    throw new SshMcpError(
+      "INPUT_LOCKED",
+      `Session '${sessionId}' is already locked by ${lock.actor} until ${lock.expires_at}. Wait, or pass force: true to take the lock (recorded).`,
+    );
+  }
+  const now = new Date();
+  const next: InputLock = {
+    actor,
+    acquired_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+  };
+  await mgr.deps.tmux.run(chain(["set-option", "-w", "-t", paneId, "@ssh_mcp_lock", JSON.stringify(next)]));
+  const s = mgr.get(sessionId);
+  s.lock = next;
+  s.writer.write("lock", {
+    action: "acquire",
+    actor,
+    ttl_seconds: ttlSeconds,
+    expires_at: next.expires_at,
+    ...(lock && lock.actor !== actor ? { forced: true, previous_actor: lock.actor } : {}),
+  });
+  return next;
+}
+
+export async function releaseLock(
+  mgr: SessionManager,
+  sessionId: string,
+  actor: string,
+  force: boolean,
+): Promise<{ released: boolean }> {
+  await mgr.ready;
+  const { paneId, lock } = await currentLock(mgr, sessionId);
+  if (!lock) return { released: false };
+  if (lock.actor !== actor && !force) {
+    throw new SshMcpError(
+      "INPUT_LOCKED",
+      `The lock on '${sessionId}' belongs to ${lock.actor}, not ${actor}. Pass force: true to break it (recorded).`,
+    );
+  }
+  await mgr.deps.tmux.run(chain(["set-option", "-w", "-u", "-t", paneId, "@ssh_mcp_lock"]));
+  const s = mgr.get(sessionId);
+  s.lock = null;
+  s.writer.write("lock", {
+    action: "release",
+    actor,
+    ...(lock.actor !== actor ? { forced: true, previous_actor: lock.actor } : {}),
+  });
+  return { released: true };
+}
+
+export async function lockStatus(mgr: SessionManager, sessionId: string): Promise<InputLock | null> {
+  await mgr.ready;
+  return (await currentLock(mgr, sessionId)).lock ?? null;
+}

@@ -1,0 +1,238 @@
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pollUntil } from "../fixtures/poll.js";
+import { BIN, connectClient, startHarness, type Harness } from "../helpers/harness.js";
+
+/** Sessions survive server restarts (clean and SIGKILL), other servers, locks, reopen. */
+
+let h: Harness;
+
+interface Info {
+  session_id: string;
+  status: string;
+  server_instance_id: string;
+  owned_by_this_server: boolean;
+  previous_session_id: string | null;
+  health_error: string | null;
+}
+
+function latestServerPid(): number {
+  const dir = join(h.runtimeDir, "instances");
+  const metas = readdirSync(dir)
+    .map(
+      (d) =>
+        JSON.parse(readFileSync(join(dir, d, "server_meta.json"), "utf8")) as {
+          pid: number;
+          started_at: string;
+        },
+    )
+    .sort((a, b) => a.started_at.localeCompare(b.started_at));
+  return metas[metas.length - 1]?.pid as number;
+}
+
+async function callOn(client: Client, tool: string, args: Record<string, unknown> = {}) {
+  const res = await client.callTool({ name: tool, arguments: args }, undefined, { timeout: 120_000 });
+  return res.structuredContent as Record<string, unknown> & { ok: boolean };
+}
+
+async function listed(id: string): Promise<Info | undefined> {
+  const list = await h.call("list_sessions");
+  return (list.sessions as Info[]).find((s) => s.session_id === id);
+}
+
+async function killServerHard(): Promise<void> {
+  const pid = latestServerPid();
+  process.kill(pid, "SIGKILL");
+  await pollUntil(() => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  await h.client.close().catch(() => undefined);
+}
+
+beforeAll(async () => {
+  h = await startHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe("restarts", () => {
+  for (const how of ["clean shutdown", "SIGKILL"] as const) {
+    it(`${how}: the same session, shell state, ledger and the output produced while no server ran`, async () => {
+      const open = await h.call("open_session", { profile: "test", owner_label: `restart-${how}` });
+      const sid = (open.session as Info).session_id;
+      const before = (open.session as Info).server_instance_id;
+      await h.call("execute_command", { session_id: sid, command: "cd /tmp && export KEPT_VAR=still-here" });
+      const slow = await h.call("execute_command", {
+        session_id: sid,
+        command: "sleep 1.5; echo produced-while-down",
+        timeout: 0.3,
+      });
+      expect(slow.status).toBe("running");
+      if (how === "SIGKILL") await killServerHard();
+      else await h.client.close();
+      const transcript = (open.session as { transcript_path: string }).transcript_path;
+      // The tap keeps recording with no server at all: the output line itself (not the echo of
+      // the command, which also says produced-while-down) lands in the transcript.
+      await pollUntil(() => readFileSync(transcript, "utf8").includes("produced-while-down\\r\\n"), {
+        timeoutMs: 15_000,
+      });
+      h.client = await connectClient(h.env);
+      const info = await listed(sid);
+      expect(info).toMatchObject({ status: "open", owned_by_this_server: true });
+      expect(info?.server_instance_id).not.toBe(before);
+      const done = await pollUntil(async () => {
+        const g = await h.call("get_command", { session_id: sid, command_id: slow.command_id as string });
+        return (g.command as { status: string }).status === "completed" ? g.command : undefined;
+      });
+      expect(done).toMatchObject({ exit_code: 0, output: "produced-while-down\n", timed_out: true });
+      expect(
+        (await h.call("execute_command", { session_id: sid, command: "pwd; echo $KEPT_VAR" })).output,
+      ).toBe("/tmp\nstill-here\n");
+      const events = readFileSync(transcript, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const adopted = events.find((e) => e.event === "adopted");
+      expect(adopted).toMatchObject({
+        previous_server_instance_id: before,
+        server_instance_id: info?.server_instance_id,
+      });
+      expect(events[0]?.dir).toBe("session_meta");
+    });
+  }
+
+  it("a command that finishes after the restart completes and is recorded", async () => {
+    const sid = ((await h.call("open_session", { profile: "test" })).session as Info).session_id;
+    const slow = await h.call("execute_command", {
+      session_id: sid,
+      command: "sleep 2; echo after-restart",
+      timeout: 0.2,
+    });
+    await killServerHard();
+    h.client = await connectClient(h.env);
+    const done = await pollUntil(
+      async () => {
+        const g = await h.call("get_command", { session_id: sid, command_id: slow.command_id as string });
+        return (g.command as { status: string }).status === "completed" ? g.command : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
+    expect(done).toMatchObject({ exit_code: 0, output: "after-restart\n" });
+  });
+});
+
+describe("two live servers on one socket", () => {
+  it("each sees the other's sessions; neither drives them without force", async () => {
+    const mine = (
+      (await h.call("open_session", { profile: "test", owner_label: "server-a" })).session as Info
+    ).session_id;
+    const other = await connectClient(h.env);
+    try {
+      const list = await callOn(other, "list_sessions");
+      const seen = (list.sessions as Info[]).find((s) => s.session_id === mine);
+      expect(seen).toMatchObject({ owned_by_this_server: false, status: "open" });
+      const refused = await callOn(other, "execute_command", { session_id: mine, command: "echo nope" });
+      expect(refused).toMatchObject({ ok: false, code: "SESSION_OWNED_ELSEWHERE" });
+      const forced = await callOn(other, "execute_command", {
+        session_id: mine,
+        command: "echo taken",
+        force: true,
+      });
+      expect(forced).toMatchObject({ ok: true, output: "taken\n" });
+      // The first server now sees it was taken over and refuses, unless it forces it back.
+      const a = await h.call("execute_command", { session_id: mine, command: "echo mine?" });
+      expect(a).toMatchObject({ ok: false, code: "SESSION_OWNED_ELSEWHERE" });
+      const t = await callOn(other, "get_transcript", { session_id: mine, tail: 50 });
+      expect(
+        (t.events as { event?: string; forced?: boolean }[]).some((e) => e.event === "adopted" && e.forced),
+      ).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe("input locks", () => {
+  it("refuse other actors, expire, and can be forced; every change is recorded", async () => {
+    const sid = ((await h.call("open_session", { profile: "test" })).session as Info).session_id;
+    const lock = await h.call("acquire_input_lock", { session_id: sid, actor: "human", ttl: 60 });
+    expect(lock).toMatchObject({ ok: true, lock: { actor: "human" } });
+    expect(await h.call("input_lock_status", { session_id: sid })).toMatchObject({
+      lock: { actor: "human" },
+    });
+    expect(await h.call("execute_command", { session_id: sid, command: "true" })).toMatchObject({
+      ok: false,
+      code: "INPUT_LOCKED",
+    });
+    expect(await h.call("acquire_input_lock", { session_id: sid, actor: "agent" })).toMatchObject({
+      ok: false,
+      code: "INPUT_LOCKED",
+    });
+    const forced = await h.call("acquire_input_lock", {
+      session_id: sid,
+      actor: "agent",
+      ttl: 0.5,
+      force: true,
+    });
+    expect(forced).toMatchObject({ ok: true, lock: { actor: "agent" } });
+    expect((await h.call("execute_command", { session_id: sid, command: "echo agent-holds" })).output).toBe(
+      "agent-holds\n",
+    );
+    // After the TTL the lock is gone.
+    await pollUntil(async () =>
+      (await h.call("input_lock_status", { session_id: sid })).lock === null ? true : undefined,
+    );
+    await h.call("acquire_input_lock", { session_id: sid, actor: "human", ttl: 60 });
+    expect(await h.call("release_input_lock", { session_id: sid, actor: "human" })).toMatchObject({
+      released: true,
+    });
+    expect((await h.call("execute_command", { session_id: sid, command: "echo free" })).output).toBe(
+      "free\n",
+    );
+    const t = await h.call("get_transcript", { session_id: sid, tail: 200 });
+    const locks = (t.events as { dir: string; action?: string; forced?: boolean }[]).filter(
+      (e) => e.dir === "lock",
+    );
+    expect(locks.map((e) => e.action)).toEqual(["acquire", "acquire", "acquire", "release"]);
+    expect(locks[1]?.forced).toBe(true);
+  });
+});
+
+describe("reopen and the human's CLI", () => {
+  it("reopen_session logs in again, linked to the old session", async () => {
+    const sid = (
+      (await h.call("open_session", { profile: "test", owner_label: "reopen-me" })).session as Info
+    ).session_id;
+    await h.call("send_text", { session_id: sid, text: "exit", timeout: 1 });
+    await pollUntil(async () => ((await listed(sid))?.status === "closed" ? true : undefined));
+    const r = await h.call("reopen_session", { session_id: sid });
+    expect(r).toMatchObject({ ok: true, previous_session_id: sid });
+    const next = r.session as Info & { owner_label: string };
+    expect(next).toMatchObject({ status: "open", previous_session_id: sid, owner_label: "reopen-me" });
+    expect(
+      (await h.call("execute_command", { session_id: next.session_id, command: "echo again" })).output,
+    ).toBe("again\n");
+  });
+
+  it("ssh-mcp close ends a session and records it", async () => {
+    const open = await h.call("open_session", { profile: "test" });
+    const s = open.session as Info & { transcript_path: string };
+    const out = execFileSync(process.execPath, [BIN, "close", s.session_id], {
+      env: h.env,
+      encoding: "utf8",
+    });
+    expect(out).toContain(`Closed ${s.session_id}`);
+    expect(readFileSync(s.transcript_path, "utf8")).toContain("closed by ssh-mcp close");
+    await pollUntil(async () => ((await listed(s.session_id))?.status === "closed" ? true : undefined));
+  });
+});
