@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import * as pty from "node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../fixtures/poll.js";
 import { BIN, connectClient, startHarness, type Harness } from "../helpers/harness.js";
@@ -209,6 +210,25 @@ describe("input locks", () => {
 });
 
 describe("reopen and the human's CLI", () => {
+  it("a human attached through tmux shows in attached_clients", async () => {
+    const sid = ((await h.call("open_session", { profile: "test" })).session as Info).session_id;
+    const env = { ...h.env, TERM: "xterm-256color" } as Record<string, string>;
+    delete env.TMUX;
+    const human = pty.spawn("tmux", ["-L", h.socket, "attach", "-t", sid], { cols: 120, rows: 40, env });
+    try {
+      const seen = await pollUntil(async () => {
+        const i = (await listed(sid)) as (Info & { attached_clients: number }) | undefined;
+        return i && i.attached_clients > 0 ? i : undefined;
+      });
+      expect(seen.attached_clients).toBe(1);
+    } finally {
+      human.kill();
+    }
+    await pollUntil(async () =>
+      ((await listed(sid)) as Info & { attached_clients: number }).attached_clients === 0 ? true : undefined,
+    );
+  });
+
   it("reopen_session logs in again, linked to the old session", async () => {
     const sid = (
       (await h.call("open_session", { profile: "test", owner_label: "reopen-me" })).session as Info
