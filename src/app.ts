@@ -8,6 +8,7 @@ import { createRuntime, serverMeta, writeServerMeta, type Runtime } from "./runt
 import { SessionManager } from "./session/manager.js";
 import { AskpassServer } from "./ssh/askpass-server.js";
 import { Tmux } from "./tmux/client.js";
+import { startViewer, type RunningViewer } from "./viewer/server.js";
 
 /** Wires config, runtime dir, logger, tmux and the session manager; returns a way to stop. */
 export interface App {
@@ -16,6 +17,7 @@ export interface App {
   logger: Logger;
   manager: SessionManager;
   meta(): Record<string, unknown>;
+  startViewer(): Promise<void>;
   close(): void;
 }
 
@@ -31,7 +33,12 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
   // The askpass socket lives in a short private temp dir: unix socket paths are limited to ~107 bytes.
   const askpassDir = mkdtempSync(join(tmpdir(), "ssh-mcp-ask-"));
   const askpass = new AskpassServer(askpassDir, fileURLToPath(new URL("./ssh/askpass.js", import.meta.url)));
-  const viewerBaseUrl = (): string | null => null;
+  let viewer: RunningViewer | undefined;
+  const viewerUrl = (sessionId?: string, bare = false): string | null => {
+    if (!viewer) return null;
+    if (bare) return sessionId ? `${viewer.baseUrl}/sessions/${sessionId}` : viewer.baseUrl;
+    return viewer.url(sessionId);
+  };
   const manager = new SessionManager({
     config,
     logger,
@@ -41,9 +48,9 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
     tapScript: fileURLToPath(new URL("./transcript/tap.js", import.meta.url)),
     askpass,
     env,
-    viewerBaseUrl,
+    viewerUrl,
   });
-  const meta = (): Record<string, unknown> => serverMeta(config, runtime, viewerBaseUrl());
+  const meta = (): Record<string, unknown> => serverMeta(config, runtime, viewer?.baseUrl ?? null);
   writeServerMeta(runtime.metaPath, meta());
   logger.info("server started", {
     instance: runtime.instanceId,
@@ -59,9 +66,30 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
     logger,
     manager,
     meta,
+    async startViewer() {
+      if (config.viewerPort === "off") return;
+      try {
+        viewer = await startViewer({
+          host: config.viewerHost,
+          port: config.viewerPort,
+          runtimeDir: config.runtimeDir,
+          extraDirs: config.transcriptsDir ? [config.transcriptsDir] : [],
+          manager,
+          serverMeta: meta,
+          env,
+          tokenFile: join(runtime.instanceDir, "viewer_token"),
+        });
+        writeServerMeta(runtime.metaPath, meta());
+        logger.info("viewer listening", { url: viewer.baseUrl });
+      } catch (err) {
+        // The MCP server works without its viewer: say so once, keep serving.
+        logger.warn("viewer not started", { error: err instanceof Error ? err.message : String(err) });
+      }
+    },
     close() {
       if (closed) return;
       closed = true;
+      void viewer?.close();
       manager.shutdown();
       askpass.close();
       rmSync(askpassDir, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { runAttach, runClose, runDoctor, runLs } from "./commands/human.js";
 import { runDemo } from "./commands/demo.js";
 import { runLab } from "./commands/lab.js";
 import { runServe } from "./commands/serve.js";
+import { runViewer } from "./commands/viewer.js";
 
 const USAGE = `ssh-mcp - persistent interactive SSH terminals for MCP clients, living in tmux
 
@@ -12,6 +13,7 @@ Usage:
   ssh-mcp [serve] [--config FILE] [--runtime-dir DIR] [--viewer-host H] [--viewer-port auto|N|off]
   ssh-mcp demo                  walk bastion menu -> master -> pod on the built-in lab, leave the session open
   ssh-mcp lab [--port N]        run the CMSM bastion lab SSH server in the foreground (default port 2222)
+  ssh-mcp viewer [--port N] [--transcripts-dir DIR]   the browser history viewer on its own
   ssh-mcp ls                    list ssh-mcp sessions on the tmux socket
   ssh-mcp attach <session_id>   attach this terminal to a session (tmux attach)
   ssh-mcp close <session_id>    end a session (its transcript is kept)
@@ -32,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       "viewer-host": { type: "string" },
       "viewer-port": { type: "string" },
       port: { type: "string" },
+      "transcripts-dir": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -61,6 +64,11 @@ async function main(argv: string[]): Promise<number> {
     case "demo":
       return runDemo(process.env);
     case "viewer":
+      return runViewer(
+        { ...flags, viewerPort: values.port ?? flags.viewerPort },
+        process.env,
+        values["transcripts-dir"],
+      );
     case "bench":
       process.stderr.write(`ssh-mcp ${sub}: not available in this version yet.\n`);
       return 2;

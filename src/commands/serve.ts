@@ -17,6 +17,7 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
     return 1;
   }
   const app = createApp(config, env);
+  await app.startViewer();
   // Adopt the sessions of servers that are gone; tools wait for this before acting.
   app.manager.ready = app.manager.adoptOrphans().then(
     (adopted) => {

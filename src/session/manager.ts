@@ -29,7 +29,8 @@ export interface ManagerDeps {
   tapScript: string;
   askpass: AskpassServer;
   env: NodeJS.ProcessEnv;
-  viewerBaseUrl: () => string | null;
+  /** The viewer URL of a session (or of the index), with the token unless bare; null when off. */
+  viewerUrl: (sessionId?: string, bare?: boolean) => string | null;
 }
 
 export class SessionManager {
@@ -280,7 +281,6 @@ export class SessionManager {
   }
 
   info(s: Session): SessionInfo {
-    const base = this.deps.viewerBaseUrl();
     return {
       session_id: s.id,
       profile: s.profile.name,
@@ -295,7 +295,7 @@ export class SessionManager {
       created_at: s.createdAt,
       last_activity_at: s.lastActivityAt,
       transcript_path: s.transcriptPath,
-      viewer_url: base ? `${base}/sessions/${s.id}` : null,
+      viewer_url: this.deps.viewerUrl(s.id),
       tmux_target: `${s.tmuxName}:0.0`,
       attach_command: attachCommand(this.deps.tmux.socket, s.tmuxName),
       bridge: s.profile.bridge,

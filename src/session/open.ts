@@ -76,7 +76,6 @@ export async function openSession(
   const id = newSessionId(profile.name);
   const transcriptPath = join(deps.transcriptsDir, `${id}.jsonl`);
   const writer = new TranscriptWriter(transcriptPath, id);
-  const viewerBase = deps.viewerBaseUrl();
   writer.write("session_meta", {
     profile: profile.name,
     host: profile.host,
@@ -85,9 +84,12 @@ export async function openSession(
     owner_label: ownerLabel,
     server_instance_id: deps.instanceId,
     client_label: config.clientLabel,
-    viewer_url: viewerBase ? `${viewerBase}/sessions/${id}` : null,
+    // The token stays out of the transcript: a reader of the audit log gets the page, not access.
+    viewer_url: deps.viewerUrl(id, true),
     tmux_target: `${id}:0.0`,
     bridge: profile.bridge,
+    width: profile.width,
+    height: profile.height,
     previous_session_id: previousSessionId,
   });
   if (previousSessionId)

@@ -40,7 +40,7 @@ export const sessionTools = [
           ...[...manager.sessions.values()].map((s) => manager.info(s)),
           ...(await manager.foreign()),
         ],
-        viewer_base_url: manager.deps.viewerBaseUrl(),
+        viewer_base_url: manager.deps.viewerUrl(),
       };
     },
   }),

@@ -59,7 +59,8 @@ describe("sessions live in tmux", () => {
     expect(pane).toContain("seen-by-human");
     const list = await h.call("list_sessions");
     expect(list.server).toMatchObject({ tmux_socket: h.socket, client_label: "vitest" });
-    expect(list.viewer_base_url).toBeNull();
+    expect(list.viewer_base_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{20,}$/);
+    expect((list.sessions as Info[] & { viewer_url: string }[])[0]).toHaveProperty("viewer_url");
     // The human's view of the same thing.
     const ls = execFileSync(process.execPath, [BIN, "ls"], { env: h.env, encoding: "utf8" });
     expect(ls).toContain(s.session_id);

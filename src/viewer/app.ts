@@ -1,0 +1,248 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { z } from "zod";
+import { SshMcpError } from "../errors.js";
+import { acquireLock, releaseLock } from "../session/locks.js";
+import type { SessionManager } from "../session/manager.js";
+import { attachReadOnly } from "./live.js";
+import { indexPage, sessionPage, type SessionRow } from "./pages.js";
+import { allowedHosts, hostAllowed, originAllowed, tokenMatches } from "./security.js";
+import { SESSION_ID_RE, type TranscriptStore } from "./store.js";
+
+/**
+ * The browser viewer (fastify). Built by a factory so tests drive it with app.inject(). With a
+ * session manager it also serves the live terminal (tmux attach -r) and human input (which
+ * needs the input lock and is recorded with actor "human"); without one it is a history viewer.
+ */
+export interface ViewerOptions {
+  store: TranscriptStore;
+  token: string;
+  /** Host the server binds; Host headers must name it (or a loopback name) with our port. */
+  host: string;
+  /** Port for Host/Origin checks (the real one once listening). */
+  port: () => number;
+  manager?: SessionManager;
+  serverMeta?: () => Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}
+
+const require = createRequire(import.meta.url);
+const XTERM_JS = require.resolve("@xterm/xterm/lib/xterm.js");
+const XTERM_CSS = require.resolve("@xterm/xterm/css/xterm.css");
+
+const inputBody = z.object({ data: z.string().min(1).max(16_384) }).strict();
+const lockBody = z
+  .object({ action: z.enum(["acquire", "release"]), ttl: z.number().gt(0).max(86_400).default(600) })
+  .strict();
+const eventsQuery = z.object({
+  after_line: z.coerce.number().int().min(0).default(0),
+  wait_ms: z.coerce.number().int().min(0).max(60_000).default(0),
+  token: z.string().optional(),
+  live: z.string().optional(),
+});
+
+function fail(reply: FastifyReply, status: number, code: string, error: string) {
+  return reply.code(status).send({ ok: false, code, error });
+}
+
+export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
+  const app = Fastify({ bodyLimit: 64 * 1024, logger: false });
+  app.removeContentTypeParser("text/plain");
+
+  // Every request: a Host we serve, a same-origin Origin if any, and the instance's token.
+  app.addHook("onRequest", async (req, reply) => {
+    const allowed = allowedHosts(opts.host, opts.port());
+    if (!hostAllowed(req.headers.host, allowed)) return fail(reply, 421, "BAD_HOST", "Unknown Host header.");
+    if (!originAllowed(req.headers.origin, allowed))
+      return fail(reply, 403, "BAD_ORIGIN", "Cross-origin request refused.");
+    const q = req.query as Record<string, unknown> | undefined;
+    const given = req.headers["x-ssh-mcp-token"] ?? q?.token;
+    if (!tokenMatches(opts.token, given)) {
+      return fail(
+        reply,
+        401,
+        "BAD_TOKEN",
+        "Missing or wrong token: open the viewer_url that open_session returned.",
+      );
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    if (err instanceof SshMcpError) return fail(reply, 409, err.code, err.message);
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    return fail(reply, status, status === 500 ? "INTERNAL_ERROR" : "BAD_REQUEST", err.message);
+  });
+
+  const rows = (): SessionRow[] => {
+    const byId = new Map<string, SessionRow>();
+    for (const f of opts.store.files.values()) {
+      const m = f.meta;
+      byId.set(f.sessionId, {
+        session_id: f.sessionId,
+        server_instance_id: f.scope === "legacy" ? "legacy" : String(m.server_instance_id ?? f.instance),
+        scope: f.scope,
+        status: f.status,
+        owner_label: typeof m.owner_label === "string" ? m.owner_label : null,
+        profile: String(m.profile ?? ""),
+        host: String(m.host ?? ""),
+        last_activity_at: f.lastTs,
+        attach_command: "",
+      });
+    }
+    // Live state from the manager wins over what the transcript says.
+    for (const s of opts.manager?.sessions.values() ?? []) {
+      const info = opts.manager?.info(s);
+      const row = byId.get(s.id);
+      if (info && row)
+        Object.assign(row, {
+          status: info.status,
+          attach_command: info.attach_command,
+          server_instance_id: info.server_instance_id,
+        });
+    }
+    return [...byId.values()].sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
+  };
+
+  const sessionParam = (req: FastifyRequest, reply: FastifyReply): string | undefined => {
+    const id = (req.params as { id?: string }).id ?? "";
+    if (!SESSION_ID_RE.test(id)) {
+      void fail(reply, 400, "INVALID_ARGUMENT", "Invalid session id.");
+      return undefined;
+    }
+    if (!opts.store.files.has(id)) opts.store.rescan(); // a session opened a moment ago
+    if (!opts.store.files.has(id)) {
+      void fail(reply, 404, "UNKNOWN_SESSION", `Unknown session '${id}'.`);
+      return undefined;
+    }
+    return id;
+  };
+
+  app.get("/assets/xterm.js", (_req, reply) => reply.type("text/javascript").send(readFileSync(XTERM_JS)));
+  app.get("/assets/xterm.css", (_req, reply) => reply.type("text/css").send(readFileSync(XTERM_CSS)));
+
+  app.get("/", (_req, reply) => reply.type("text/html").send(indexPage(rows(), opts.token)));
+
+  app.get("/api/sessions", () => ({
+    ok: true,
+    server: opts.serverMeta?.() ?? null,
+    instances: opts.store.instances(),
+    sessions: rows(),
+  }));
+
+  app.get("/sessions/:id", (req, reply) => {
+    const id = sessionParam(req, reply);
+    if (!id) return reply;
+    const live = (req.query as { live?: string }).live === "1" && Boolean(opts.manager?.sessions.get(id));
+    return reply.type("text/html").send(sessionPage(id, opts.token, live));
+  });
+
+  // Long poll (predecessor-compatible): events after a line, waiting up to wait_ms for new ones.
+  app.get("/api/sessions/:id/events", async (req, reply) => {
+    const id = sessionParam(req, reply);
+    if (!id) return reply;
+    const q = eventsQuery.parse(req.query);
+    await opts.store.waitFor(id, q.after_line, q.wait_ms);
+    const { events, next } = opts.store.read(id, q.after_line);
+    return { ok: true, session_id: id, events, next_line: next };
+  });
+
+  // Push channel: server-sent events, one per transcript line, from after_line on.
+  app.get("/api/sessions/:id/stream", (req, reply) => {
+    const id = sessionParam(req, reply);
+    if (!id) return reply;
+    let next = eventsQuery.parse(req.query).after_line;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    const flush = (): void => {
+      for (;;) {
+        const page = opts.store.read(id, next, 2000);
+        if (page.next === next) break;
+        next = page.next;
+        for (const ev of page.events) res.write(`data: ${JSON.stringify(ev)}\n\n`);
+      }
+    };
+    const onAppend = (sid: string): void => {
+      if (sid === id) flush();
+    };
+    opts.store.on("append", onAppend);
+    const unfollow = opts.store.follow(id);
+    const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+    req.raw.on("close", () => {
+      clearInterval(ping);
+      opts.store.off("append", onAppend);
+      unfollow();
+    });
+    flush();
+  });
+
+  // Live terminal: the tmux pane itself, read-only, base64 chunks over server-sent events.
+  app.get("/api/sessions/:id/live", async (req, reply) => {
+    const id = sessionParam(req, reply);
+    if (!id) return reply;
+    const mgr = opts.manager;
+    const s = mgr?.sessions.get(id);
+    if (!mgr || !s || s.status !== "open")
+      return fail(reply, 409, "SESSION_CLOSED", "No live terminal for this session.");
+    const info = await mgr.deps.tmux.paneInfo(s.paneId);
+    const cols = info?.width ?? s.profile.width;
+    const rowsN = info?.height ?? s.profile.height;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    res.write(`event: size\ndata: ${JSON.stringify({ cols, rows: rowsN })}\n\n`);
+    const attach = attachReadOnly(mgr.deps.tmux.socket, s.tmuxName, cols, rowsN, opts.env ?? {});
+    attach.onData((d) => res.write(`data: ${Buffer.from(d, "utf8").toString("base64")}\n\n`));
+    attach.onExit(() => res.end());
+    req.raw.on("close", () => attach.close());
+  });
+
+  app.post("/api/sessions/:id/lock", async (req, reply) => {
+    const id = sessionParam(req, reply);
+    if (!id) return reply;
+    if (!opts.manager) return fail(reply, 409, "READ_ONLY", "This is a history viewer: no input.");
+    const body = lockBody.safeParse(req.body);
+    if (!body.success)
+      return fail(reply, 400, "INVALID_ARGUMENT", "Body must be {action: acquire|release, ttl?}.");
+    if (body.data.action === "acquire") {
+      return { ok: true, lock: await acquireLock(opts.manager, id, "human", body.data.ttl, false) };
+    }
+    return { ok: true, ...(await releaseLock(opts.manager, id, "human", false)) };
+  });
+
+  // Typing from the page: only while the human holds the input lock; recorded as actor human.
+  app.post("/api/sessions/:id/input", async (req, reply) => {
+    const id = sessionParam(req, reply);
+    if (!id) return reply;
+    const mgr = opts.manager;
+    if (!mgr) return fail(reply, 409, "READ_ONLY", "This is a history viewer: no input.");
+    const body = inputBody.safeParse(req.body);
+    if (!body.success)
+      return fail(reply, 400, "INVALID_ARGUMENT", "Body must be {data: string} (1-16384 chars).");
+    const s = await mgr.usable(id, { actor: "human" });
+    const info = await mgr.deps.tmux.paneInfo(s.paneId);
+    const lock = info?.lock ? (JSON.parse(info.lock) as { actor?: string; expires_at?: string }) : undefined;
+    if (!lock || lock.actor !== "human" || Date.parse(lock.expires_at ?? "") <= Date.now()) {
+      return fail(
+        reply,
+        409,
+        "INPUT_LOCKED",
+        "Take the input lock first (POST /lock {action: acquire}); the page is read-only by default.",
+      );
+    }
+    s.writer.write("send", { tool: "viewer", text: body.data.data, actor: "human" });
+    await mgr.deps.tmux.sendLiteral(s.paneId, body.data.data);
+    return { ok: true, sent: body.data.data.length };
+  });
+
+  return app;
+}

@@ -1,0 +1,32 @@
+import { timingSafeEqual } from "node:crypto";
+
+/**
+ * The viewer's guards, as pure functions: a per-instance token on every route, and Host/Origin
+ * checks so a web page elsewhere (DNS rebinding, cross-site posts) cannot read or type into a
+ * session even though the viewer listens on loopback.
+ */
+export function tokenMatches(expected: string, given: unknown): boolean {
+  if (typeof given !== "string" || given.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+}
+
+/** Host header values we answer to: the bound host and the loopback names, with our port. */
+export function allowedHosts(host: string, port: number): Set<string> {
+  const names = new Set([host, "127.0.0.1", "localhost", "[::1]"]);
+  return new Set([...names].map((n) => `${n.includes(":") && !n.startsWith("[") ? `[${n}]` : n}:${port}`));
+}
+
+export function hostAllowed(hostHeader: string | undefined, allowed: Set<string>): boolean {
+  return typeof hostHeader === "string" && allowed.has(hostHeader.toLowerCase());
+}
+
+/** A present Origin must be one of ours; browsers send it on every POST and on cross-site GETs. */
+export function originAllowed(origin: string | undefined, allowed: Set<string>): boolean {
+  if (origin === undefined) return true;
+  try {
+    const u = new URL(origin);
+    return u.protocol === "http:" && allowed.has(u.host.toLowerCase());
+  } catch {
+    return false;
+  }
+}

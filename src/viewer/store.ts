@@ -1,0 +1,294 @@
+import { EventEmitter } from "node:events";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  watch,
+  type FSWatcher as FSWatcherNode,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
+import chokidar, { type FSWatcher } from "chokidar";
+import type { TranscriptEvent } from "../transcript/writer.js";
+
+/**
+ * Every transcript under the runtime root, read incrementally: each file keeps its byte offset
+ * and the offset of each line start, so a change reads only the appended bytes, and a client
+ * asking for lines after N reads from the right place instead of re-reading the file (the
+ * predecessor re-read whole files every 200 ms). chokidar tells us when files grow.
+ */
+export interface TranscriptFile {
+  path: string;
+  sessionId: string;
+  /** server_instance_id of the instance directory, or "legacy" for flat transcripts/. */
+  instance: string;
+  scope: "instance" | "legacy";
+  meta: Record<string, unknown>;
+  lineStarts: number[];
+  size: number;
+  lastTs: string;
+  status: string;
+  healthError: string | null;
+  partial: Buffer;
+}
+
+export const SESSION_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+export class TranscriptStore extends EventEmitter {
+  readonly files = new Map<string, TranscriptFile>();
+  private watcher: FSWatcher | undefined;
+
+  /** runtimeDir: the root with instances/ and legacy transcripts/; extraDirs: more flat dirs. */
+  constructor(
+    readonly runtimeDir: string,
+    readonly extraDirs: string[] = [],
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  private dirs(): { dir: string; instance: string; scope: "instance" | "legacy" }[] {
+    const out: { dir: string; instance: string; scope: "instance" | "legacy" }[] = [];
+    const instances = join(this.runtimeDir, "instances");
+    if (existsSync(instances)) {
+      for (const name of readdirSync(instances)) {
+        out.push({ dir: join(instances, name, "transcripts"), instance: name, scope: "instance" });
+      }
+    }
+    out.push({ dir: join(this.runtimeDir, "transcripts"), instance: "legacy", scope: "legacy" });
+    for (const d of this.extraDirs) out.push({ dir: d, instance: "legacy", scope: "legacy" });
+    return out;
+  }
+
+  /** Reads every transcript directory (new files and growth). */
+  rescan(): void {
+    for (const { dir } of this.dirs()) {
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir)) if (f.endsWith(".jsonl")) this.update(join(dir, f));
+    }
+  }
+
+  /** Scans everything once, then watches for new and growing files. */
+  async start(): Promise<void> {
+    this.rescan();
+    const roots = [
+      join(this.runtimeDir, "instances"),
+      join(this.runtimeDir, "transcripts"),
+      ...this.extraDirs,
+    ];
+    this.watcher = chokidar.watch(roots.filter(existsSync).length ? roots : [this.runtimeDir], {
+      ignoreInitial: true,
+      depth: 3,
+    });
+    const onFile = (p: string): void => {
+      if (p.endsWith(".jsonl")) this.update(p);
+    };
+    this.watcher.on("add", onFile).on("change", onFile);
+    await new Promise<void>((resolve) => this.watcher?.once("ready", () => resolve()));
+  }
+
+  private describe(path: string): { instance: string; scope: "instance" | "legacy" } {
+    const dir = dirname(path);
+    if (basename(dir) === "transcripts" && basename(dirname(dirname(dir))) === "instances") {
+      return { instance: basename(dirname(dir)), scope: "instance" };
+    }
+    return { instance: "legacy", scope: "legacy" };
+  }
+
+  /** Reads what was appended to `path` since the last look; emits "append". */
+  update(path: string): TranscriptFile | undefined {
+    const sessionId = basename(path, ".jsonl");
+    if (!SESSION_ID_RE.test(sessionId)) return undefined;
+    let file = this.files.get(sessionId);
+    if (!file || file.path !== path) {
+      const { instance, scope } = this.describe(path);
+      file = {
+        path,
+        sessionId,
+        instance,
+        scope,
+        meta: {},
+        lineStarts: [],
+        size: 0,
+        lastTs: "",
+        status: "open",
+        healthError: null,
+        partial: Buffer.alloc(0),
+      };
+      this.files.set(sessionId, file);
+    }
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      return file;
+    }
+    if (size <= file.size) return file;
+    const fd = openSync(path, "r");
+    const fresh: TranscriptEvent[] = [];
+    const firstNew = file.lineStarts.length;
+    try {
+      const buf = Buffer.allocUnsafe(size - file.size);
+      readSync(fd, buf, 0, buf.length, file.size);
+      const data = file.partial.length ? Buffer.concat([file.partial, buf]) : buf;
+      const base = file.size - file.partial.length;
+      let start = 0;
+      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, start)) {
+        file.lineStarts.push(base + start);
+        const ev = parseLine(data.subarray(start, i).toString("utf8"));
+        if (ev) {
+          fresh.push(ev);
+          this.note(file, ev);
+        }
+        start = i + 1;
+      }
+      file.partial = Buffer.from(data.subarray(start));
+      file.size = size;
+    } finally {
+      closeSync(fd);
+    }
+    if (fresh.length) this.emit("append", file.sessionId, firstNew, fresh);
+    return file;
+  }
+
+  private note(file: TranscriptFile, ev: TranscriptEvent): void {
+    file.lastTs = ev.ts ?? file.lastTs;
+    if (ev.dir === "session_meta") file.meta = ev;
+    if (ev.dir === "session_health" && typeof ev.health_status === "string") {
+      file.status = ev.health_status;
+      file.healthError = typeof ev.health_error === "string" ? ev.health_error : null;
+    }
+    if (ev.dir === "event" && ev.event === "closed") file.status = "closed";
+    if (ev.dir === "event" && ev.event === "adopted" && typeof ev.server_instance_id === "string") {
+      file.meta = { ...file.meta, server_instance_id: ev.server_instance_id };
+    }
+  }
+
+  /** Events from line `after` on (0-based line index), at most `max` of them and ~`maxBytes`. */
+  read(
+    sessionId: string,
+    after: number,
+    max = 5000,
+    maxBytes = 4_000_000,
+  ): { events: TranscriptEvent[]; next: number } {
+    const file = this.files.get(sessionId);
+    if (!file || after >= file.lineStarts.length)
+      return { events: [], next: Math.max(after, file?.lineStarts.length ?? 0) };
+    const from = file.lineStarts[after] as number;
+    const lastLine = Math.min(file.lineStarts.length, after + max);
+    const to =
+      lastLine < file.lineStarts.length
+        ? (file.lineStarts[lastLine] as number)
+        : file.size - file.partial.length;
+    const len = Math.min(to - from, maxBytes);
+    const buf = Buffer.allocUnsafe(len);
+    const fd = openSync(file.path, "r");
+    try {
+      readSync(fd, buf, 0, len, from);
+    } finally {
+      closeSync(fd);
+    }
+    const events: TranscriptEvent[] = [];
+    let next = after;
+    let start = 0;
+    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, start)) {
+      const ev = parseLine(buf.subarray(start, i).toString("utf8"));
+      if (ev) events.push(ev);
+      next++;
+      start = i + 1;
+    }
+    if (next === after && len > 0) next++; // one line larger than maxBytes: skip it rather than stall
+    return { events, next };
+  }
+
+  /**
+   * Watches one transcript closely while someone is subscribed to it (an open page, a long
+   * poll): an fs.watch on the file itself plus a slow poll, on top of chokidar's directory
+   * watching, so an appended line reaches the client at once. Returns the unsubscribe.
+   */
+  follow(sessionId: string): () => void {
+    const file = this.files.get(sessionId);
+    if (!file) return () => undefined;
+    let entry = this.followed.get(sessionId);
+    if (!entry) {
+      const update = (): void => void this.update(file.path);
+      let watcher: FSWatcherNode | undefined;
+      try {
+        watcher = watch(file.path, update);
+        watcher.on("error", () => undefined);
+      } catch {
+        watcher = undefined;
+      }
+      const timer = setInterval(update, 500);
+      timer.unref();
+      entry = { count: 0, stop: () => (watcher?.close(), clearInterval(timer)) };
+      this.followed.set(sessionId, entry);
+    }
+    entry.count++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const e = this.followed.get(sessionId);
+      if (e && --e.count === 0) {
+        e.stop();
+        this.followed.delete(sessionId);
+      }
+    };
+  }
+
+  private readonly followed = new Map<string, { count: number; stop: () => void }>();
+
+  /** Resolves when `sessionId` has lines after `after`, or after waitMs. */
+  waitFor(sessionId: string, after: number, waitMs: number): Promise<void> {
+    const file = this.files.get(sessionId);
+    if (!file || file.lineStarts.length > after || waitMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const unfollow = this.follow(sessionId);
+      const onAppend = (id: string): void => {
+        if (id === sessionId) done();
+      };
+      const timer = setTimeout(() => done(), waitMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off("append", onAppend);
+        unfollow();
+        resolve();
+      };
+      this.on("append", onAppend);
+    });
+  }
+
+  /** server_meta.json of every instance directory. */
+  instances(): Record<string, unknown>[] {
+    const dir = join(this.runtimeDir, "instances");
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).flatMap((name) => {
+      try {
+        return [
+          JSON.parse(readFileSync(join(dir, name, "server_meta.json"), "utf8")) as Record<string, unknown>,
+        ];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const e of this.followed.values()) e.stop();
+    this.followed.clear();
+    await this.watcher?.close();
+  }
+}
+
+function parseLine(line: string): TranscriptEvent | undefined {
+  if (!line) return undefined;
+  try {
+    return JSON.parse(line) as TranscriptEvent;
+  } catch {
+    return undefined;
+  }
+}

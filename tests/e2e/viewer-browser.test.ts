@@ -1,0 +1,121 @@
+import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHarness, type Harness } from "../helpers/harness.js";
+
+/** A real browser (Debian's chromium) on the viewer of a real server, driven through MCP. */
+
+let h: Harness;
+let browser: Browser;
+let sid: string;
+let viewerUrl: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  const open = await h.call("open_session", { profile: "test", owner_label: "browser" });
+  const session = open.session as { session_id: string; viewer_url: string };
+  sid = session.session_id;
+  viewerUrl = session.viewer_url;
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+});
+
+describe("viewer in a browser", () => {
+  it("open_session's viewer_url carries a token and the page renders the terminal", async () => {
+    expect(viewerUrl).toMatch(
+      new RegExp(`^http://127\\.0\\.0\\.1:\\d+/sessions/${sid}\\?token=[\\w-]{20,}$`),
+    );
+    const page = await browser.newPage();
+    await page.goto(viewerUrl);
+    await h.call("execute_command", {
+      session_id: sid,
+      command: "printf '\\033[32mbrowser-sees-this\\033[0m\\n'",
+    });
+    await page.waitForFunction(
+      () => document.querySelector(".xterm-rows")?.textContent?.includes("browser-sees-this"),
+      undefined,
+      {
+        timeout: 15_000,
+      },
+    );
+    // Agent input is listed apart from the terminal, marked with its actor.
+    await page.waitForFunction(() => document.querySelector("#sends .send.agent") !== null, undefined, {
+      timeout: 15_000,
+    });
+    const shot = join(h.dir, "viewer.png");
+    await page.screenshot({ path: shot });
+    expect(existsSync(shot) && statSync(shot).size).toBeGreaterThan(1000);
+    if (process.env.SSH_MCP_KEEP_SCREENSHOT) copyFileSync(shot, process.env.SSH_MCP_KEEP_SCREENSHOT);
+    // Without the token the same page is refused.
+    const bare = await page.goto(viewerUrl.replace(/\?token=.*$/, ""));
+    expect(bare?.status()).toBe(401);
+    await page.close();
+  });
+
+  it("live mode mirrors the tmux pane; typing needs the input lock and is recorded as human", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${viewerUrl}&live=1`);
+    await h.call("execute_command", { session_id: sid, command: "echo live-pane-line" });
+    await page.waitForFunction(
+      () => document.querySelector(".xterm-rows")?.textContent?.includes("live-pane-line"),
+      undefined,
+      {
+        timeout: 15_000,
+      },
+    );
+    await page.click("#lock");
+    await page.waitForFunction(
+      () => document.querySelector("#lock")?.textContent?.includes("release"),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
+    await page.click("#term");
+    await page.keyboard.type("echo typed-by-human");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(
+      () => document.querySelector(".xterm-rows")?.textContent?.includes("typed-by-human"),
+      undefined,
+      {
+        timeout: 15_000,
+      },
+    );
+    // While the human holds the lock, the agent is refused.
+    const refused = await h.call("execute_command", { session_id: sid, command: "true" });
+    expect(refused).toMatchObject({ ok: false, code: "INPUT_LOCKED" });
+    await page.click("#lock");
+    await page.waitForFunction(
+      () => document.querySelector("#lock")?.textContent?.includes("take"),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
+    const t = await h.call("get_transcript", { session_id: sid, tail: 500 });
+    const human = (t.events as { dir: string; actor?: string; text?: string }[]).filter(
+      (e) => e.dir === "send" && e.actor === "human",
+    );
+    expect(human.map((e) => e.text).join("")).toContain("echo typed-by-human");
+    expect(readFileSync(t.transcript_path as string, "utf8")).toContain('"action":"acquire","actor":"human"');
+    expect(await h.call("execute_command", { session_id: sid, command: "echo agent-again" })).toMatchObject({
+      output: "agent-again\n",
+    });
+    await page.close();
+  });
+});

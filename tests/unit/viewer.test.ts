@@ -1,0 +1,191 @@
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildViewerApp } from "../../src/viewer/app.js";
+import { allowedHosts, hostAllowed, originAllowed, tokenMatches } from "../../src/viewer/security.js";
+import { TranscriptStore } from "../../src/viewer/store.js";
+
+/** The viewer's routes through app.inject(): no socket, real files, real chokidar store. */
+
+const TOKEN = "t0ken-".padEnd(32, "x");
+const PORT = 8799;
+const HOST = `127.0.0.1:${PORT}`;
+let dir: string;
+let store: TranscriptStore;
+let app: FastifyInstance;
+const SID = "test-20260101-000000-abcdef";
+const LEGACY = "old-session-1";
+
+function line(ev: Record<string, unknown>): string {
+  return JSON.stringify({ ts: new Date().toISOString(), session_id: SID, ...ev }) + "\n";
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ssh-mcp-viewer-"));
+  const inst = join(dir, "instances", "ssh-mcp-20260101-000000-1-abcd");
+  mkdirSync(join(inst, "transcripts"), { recursive: true });
+  writeFileSync(
+    join(inst, "server_meta.json"),
+    JSON.stringify({ server_instance_id: "ssh-mcp-20260101-000000-1-abcd" }),
+  );
+  writeFileSync(
+    join(inst, "transcripts", `${SID}.jsonl`),
+    line({
+      dir: "session_meta",
+      profile: "lab",
+      host: "127.0.0.1",
+      owner_label: "<b>owner</b>",
+      server_instance_id: "ssh-mcp-20260101-000000-1-abcd",
+    }) +
+      line({ dir: "send", tool: "execute_command", text: "ls\n", actor: "agent" }) +
+      line({ dir: "recv", text: "\u001b[31mred\u001b[0m\r\n" }),
+  );
+  mkdirSync(join(dir, "transcripts"));
+  writeFileSync(
+    join(dir, "transcripts", `${LEGACY}.jsonl`),
+    line({ dir: "session_meta", profile: "old" }).replace(SID, LEGACY),
+  );
+  store = new TranscriptStore(dir);
+  await store.start();
+  app = buildViewerApp({ store, token: TOKEN, host: "127.0.0.1", port: () => PORT });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const get = (url: string, headers: Record<string, string> = {}) =>
+  app.inject({ method: "GET", url, headers: { host: HOST, ...headers } });
+
+describe("security guards", () => {
+  it("pure checks", () => {
+    expect(tokenMatches("abc", "abc")).toBe(true);
+    expect(tokenMatches("abc", "abd")).toBe(false);
+    expect(tokenMatches("abc", undefined)).toBe(false);
+    const allowed = allowedHosts("127.0.0.1", 8765);
+    expect(hostAllowed("localhost:8765", allowed)).toBe(true);
+    expect(hostAllowed("evil.example:8765", allowed)).toBe(false);
+    expect(hostAllowed("127.0.0.1:9999", allowed)).toBe(false);
+    expect(originAllowed(undefined, allowed)).toBe(true);
+    expect(originAllowed("http://127.0.0.1:8765", allowed)).toBe(true);
+    expect(originAllowed("https://evil.example", allowed)).toBe(false);
+    expect(originAllowed("null", allowed)).toBe(false);
+  });
+
+  it("every route needs the token", async () => {
+    for (const url of [
+      "/",
+      "/api/sessions",
+      `/sessions/${SID}`,
+      `/api/sessions/${SID}/events`,
+      "/assets/xterm.js",
+    ]) {
+      const r = await get(url);
+      expect(r.statusCode, url).toBe(401);
+      expect(r.json()).toMatchObject({ ok: false, code: "BAD_TOKEN" });
+      expect((await get(`${url}${url.includes("?") ? "&" : "?"}token=${TOKEN}`)).statusCode, url).toBe(200);
+    }
+    expect((await get("/api/sessions", { "x-ssh-mcp-token": TOKEN })).statusCode).toBe(200);
+    expect((await get("/api/sessions?token=wrong")).statusCode).toBe(401);
+  });
+
+  it("refuses foreign Host headers (DNS rebinding) and cross-site origins", async () => {
+    const rebound = await app.inject({
+      method: "GET",
+      url: `/api/sessions?token=${TOKEN}`,
+      headers: { host: `evil.example:${PORT}` },
+    });
+    expect(rebound.statusCode).toBe(421);
+    const cross = await get(`/api/sessions?token=${TOKEN}`, { origin: "https://evil.example" });
+    expect(cross.statusCode).toBe(403);
+    const post = await app.inject({
+      method: "POST",
+      url: `/api/sessions/${SID}/lock?token=${TOKEN}`,
+      headers: { host: HOST, origin: "https://evil.example", "content-type": "application/json" },
+      payload: { action: "acquire" },
+    });
+    expect(post.statusCode).toBe(403);
+  });
+
+  it("validates session ids (no traversal) and takes only small JSON bodies", async () => {
+    for (const bad of ["..%2F..%2Fetc%2Fpasswd", "a.b", "%2e%2e"]) {
+      const r = await get(`/api/sessions/${bad}/events?token=${TOKEN}`);
+      expect([400, 404]).toContain(r.statusCode);
+      expect(r.body).not.toContain("root:");
+    }
+    expect((await get(`/api/sessions/nope-1/events?token=${TOKEN}`)).statusCode).toBe(404);
+    const text = await app.inject({
+      method: "POST",
+      url: `/api/sessions/${SID}/input?token=${TOKEN}`,
+      headers: { host: HOST, "content-type": "text/plain" },
+      payload: "ls",
+    });
+    expect(text.statusCode).toBe(415);
+    const big = await app.inject({
+      method: "POST",
+      url: `/api/sessions/${SID}/input?token=${TOKEN}`,
+      headers: { host: HOST, "content-type": "application/json" },
+      payload: JSON.stringify({ data: "x".repeat(200_000) }),
+    });
+    expect(big.statusCode).toBe(413);
+    const ro = await app.inject({
+      method: "POST",
+      url: `/api/sessions/${SID}/input?token=${TOKEN}`,
+      headers: { host: HOST, "content-type": "application/json" },
+      payload: { data: "ls" },
+    });
+    expect(ro.json()).toMatchObject({ ok: false, code: "READ_ONLY" });
+  });
+});
+
+describe("routes", () => {
+  it("lists sessions grouped by instance, legacy transcripts included, HTML escaped", async () => {
+    const api = (await get(`/api/sessions?token=${TOKEN}`)).json() as {
+      sessions: { session_id: string; scope: string; server_instance_id: string }[];
+      instances: unknown[];
+    };
+    const ids = api.sessions.map((s) => `${s.session_id}:${s.scope}:${s.server_instance_id}`).sort();
+    expect(ids).toEqual([`${LEGACY}:legacy:legacy`, `${SID}:instance:ssh-mcp-20260101-000000-1-abcd`]);
+    expect(api.instances).toHaveLength(1);
+    const html = (await get(`/?token=${TOKEN}`)).body;
+    expect(html).toContain("ssh-mcp-20260101-000000-1-abcd");
+    expect(html).toContain("legacy");
+    expect(html).toContain("&#60;b&#62;owner&#60;/b&#62;");
+    expect(html).not.toContain("<b>owner</b>");
+  });
+
+  it("serves the terminal page with xterm.js", async () => {
+    const page = (await get(`/sessions/${SID}?token=${TOKEN}`)).body;
+    expect(page).toContain("/assets/xterm.js");
+    expect(page).toContain(SID);
+    const js = await get(`/assets/xterm.js?token=${TOKEN}`);
+    expect(js.headers["content-type"]).toMatch(/javascript/);
+    expect(js.body).toContain("Terminal");
+  });
+
+  it("events: reads incrementally from after_line", async () => {
+    const all = (await get(`/api/sessions/${SID}/events?token=${TOKEN}`)).json() as {
+      events: { dir: string }[];
+      next_line: number;
+    };
+    expect(all.events.map((e) => e.dir)).toEqual(["session_meta", "send", "recv"]);
+    expect(all.next_line).toBe(3);
+    const tail = (await get(`/api/sessions/${SID}/events?after_line=2&token=${TOKEN}`)).json() as {
+      events: { dir: string }[];
+    };
+    expect(tail.events.map((e) => e.dir)).toEqual(["recv"]);
+  });
+
+  it("long poll wakes up when a line is appended", async () => {
+    const path = store.files.get(SID)?.path as string;
+    const pending = get(`/api/sessions/${SID}/events?after_line=3&wait_ms=20000&token=${TOKEN}`);
+    setTimeout(() => appendFileSync(path, line({ dir: "recv", text: "late line\r\n" })), 100);
+    const r = (await pending).json() as { events: { text?: string }[]; next_line: number };
+    expect(r.events.map((e) => e.text)).toEqual(["late line\r\n"]);
+    expect(r.next_line).toBe(4);
+  });
+});
