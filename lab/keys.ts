@@ -28,6 +28,10 @@ export function ensureKeys(dir: string, host: string, port: number): LabKeys {
   const knownHosts = join(dir, "known_hosts");
   const [type, blob] = readFileSync(`${hostKey}.pub`, "utf8").trim().split(/\s+/);
   const hostSpec = port === 22 ? host : `[${host}]:${port}`;
-  writeFileSync(knownHosts, `${hostSpec} ${type} ${blob}\n`, { mode: 0o600 });
+  // One line per port the lab has served from this directory (same host key), never clobbered.
+  const entry = `${hostSpec} ${type} ${blob}`;
+  const lines = existsSync(knownHosts) ? readFileSync(knownHosts, "utf8").split("\n").filter(Boolean) : [];
+  const kept = lines.filter((l) => !l.startsWith(`${hostSpec} `));
+  writeFileSync(knownHosts, [...kept, entry].join("\n") + "\n", { mode: 0o600 });
   return { hostKey, clientKey, clientPub: `${clientKey}.pub`, knownHosts };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
+import { StringDecoder } from "node:string_decoder";
 import { fileURLToPath } from "node:url";
 import * as pty from "node-pty";
 import ssh2 from "ssh2";
@@ -115,7 +116,8 @@ export function startLabServer(opts: LabOptions): Promise<LabServer> {
               // The client is already gone.
             }
           });
-          channel.on("data", (d: Buffer) => shell.write(d.toString("utf8")));
+          const decoder = new StringDecoder("utf8");
+          channel.on("data", (d: Buffer) => shell.write(decoder.write(d)));
           channel.on("close", () => {
             if (terminals.has(shell)) shell.kill("SIGHUP");
           });

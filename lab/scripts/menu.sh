@@ -7,6 +7,8 @@ S="${LAB_SCRIPTS:?}"
 D="${LAB_DIR:?}"
 MODE="${LAB_MODE:-}"
 PASSWORD="${LAB_PASSWORD:-cmsm-lab}"
+# The privileged password stays in this menu: no shell started from here inherits it.
+unset LAB_PASSWORD
 E=$'\e'
 CY="$E[36m" YE="$E[33m" RD="$E[31m" GR="$E[32m" BO="$E[1m" NO="$E[0m"
 

@@ -93,9 +93,28 @@ function profileFor(mgr: SessionManager, row: PaneRow): Profile {
  */
 export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false): Promise<Session[]> {
   const { deps } = mgr;
+  const wanted = rows.filter((r) => !mgr.sessions.has(r.info.sessionId));
+  if (!wanted.length) return [];
+  // Claim first, atomically in the tmux server: a window changes owner only if it still names
+  // the owner we saw, so two servers adopting the same orphan at once cannot both win.
+  const claims: TmuxCommand[] = wanted.map((r): TmuxCommand => [
+    "if-shell",
+    "-F",
+    "-t",
+    r.info.paneId,
+    `#{==:#{@ssh_mcp_server_instance_id},${r.info.ownerInstance}}`,
+    `set-option -w -t ${r.info.paneId} @ssh_mcp_server_instance_id ${deps.instanceId} ; set-option -w -t ${r.info.paneId} @ssh_mcp_server_pid ${process.pid}`,
+  ]);
+  try {
+    await deps.tmux.run(chain(...claims));
+  } catch (err) {
+    deps.logger.warn("could not claim windows", { error: (err as Error).message });
+  }
+  const owners = new Map((await deps.tmux.listPanes()).map((p) => [p.info.paneId, p.info.ownerInstance]));
+  const won = wanted.filter((r) => owners.get(r.info.paneId) === deps.instanceId);
+
   const adopted: Session[] = [];
-  for (const row of rows) {
-    if (mgr.sessions.has(row.info.sessionId)) continue;
+  for (const row of won) {
     const s = new Session({
       id: row.info.sessionId,
       profile: profileFor(mgr, row),
@@ -108,43 +127,61 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
       idleMs: deps.config.timing.idleMs,
     });
     s.adoptedFrom = row.info.ownerInstance || null;
+    const replay: Replay = { finishedWithoutEvent: new Set() };
     s.replaying = true;
-    s.follower = new TranscriptFollower(row.transcript, (ev) => applyEvent(s, ev));
+    s.follower = new TranscriptFollower(row.transcript, (ev) => applyEvent(s, ev, replay));
     s.follower.drain();
     s.replaying = false;
+    // Commands the tap saw finish while no server ran: record their completion now.
+    for (const id of replay.finishedWithoutEvent) {
+      const c = s.commands.get(id)?.result;
+      if (c) {
+        s.writer.write("command_complete", {
+          command_id: id,
+          status: c.status,
+          exit_code: c.exit_code,
+          completion: c.completion,
+          output_chars: c.output.length,
+          while_no_server: true,
+        });
+      }
+    }
     if (s.active) s.startFallbacks(s.active);
     mgr.sessions.set(s.id, s);
     adopted.push(s);
   }
-  if (!adopted.length) return adopted;
-  const commands: TmuxCommand[] = adopted.flatMap((s): TmuxCommand[] => [
-    ["set-option", "-w", "-t", s.paneId, "@ssh_mcp_server_instance_id", deps.instanceId],
-    ["set-option", "-w", "-t", s.paneId, "@ssh_mcp_server_pid", String(process.pid)],
-  ]);
-  try {
-    await deps.tmux.run(chain(...commands));
-  } catch (err) {
-    deps.logger.warn("could not mark adopted windows", { error: (err as Error).message });
-  }
-  const panes = new Map(rows.map((r) => [r.info.sessionId, r.info]));
   for (const s of adopted) {
-    s.writer.write("event", {
-      event: "adopted",
-      previous_server_instance_id: s.adoptedFrom,
-      server_instance_id: deps.instanceId,
-      ...(forced ? { forced: true } : {}),
-    });
+    const row = won.find((r) => r.info.sessionId === s.id);
+    if (row && !row.info.dead) {
+      s.writer.write("event", {
+        event: "adopted",
+        previous_server_instance_id: s.adoptedFrom,
+        server_instance_id: deps.instanceId,
+        ...(forced ? { forced: true } : {}),
+      });
+    }
     deps.logger.info("session adopted", { session_id: s.id, from: s.adoptedFrom, forced });
-    await mgr.applyPaneState(s, panes.get(s.id));
+    mgr.applyPaneState(s, row?.info);
+    // A session that is over keeps no watcher, timer or descriptor.
+    if (s.status !== "open") mgr.releaseResources(s);
   }
-  mgr.startHealthMonitor();
+  if (adopted.length) mgr.startHealthMonitor();
   return adopted;
 }
 
+interface Replay {
+  finishedWithoutEvent: Set<string>;
+}
+
 /** One transcript event, live or replayed: replay rebuilds commands and state. */
-function applyEvent(s: Session, ev: TranscriptEvent): void {
+function applyEvent(s: Session, ev: TranscriptEvent, replay: Replay): void {
   if (ev.dir === "recv") {
+    const running = s.replaying ? s.active : undefined;
     if (typeof ev.text === "string") s.onRecv(ev.text);
+    if (running && running.result.status !== "running") {
+      running.result = { ...running.result, completed_at: ev.ts };
+      replay.finishedWithoutEvent.add(running.result.command_id);
+    }
     return;
   }
   if (!s.replaying) return;
@@ -164,6 +201,7 @@ function applyEvent(s: Session, ev: TranscriptEvent): void {
       break;
     case "command_complete":
     case "command_cancel":
+      if (id) replay.finishedWithoutEvent.delete(id);
       if (cmd && cmd.result.status === "running") {
         s.finish(
           cmd,
@@ -172,6 +210,7 @@ function applyEvent(s: Session, ev: TranscriptEvent): void {
           typeof ev.exit_code === "number" ? ev.exit_code : null,
         );
       }
+      if (cmd) cmd.result = { ...cmd.result, completed_at: ev.ts };
       break;
     case "command_timeout":
       if (cmd) cmd.result = { ...cmd.result, timed_out: true };

@@ -36,6 +36,20 @@ export function sshBanner(host: string, port: number, timeoutMs = 1500): Promise
   });
 }
 
+function ownLab(lab: LabRef): boolean {
+  try {
+    const info = JSON.parse(readFileSync(join(lab.dir, "lab.json"), "utf8")) as {
+      pid?: number;
+      port?: number;
+    };
+    if (info.port !== lab.port || !info.pid) return false;
+    process.kill(info.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `env` must already be free of secrets and of TMUX/TMUX_PANE (see labEnv). */
 export async function ensureLab(
   lab: LabRef,
@@ -50,6 +64,13 @@ export async function ensureLab(
       throw new SshMcpError(
         "CONNECTION_FAILED",
         `Port ${lab.port} is taken by another SSH server (${banner}), not the ssh-mcp lab. Set SSH_MCP_LAB_PORT to a free port and restart the server.`,
+      );
+    }
+    // It must be OUR lab (this runtime directory): another checkout's lab has other keys.
+    if (!ownLab(lab)) {
+      throw new SshMcpError(
+        "CONNECTION_FAILED",
+        `Port ${lab.port} is served by an ssh-mcp lab of another runtime directory. Set SSH_MCP_LAB_PORT to a free port (or use that directory) and restart the server.`,
       );
     }
     return existsSync(join(lab.dir, "known_hosts"));
@@ -81,9 +102,21 @@ export async function ensureLab(
   );
 }
 
-/** The lab's environment: ours without tmux's variables and without any secret. */
+/**
+ * The lab's environment: an allowlist (it is a long-lived detached process; it must not carry
+ * the server's secrets or anything else it does not need).
+ */
 export function labEnv(env: NodeJS.ProcessEnv, secretNames: string[]): NodeJS.ProcessEnv {
-  const out = { ...env };
-  for (const name of ["TMUX", "TMUX_PANE", ...secretNames]) delete out[name];
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || secretNames.includes(k)) continue;
+    if (
+      /^(PATH|HOME|USER|LOGNAME|LANG|LC_[A-Z]+|TZ|TMPDIR|SSH_MCP_LAB_PASSWORD|SSH_MCP_LAB_PORT|SSH_MCP_RUNTIME_DIR)$/.test(
+        k,
+      )
+    ) {
+      out[k] = v;
+    }
+  }
   return out;
 }

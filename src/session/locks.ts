@@ -24,8 +24,9 @@ export function activeLock(raw: string | undefined, now = Date.now()): InputLock
 async function currentLock(
   mgr: SessionManager,
   sessionId: string,
+  force = false,
 ): Promise<{ paneId: string; lock?: InputLock }> {
-  const s = await mgr.resolve(sessionId, false);
+  const s = await mgr.resolve(sessionId, force);
   const info = await mgr.deps.tmux.paneInfo(s.paneId);
   s.lock = activeLock(info?.lock) ?? null;
   return { paneId: s.paneId, lock: s.lock ?? undefined };
@@ -39,7 +40,7 @@ export async function acquireLock(
   force: boolean,
 ): Promise<InputLock> {
   await mgr.ready;
-  const { paneId, lock } = await currentLock(mgr, sessionId);
+  const { paneId, lock } = await currentLock(mgr, sessionId, force);
   if (lock && lock.actor !== actor && !force) {
     throw new SshMcpError(
       "INPUT_LOCKED",
@@ -72,7 +73,7 @@ export async function releaseLock(
   force: boolean,
 ): Promise<{ released: boolean }> {
   await mgr.ready;
-  const { paneId, lock } = await currentLock(mgr, sessionId);
+  const { paneId, lock } = await currentLock(mgr, sessionId, force);
   if (!lock) return { released: false };
   if (lock.actor !== actor && !force) {
     throw new SshMcpError(

@@ -82,13 +82,15 @@ export class SessionManager {
     const s = await this.resolve(sessionId, opts.force ?? false);
     const info = s.status === "open" ? await this.deps.tmux.paneInfo(s.paneId) : undefined;
     if (info && info.ownerInstance && info.ownerInstance !== this.deps.instanceId) {
-      if (!opts.force) {
+      // Taken over by another server: not ours any more. Let go of it, then ask again (which
+      // adopts it back if that server is gone, or refuses without force).
+      this.release(s);
+      if (!opts.force && serverAlive(info.ownerPid)) {
         throw new SshMcpError(
           "SESSION_OWNED_ELSEWHERE",
           `Session '${s.id}' was taken over by server ${info.ownerInstance}. Nothing was sent. Pass force: true to take it back (recorded in the transcript).`,
         );
       }
-      this.sessions.delete(s.id);
       return this.usable(sessionId, opts);
     }
     if (s.status === "open") this.applyPaneState(s, await this.deadSettled(s, info));
@@ -106,11 +108,14 @@ export class SessionManager {
     }
     const lock = activeLock(info?.lock);
     const actor = opts.actor ?? "agent";
-    if (lock && lock.actor !== actor && !opts.force) {
-      throw new SshMcpError(
-        "INPUT_LOCKED",
-        `Session '${s.id}' is locked for input by ${lock.actor} until ${lock.expires_at}. Nothing was sent. Wait, ask them to release it, or call acquire_input_lock with force: true.`,
-      );
+    if (lock && lock.actor !== actor) {
+      if (!opts.force) {
+        throw new SshMcpError(
+          "INPUT_LOCKED",
+          `Session '${s.id}' is locked for input by ${lock.actor} until ${lock.expires_at}. Nothing was sent. Wait, ask them to release it, or call acquire_input_lock with force: true.`,
+        );
+      }
+      s.writer.write("lock", { action: "override", actor, lock_actor: lock.actor, forced: true });
     }
     return s;
   }
@@ -130,6 +135,19 @@ export class SessionManager {
     }
     const [s] = await adopt(this, [row], alive);
     return s ?? this.get(sessionId);
+  }
+
+  /** Forgets a session that another server now owns, releasing what we held for it. */
+  release(s: Session): void {
+    this.sessions.delete(s.id);
+    this.releaseResources(s);
+    this.deps.logger.info("session released to another server", { session_id: s.id });
+  }
+
+  releaseResources(s: Session): void {
+    if (s.active?.fallbackTimer) clearInterval(s.active.fallbackTimer);
+    s.follower?.close();
+    s.writer.close();
   }
 
   /** Adopts every pane whose server is gone (at start, and whenever sessions are listed). */
@@ -157,8 +175,9 @@ export class SessionManager {
   async reopen(sessionId: string, force = false): Promise<{ session: Session; previous: Session }> {
     await this.ready;
     const old = await this.resolve(sessionId, force);
-    if (old.status === "open") await this.close(old.id, force);
+    // Log in first: if that fails, the old session is left as it was.
     const next = await openSession(this, old.profile.name, old.ownerLabel, old.id);
+    if (old.status === "open") await this.close(old.id, force);
     old.writer.reopenForAppend();
     old.writer.write("event", { event: "reopened_as", session_id_new: next.id });
     old.writer.close();
@@ -267,12 +286,30 @@ export class SessionManager {
     const open = [...this.sessions.values()].filter((s) => s.status === "open");
     if (!open.length) return;
     const panes = new Map((await this.deps.tmux.listPanes()).map((p) => [p.info.paneId, p.info]));
-    for (const s of open) this.applyPaneState(s, await this.deadSettled(s, panes.get(s.paneId)));
+    for (const s of open) {
+      const info = panes.get(s.paneId);
+      if (info?.ownerInstance && info.ownerInstance !== this.deps.instanceId) {
+        this.release(s); // taken over: the other server reports its health now
+        continue;
+      }
+      this.applyPaneState(s, await this.deadSettled(s, info));
+    }
   }
 
   async close(sessionId: string, force = false): Promise<Session> {
     await this.ready;
-    const s = await this.resolve(sessionId, force);
+    let s = await this.resolve(sessionId, force);
+    if (s.status === "open")
+      s = await this.usable(sessionId, { force, actor: "agent" }).catch((err: unknown) => {
+        // A closed-meanwhile session can still be closed; anything else (owned elsewhere) stops here.
+        if (
+          err instanceof SshMcpError &&
+          (err.code === "SESSION_CLOSED" || err.code === "SESSION_UNHEALTHY" || err.code === "INPUT_LOCKED")
+        ) {
+          return this.get(sessionId);
+        }
+        throw err;
+      });
     s.follower?.drain();
     // Also for a session that already died: its dead pane (remain-on-exit) goes away now.
     await this.deps.tmux.killSession(s.tmuxName);

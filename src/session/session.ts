@@ -43,6 +43,9 @@ export interface SessionInit {
   idleMs: number;
 }
 
+/** Quiet period before a command whose begin marker never came counts as "no shell here". */
+const NO_SHELL_QUIET_MS = 2000;
+
 /** Finished commands kept in memory with their output (older ones: transcript only). */
 const MAX_COMMANDS = 100;
 
@@ -231,8 +234,11 @@ export class Session {
       if (atPrompt) this.finish(cmd, "completed", "prompt", null);
       return;
     }
-    if (atPrompt || quietFor >= 2 * this.idleMs)
+    // No begin marker at all: wait longer than for anything else, a loaded machine can be slow
+    // to run even the first printf.
+    if (atPrompt || quietFor >= Math.max(2 * this.idleMs, NO_SHELL_QUIET_MS)) {
       this.finish(cmd, "completed", atPrompt ? "prompt" : "idle", null);
+    }
   }
 
   /** Output so far of a command, cleaned (the whole output once it is finished). */

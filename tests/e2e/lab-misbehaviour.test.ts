@@ -148,6 +148,6 @@ describe("lab misbehaviour", () => {
     expect(info.health_error).toMatch(/status 255/);
     const again = await exec(sid, "true");
     expect(again).toMatchObject({ ok: false, code: "SESSION_UNHEALTHY" });
-    expect(String((again as unknown as { error: string }).error)).toMatch(/open_session/);
+    expect(String((again as unknown as { error: string }).error)).toMatch(/reopen_session/);
   });
 });

@@ -69,6 +69,10 @@ describe("no profiles file: the built-in lab is the default", () => {
     expect((await exec("kubectl logs payment-worker-5c6d7f8b9-q8r7t -n payment --tail=1")).output).toMatch(
       /FATAL/,
     );
+    // A flag without its value is an error, not a hang.
+    expect((await exec("kubectl get pods -n", { timeout: 10 })).exit_code).toBe(1);
+    // The privileged password never reaches a shell's environment.
+    expect(await exec("env | grep -c LAB_PASSWORD")).toMatchObject({ output: "0\n" });
   });
 
   it("enters the pod: the nested shell completes by prompt, then runs exact commands (sh)", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import * as pty from "node-pty";
@@ -44,6 +44,23 @@ async function listed(id: string): Promise<Info | undefined> {
   return (list.sessions as Info[]).find((s) => s.session_id === id);
 }
 
+function waitGone(pid: number): Promise<true> {
+  return pollUntil(() => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+async function stopServerCleanly(): Promise<void> {
+  const pid = latestServerPid();
+  await h.client.close();
+  await waitGone(pid);
+}
+
 async function killServerHard(): Promise<void> {
   const pid = latestServerPid();
   process.kill(pid, "SIGKILL");
@@ -73,14 +90,17 @@ describe("restarts", () => {
       const sid = (open.session as Info).session_id;
       const before = (open.session as Info).server_instance_id;
       await h.call("execute_command", { session_id: sid, command: "cd /tmp && export KEPT_VAR=still-here" });
+      // The command waits for a file the test creates once no server runs.
+      const gate = join(h.dir, `gate-${how === "SIGKILL" ? "kill" : "clean"}`);
       const slow = await h.call("execute_command", {
         session_id: sid,
-        command: "sleep 1.5; echo produced-while-down",
+        command: `while [ ! -e '${gate}' ]; do sleep 0.05; done; echo produced-while-down`,
         timeout: 0.3,
       });
       expect(slow.status).toBe("running");
       if (how === "SIGKILL") await killServerHard();
-      else await h.client.close();
+      else await stopServerCleanly();
+      writeFileSync(gate, "");
       const transcript = (open.session as { transcript_path: string }).transcript_path;
       // The tap keeps recording with no server at all: the output line itself (not the echo of
       // the command, which also says produced-while-down) lands in the transcript.
@@ -114,13 +134,16 @@ describe("restarts", () => {
 
   it("a command that finishes after the restart completes and is recorded", async () => {
     const sid = ((await h.call("open_session", { profile: "test" })).session as Info).session_id;
+    const gate = join(h.dir, "gate-after");
     const slow = await h.call("execute_command", {
       session_id: sid,
-      command: "sleep 2; echo after-restart",
+      command: `while [ ! -e '${gate}' ]; do sleep 0.05; done; echo after-restart`,
       timeout: 0.2,
     });
     await killServerHard();
     h.client = await connectClient(h.env);
+    await h.call("list_sessions");
+    writeFileSync(gate, "");
     const done = await pollUntil(
       async () => {
         const g = await h.call("get_command", { session_id: sid, command_id: slow.command_id as string });
@@ -129,6 +152,42 @@ describe("restarts", () => {
       { timeoutMs: 15_000 },
     );
     expect(done).toMatchObject({ exit_code: 0, output: "after-restart\n" });
+  });
+});
+
+describe("two servers starting at once after a crash", () => {
+  it("adopt each orphan exactly once", async () => {
+    const sid = (await h.call("open_session", { profile: "test" })).session as Info & {
+      transcript_path: string;
+    };
+    const gate = join(h.dir, "gate-race");
+    const cmd = await h.call("execute_command", {
+      session_id: sid.session_id,
+      command: `while [ ! -e '${gate}' ]; do sleep 0.05; done; echo raced`,
+      timeout: 0.2,
+    });
+    await killServerHard();
+    writeFileSync(gate, "");
+    await pollUntil(() => readFileSync(sid.transcript_path, "utf8").includes("raced\\r\\n"));
+    const [a, b] = await Promise.all([connectClient(h.env), connectClient(h.env)]);
+    try {
+      const [la, lb] = await Promise.all([callOn(a, "list_sessions"), callOn(b, "list_sessions")]);
+      const mine = (l: Record<string, unknown>) =>
+        (l.sessions as Info[]).find((s) => s.session_id === sid.session_id)?.owned_by_this_server;
+      expect([mine(la), mine(lb)].filter(Boolean)).toHaveLength(1);
+      const events = readFileSync(sid.transcript_path, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { event?: string; dir: string; command_id?: string });
+      expect(events.filter((e) => e.event === "adopted")).toHaveLength(1);
+      expect(
+        events.filter((e) => e.dir === "command_complete" && e.command_id === cmd.command_id),
+      ).toHaveLength(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    h.client = await connectClient(h.env);
   });
 });
 
