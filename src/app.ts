@@ -77,6 +77,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
           manager,
           serverMeta: meta,
           env,
+          secretEnvNames: secretEnvNames(config),
           tokenFile: join(runtime.instanceDir, "viewer_token"),
         });
         writeServerMeta(runtime.metaPath, meta());

@@ -80,6 +80,7 @@ export async function runDemo(env: NodeJS.ProcessEnv): Promise<number> {
           .join("\n"),
     );
     out(`\nThe session stays open in tmux. Watch or type in it yourself:\n   ${session.attach_command}`);
+    out(`Browse its transcript in a browser: ssh-mcp viewer  (prints the URL with its token)`);
     out(
       `Close it from an MCP client with close_session("${sid}"), or: tmux -L ${session.attach_command.split(" ")[2] ?? "ssh-mcp"} kill-session -t ${sid}`,
     );

@@ -184,6 +184,11 @@ export class SessionManager {
     return { session: next, previous: old };
   }
 
+  /** The tmux row of a session this server does not hold (for read-only tools). */
+  async foreignRow(sessionId: string) {
+    return (await discover(this)).find((r) => r.info.sessionId === sessionId);
+  }
+
   /** Resolves once start-up adoption is done; tools wait for it. */
   ready: Promise<void> = Promise.resolve();
 

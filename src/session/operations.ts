@@ -302,8 +302,38 @@ export async function sendKeys(
   return keys;
 }
 
+/**
+ * What a read-only tool needs of a session: ours, or (reading is not driving) a pane and a
+ * transcript of another live server's session, found in tmux.
+ */
+export interface ReadTarget {
+  id: string;
+  paneId: string;
+  transcriptPath: string;
+  status: string;
+  profile: { width: number; height: number };
+}
+
+export async function readTarget(mgr: SessionManager, sessionId: string): Promise<ReadTarget> {
+  try {
+    return await mgr.readable(sessionId);
+  } catch (err) {
+    if (!(err instanceof SshMcpError) || err.code !== "SESSION_OWNED_ELSEWHERE") throw err;
+    const row = await mgr.foreignRow(sessionId);
+    if (!row) throw err;
+    const p = mgr.config.profiles[row.profile];
+    return {
+      id: sessionId,
+      paneId: row.info.paneId,
+      transcriptPath: row.transcript,
+      status: row.info.dead ? "closed" : "open",
+      profile: { width: p?.width ?? 120, height: p?.height ?? 40 },
+    };
+  }
+}
+
 export async function getScreen(mgr: SessionManager, sessionId: string, lines: number, ansi: boolean) {
-  const s = mgr.get(sessionId);
+  const s = await readTarget(mgr, sessionId);
   if (s.status === "closed" && !(await mgr.deps.tmux.paneInfo(s.paneId))) {
     throw new SshMcpError(
       "SESSION_CLOSED",
@@ -336,8 +366,8 @@ export async function getScreen(mgr: SessionManager, sessionId: string, lines: n
 }
 
 /** The last `tail` transcript events, dropping the oldest if the reply would grow too large. */
-export function getTranscript(mgr: SessionManager, sessionId: string, tail: number) {
-  const s = mgr.get(sessionId);
+export async function getTranscript(mgr: SessionManager, sessionId: string, tail: number) {
+  const s = await readTarget(mgr, sessionId);
   const events = tailEvents(s.transcriptPath, tail);
   let size = 0;
   let keepFrom = events.length;

@@ -78,10 +78,7 @@ export const terminalTools = [
       ansi: z.boolean().default(false).describe("Keep colors and attributes as ANSI escape sequences"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => {
-      await manager.readable(a.session_id);
-      return getScreen(manager, a.session_id, a.lines, a.ansi);
-    },
+    handler: async (a, { manager }) => getScreen(manager, a.session_id, a.lines, a.ansi),
   }),
   defineTool({
     name: "get_transcript",
@@ -99,9 +96,6 @@ export const terminalTools = [
         .describe("How many events, counted from the end"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => {
-      await manager.readable(a.session_id);
-      return getTranscript(manager, a.session_id, a.tail);
-    },
+    handler: async (a, { manager }) => getTranscript(manager, a.session_id, a.tail),
   }),
 ];

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import { SshMcpError } from "../errors.js";
-import { acquireLock, releaseLock } from "../session/locks.js";
+import { acquireLock, activeLock, releaseLock } from "../session/locks.js";
 import type { SessionManager } from "../session/manager.js";
 import { attachReadOnly } from "./live.js";
 import { indexPage, sessionPage, type SessionRow } from "./pages.js";
@@ -25,6 +25,8 @@ export interface ViewerOptions {
   manager?: SessionManager;
   serverMeta?: () => Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /** Variables the live terminal's tmux client must not inherit. */
+  secretEnvNames?: string[];
 }
 
 const require = createRequire(import.meta.url);
@@ -70,8 +72,22 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof SshMcpError) return fail(reply, 409, err.code, err.message);
+    if (err instanceof z.ZodError) return fail(reply, 400, "INVALID_ARGUMENT", "Invalid query parameters.");
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    return fail(reply, status, status === 500 ? "INTERNAL_ERROR" : "BAD_REQUEST", err.message);
+    // Client errors say what was wrong; server errors say nothing about the inside.
+    return fail(
+      reply,
+      status,
+      status === 500 ? "INTERNAL_ERROR" : "BAD_REQUEST",
+      status === 500 ? "Internal error." : err.message,
+    );
+  });
+
+  app.addHook("onSend", async (_req, reply, payload) => {
+    reply.header("referrer-policy", "no-referrer");
+    reply.header("x-content-type-options", "nosniff");
+    reply.header("content-security-policy", "frame-ancestors 'none'");
+    return payload;
   });
 
   const rows = (): SessionRow[] => {
@@ -159,12 +175,24 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       "cache-control": "no-cache",
       connection: "keep-alive",
     });
+    // Writes until caught up or the client's socket is full; then waits for 'drain'. A slow
+    // reader costs one page of buffered events, never the whole transcript.
+    let waiting = false;
     const flush = (): void => {
+      if (waiting) return;
       for (;;) {
-        const page = opts.store.read(id, next, 2000);
-        if (page.next === next) break;
+        const page = opts.store.read(id, next, 500, 1_000_000);
+        if (page.next === next) return;
         next = page.next;
-        for (const ev of page.events) res.write(`data: ${JSON.stringify(ev)}\n\n`);
+        const ok = res.write(page.events.map((ev) => `data: ${JSON.stringify(ev)}\n\n`).join(""));
+        if (!ok) {
+          waiting = true;
+          res.once("drain", () => {
+            waiting = false;
+            flush();
+          });
+          return;
+        }
       }
     };
     const onAppend = (sid: string): void => {
@@ -189,7 +217,10 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const s = mgr?.sessions.get(id);
     if (!mgr || !s || s.status !== "open")
       return fail(reply, 409, "SESSION_CLOSED", "No live terminal for this session.");
+    let gone = false;
+    req.raw.on("close", () => (gone = true));
     const info = await mgr.deps.tmux.paneInfo(s.paneId);
+    if (gone) return reply;
     const cols = info?.width ?? s.profile.width;
     const rowsN = info?.height ?? s.profile.height;
     reply.hijack();
@@ -200,7 +231,9 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       connection: "keep-alive",
     });
     res.write(`event: size\ndata: ${JSON.stringify({ cols, rows: rowsN })}\n\n`);
-    const attach = attachReadOnly(mgr.deps.tmux.socket, s.tmuxName, cols, rowsN, opts.env ?? {});
+    const env = { ...(opts.env ?? {}) };
+    for (const name of opts.secretEnvNames ?? []) delete env[name];
+    const attach = attachReadOnly(mgr.deps.tmux.socket, s.tmuxName, cols, rowsN, env);
     attach.onData((d) => res.write(`data: ${Buffer.from(d, "utf8").toString("base64")}\n\n`));
     attach.onExit(() => res.end());
     req.raw.on("close", () => attach.close());
@@ -230,8 +263,8 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       return fail(reply, 400, "INVALID_ARGUMENT", "Body must be {data: string} (1-16384 chars).");
     const s = await mgr.usable(id, { actor: "human" });
     const info = await mgr.deps.tmux.paneInfo(s.paneId);
-    const lock = info?.lock ? (JSON.parse(info.lock) as { actor?: string; expires_at?: string }) : undefined;
-    if (!lock || lock.actor !== "human" || Date.parse(lock.expires_at ?? "") <= Date.now()) {
+    const lock = activeLock(info?.lock);
+    if (!lock || lock.actor !== "human") {
       return fail(
         reply,
         409,

@@ -6,14 +6,18 @@ import { timingSafeEqual } from "node:crypto";
  * session even though the viewer listens on loopback.
  */
 export function tokenMatches(expected: string, given: unknown): boolean {
-  if (typeof given !== "string" || given.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+  if (typeof given !== "string") return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Host header values we answer to: the bound host and the loopback names, with our port. */
 export function allowedHosts(host: string, port: number): Set<string> {
-  const names = new Set([host, "127.0.0.1", "localhost", "[::1]"]);
-  return new Set([...names].map((n) => `${n.includes(":") && !n.startsWith("[") ? `[${n}]` : n}:${port}`));
+  const names = new Set([host.toLowerCase(), "127.0.0.1", "localhost", "[::1]"]);
+  const withPort = [...names].map((n) => `${n.includes(":") && !n.startsWith("[") ? `[${n}]` : n}:${port}`);
+  // A browser leaves the port out of Host on port 80.
+  return new Set(port === 80 ? [...withPort, ...names] : withPort);
 }
 
 export function hostAllowed(hostHeader: string | undefined, allowed: Set<string>): boolean {

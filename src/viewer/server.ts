@@ -24,6 +24,7 @@ export async function startViewer(opts: {
   manager?: SessionManager;
   serverMeta?: () => Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  secretEnvNames?: string[];
   tokenFile?: string;
 }): Promise<RunningViewer> {
   const token = randomBytes(24).toString("base64url");
@@ -39,6 +40,7 @@ export async function startViewer(opts: {
     manager: opts.manager,
     serverMeta: opts.serverMeta,
     env: opts.env,
+    secretEnvNames: opts.secretEnvNames,
   });
   const candidates = opts.port === "auto" ? Array.from({ length: 100 }, (_, i) => 8765 + i) : [opts.port];
   let lastErr: unknown;

@@ -63,8 +63,12 @@ export class TranscriptStore extends EventEmitter {
     return out;
   }
 
-  /** Reads every transcript directory (new files and growth). */
+  private lastRescan = 0;
+
+  /** Reads every transcript directory (new files and growth); at most once a second. */
   rescan(): void {
+    if (Date.now() - this.lastRescan < 1000) return;
+    this.lastRescan = Date.now();
     for (const { dir } of this.dirs()) {
       if (!existsSync(dir)) continue;
       for (const f of readdirSync(dir)) if (f.endsWith(".jsonl")) this.update(join(dir, f));
@@ -103,6 +107,12 @@ export class TranscriptStore extends EventEmitter {
     const sessionId = basename(path, ".jsonl");
     if (!SESSION_ID_RE.test(sessionId)) return undefined;
     let file = this.files.get(sessionId);
+    // One id in two places (a legacy copy of a live session): the instance copy wins, and the
+    // other is ignored rather than flipping the entry back and forth.
+    if (file && file.path !== path) {
+      const incoming = this.describe(path).scope;
+      if (file.scope === "instance" || incoming === "legacy") return file;
+    }
     if (!file || file.path !== path) {
       const { instance, scope } = this.describe(path);
       file = {
@@ -128,34 +138,41 @@ export class TranscriptStore extends EventEmitter {
     }
     if (size <= file.size) return file;
     const fd = openSync(path, "r");
-    const fresh: TranscriptEvent[] = [];
     const firstNew = file.lineStarts.length;
+    let count = 0;
     try {
-      const buf = Buffer.allocUnsafe(size - file.size);
-      readSync(fd, buf, 0, buf.length, file.size);
-      const data = file.partial.length ? Buffer.concat([file.partial, buf]) : buf;
-      const base = file.size - file.partial.length;
-      let start = 0;
-      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, start)) {
-        file.lineStarts.push(base + start);
-        const ev = parseLine(data.subarray(start, i).toString("utf8"));
-        if (ev) {
-          fresh.push(ev);
-          this.note(file, ev);
+      // In chunks: a first look at a large transcript must not load it whole.
+      const chunk = Buffer.allocUnsafe(1024 * 1024);
+      while (file.size < size) {
+        const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - file.size), file.size);
+        if (n <= 0) break;
+        const data = file.partial.length
+          ? Buffer.concat([file.partial, chunk.subarray(0, n)])
+          : chunk.subarray(0, n);
+        const base = file.size - file.partial.length;
+        let start = 0;
+        for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, start)) {
+          file.lineStarts.push(base + start);
+          const ev = parseLine(data.subarray(start, i).toString("utf8"));
+          if (ev) {
+            count++;
+            this.note(file, ev);
+          }
+          start = i + 1;
         }
-        start = i + 1;
+        file.partial = Buffer.from(data.subarray(start));
+        file.size += n;
       }
-      file.partial = Buffer.from(data.subarray(start));
-      file.size = size;
     } finally {
       closeSync(fd);
     }
-    if (fresh.length) this.emit("append", file.sessionId, firstNew, fresh);
+    // Listeners read what they need through read(); only the fact of new lines is announced.
+    if (count) this.emit("append", file.sessionId, firstNew);
     return file;
   }
 
   private note(file: TranscriptFile, ev: TranscriptEvent): void {
-    file.lastTs = ev.ts ?? file.lastTs;
+    if (typeof ev.ts === "string") file.lastTs = ev.ts;
     if (ev.dir === "session_meta") file.meta = ev;
     if (ev.dir === "session_health" && typeof ev.health_status === "string") {
       file.status = ev.health_status;
@@ -183,19 +200,25 @@ export class TranscriptStore extends EventEmitter {
       lastLine < file.lineStarts.length
         ? (file.lineStarts[lastLine] as number)
         : file.size - file.partial.length;
-    const len = Math.min(to - from, maxBytes);
+    let len = Math.min(to - from, maxBytes);
     const buf = Buffer.allocUnsafe(len);
-    const fd = openSync(file.path, "r");
+    let fd: number;
     try {
-      readSync(fd, buf, 0, len, from);
+      fd = openSync(file.path, "r");
+    } catch {
+      return { events: [], next: after };
+    }
+    try {
+      len = readSync(fd, buf, 0, len, from);
     } finally {
       closeSync(fd);
     }
     const events: TranscriptEvent[] = [];
     let next = after;
     let start = 0;
-    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, start)) {
-      const ev = parseLine(buf.subarray(start, i).toString("utf8"));
+    const got = buf.subarray(0, len);
+    for (let i = got.indexOf(10); i !== -1; i = got.indexOf(10, start)) {
+      const ev = parseLine(got.subarray(start, i).toString("utf8"));
       if (ev) events.push(ev);
       next++;
       start = i + 1;

@@ -203,6 +203,11 @@ describe("two live servers on one socket", () => {
       expect(seen).toMatchObject({ owned_by_this_server: false, status: "open" });
       const refused = await callOn(other, "execute_command", { session_id: mine, command: "echo nope" });
       expect(refused).toMatchObject({ ok: false, code: "SESSION_OWNED_ELSEWHERE" });
+      // Reading is not driving: the other server may look at the screen and the transcript.
+      expect(await callOn(other, "get_screen", { session_id: mine })).toMatchObject({ ok: true });
+      const peek = await callOn(other, "get_transcript", { session_id: mine, tail: 5 });
+      expect(peek.ok).toBe(true);
+      expect((peek.events as unknown[]).length).toBeGreaterThan(0);
       const forced = await callOn(other, "execute_command", {
         session_id: mine,
         command: "echo taken",

@@ -66,6 +66,8 @@ describe("security guards", () => {
     expect(tokenMatches("abc", "abc")).toBe(true);
     expect(tokenMatches("abc", "abd")).toBe(false);
     expect(tokenMatches("abc", undefined)).toBe(false);
+    expect(hostAllowed("mybox.lan:8765", allowedHosts("MyBox.lan", 8765))).toBe(true);
+    expect(hostAllowed("localhost", allowedHosts("127.0.0.1", 80))).toBe(true);
     const allowed = allowedHosts("127.0.0.1", 8765);
     expect(hostAllowed("localhost:8765", allowed)).toBe(true);
     expect(hostAllowed("evil.example:8765", allowed)).toBe(false);
@@ -109,6 +111,19 @@ describe("security guards", () => {
       payload: { action: "acquire" },
     });
     expect(post.statusCode).toBe(403);
+  });
+
+  it("bad tokens, bad numbers and odd lines are client errors, never 500s with internals", async () => {
+    const odd = await get(`/api/sessions?token=${"%C3%A9".repeat(32)}`);
+    expect(odd.statusCode).toBe(401);
+    for (const q of ["after_line=-1", "wait_ms=999999", "after_line=1e300"]) {
+      const r = await get(`/api/sessions/${SID}/events?${q}&token=${TOKEN}`);
+      expect(r.statusCode, q).toBe(400);
+      expect(r.body).not.toMatch(/ZodError|"path"|issues/);
+    }
+    const page = await get(`/?token=${TOKEN}`);
+    expect(page.headers["referrer-policy"]).toBe("no-referrer");
+    expect(page.headers["x-content-type-options"]).toBe("nosniff");
   });
 
   it("validates session ids (no traversal) and takes only small JSON bodies", async () => {
@@ -187,5 +202,64 @@ describe("routes", () => {
     const r = (await pending).json() as { events: { text?: string }[]; next_line: number };
     expect(r.events.map((e) => e.text)).toEqual(["late line\r\n"]);
     expect(r.next_line).toBe(4);
+  });
+});
+
+describe("TranscriptStore", () => {
+  it("reads a multi-megabyte transcript in chunks without losing or splitting lines", () => {
+    const d = mkdtempSync(join(tmpdir(), "ssh-mcp-store-"));
+    try {
+      const inst = join(d, "instances", "inst-1", "transcripts");
+      mkdirSync(inst, { recursive: true });
+      const id = "big-session-1";
+      const lines: string[] = [];
+      for (let i = 0; i < 30_000; i++) {
+        lines.push(
+          JSON.stringify({
+            ts: "2026-01-01T00:00:00.000Z",
+            session_id: id,
+            dir: "recv",
+            text: `line ${i} ${"é".repeat(40)}`,
+          }),
+        );
+      }
+      writeFileSync(join(inst, `${id}.jsonl`), lines.join("\n") + "\n");
+      const s = new TranscriptStore(d);
+      s.rescan();
+      expect(s.files.get(id)?.lineStarts).toHaveLength(30_000);
+      let next = 0;
+      let seen = 0;
+      let last = "";
+      while (next < 30_000) {
+        const page = s.read(id, next, 7000, 500_000);
+        expect(page.next).toBeGreaterThan(next);
+        seen += page.events.length;
+        last = String(page.events[page.events.length - 1]?.text);
+        next = page.next;
+      }
+      expect(seen).toBe(30_000);
+      expect(last).toBe(`line 29999 ${"é".repeat(40)}`);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("a legacy copy never hides the instance transcript of the same session", () => {
+    const d = mkdtempSync(join(tmpdir(), "ssh-mcp-store-"));
+    try {
+      const id = "dup-session-1";
+      mkdirSync(join(d, "instances", "inst-1", "transcripts"), { recursive: true });
+      mkdirSync(join(d, "transcripts"));
+      const ev = (text: string) =>
+        JSON.stringify({ ts: "2026-01-01T00:00:00.000Z", session_id: id, dir: "recv", text }) + "\n";
+      writeFileSync(join(d, "instances", "inst-1", "transcripts", `${id}.jsonl`), ev("instance copy"));
+      writeFileSync(join(d, "transcripts", `${id}.jsonl`), ev("legacy copy"));
+      const s = new TranscriptStore(d);
+      s.rescan();
+      expect(s.files.get(id)?.scope).toBe("instance");
+      expect(s.read(id, 0).events[0]?.text).toBe("instance copy");
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });
