@@ -21,6 +21,7 @@ export type ErrorCode =
   | "ROUTE_FAILED"
   | "SESSION_OWNED_ELSEWHERE"
   | "INPUT_LOCKED"
+  | "POLICY_BLOCKED"
   | "TMUX_ERROR"
   | "INTERNAL_ERROR";
 

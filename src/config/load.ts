@@ -109,6 +109,8 @@ export function loadProfiles(
     for (const [field, pattern] of [
       ["prompt_regex", p.prompt_regex],
       ...p.route.map((s, i) => [`route.${i}.expect`, s.expect] as const),
+      ...p.security.allow_patterns.map((s, i) => [`security.allow_patterns.${i}`, s] as const),
+      ...p.security.deny_patterns.map((s, i) => [`security.deny_patterns.${i}`, s] as const),
     ] as const) {
       if (pattern === undefined) continue;
       try {

@@ -105,7 +105,13 @@ export async function openSession(
     bridgeArgv: nativeSshArgv(profile, { connectTimeout, askpass }),
     env: grant?.env ?? {},
     unsetEnv: deps.tmux.injectedEnv,
-    tapArgv: [process.execPath, deps.tapScript, transcriptPath, id],
+    tapArgv: [
+      process.execPath,
+      deps.tapScript,
+      ...(profile.security.redact_transcripts ? ["--redact"] : []),
+      transcriptPath,
+      id,
+    ],
     options: [
       ["@ssh_mcp_session_id", id],
       ["@ssh_mcp_profile", profile.name],

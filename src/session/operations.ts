@@ -2,6 +2,8 @@ import { SshMcpError } from "../errors.js";
 import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 import type { SessionManager } from "./manager.js";
+import { checkCommand, checkText, type Verdict } from "../security/policy.js";
+import { lastLines } from "./login.js";
 import { capOutput, cleanOutput, pageOutput, replySize, tailWithin, wrapCommand } from "./output.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
@@ -17,6 +19,17 @@ const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
  * 10 MB message cap with room for the other fields. Plain ASCII output of up to 4 MB fits whole.
  */
 export const PAGE_BUDGET = 8_000_000;
+
+/** Refuses (and records) input the profile's security policy does not allow. */
+function enforce(s: Session, tool: string, verdict: Verdict, shown: string): void {
+  if (verdict.allowed) return;
+  s.writer.write("security_block", { tool, text: shown, rule: verdict.rule, mode: s.profile.security.mode });
+  throw new SshMcpError(
+    "POLICY_BLOCKED",
+    `Refused by profile '${s.profile.name}' security policy (${verdict.rule}). Nothing was sent. Use a read-only command, or ask the operator to change "security" in the profile.`,
+    { rule: verdict.rule },
+  );
+}
 
 function enterOf(s: Session): string {
   return ENTER[s.profile.enter_sequence] ?? "\n";
@@ -53,6 +66,9 @@ export async function executeCommand(
 ): Promise<CommandResult> {
   const s = await mgr.usable(sessionId, opts);
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
+  // search_logs builds its own read-only command from quoted arguments.
+  if (opts.tool !== "search_logs")
+    enforce(s, opts.tool ?? "execute_command", checkCommand(s.profile, opts.command), opts.command);
   if (s.active) {
     throw new SshMcpError(
       "COMMAND_RUNNING",
@@ -207,6 +223,13 @@ export async function sendText(
   const enter = o.enter ? enterOf(s) : "";
   if (!o.text && !enter)
     throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
+  const screenLine = lastLines(cleanOutput(s.stream.slice(Math.max(0, s.stream.end - 2000))), 1);
+  enforce(
+    s,
+    "send_text",
+    checkText(s.profile, o.text, o.sensitive, screenLine),
+    o.sensitive ? "[REDACTED]" : o.text,
+  );
   const start = s.stream.end;
   const release = s.stream.pin(start);
   try {

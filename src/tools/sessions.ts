@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { diagnoseProfile } from "../session/diagnose.js";
 import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
 import { defineTool, force, sessionId } from "./types.js";
 
@@ -53,6 +54,15 @@ export const sessionTools = [
     handler: async (args, { manager }) => ({
       session: manager.info(await manager.close(args.session_id, args.force)),
     }),
+  }),
+  defineTool({
+    name: "diagnose_profile",
+    title: "Diagnose profile",
+    description:
+      "Check a profile without connecting: key file (exists, type, encrypted), whether the passphrase/password variables are set (never their values), known_hosts status for the host, bridge, route and security mode. Use it when open_session fails.",
+    inputSchema: z.object({ profile: z.string().min(1).max(128).describe("Profile name") }),
+    annotations: { readOnlyHint: true },
+    handler: async (a, { manager }) => ({ diagnosis: await diagnoseProfile(manager, a.profile) }),
   }),
   defineTool({
     name: "reopen_session",

@@ -4,26 +4,63 @@
  * `recv` event per chunk to the transcript and keeps running while the MCP server is down, so
  * no output is ever lost. UTF-8 is decoded with a StringDecoder, which holds back a partial
  * multi-byte character until its remaining bytes arrive.
+ *
+ * With --redact, secrets are masked line by line (redact.ts): complete lines go out at once,
+ * an unfinished last line (a prompt) is held at most HOLD_MS (100 ms) so a secret split across two reads
+ * is still seen whole.
  */
 import { StringDecoder } from "node:string_decoder";
+import { Redactor } from "./redact.js";
 import { TranscriptWriter } from "./writer.js";
 
-const [transcriptPath, sessionId] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const redact = args[0] === "--redact";
+const [transcriptPath, sessionId] = redact ? args.slice(1) : args;
 if (!transcriptPath || !sessionId) {
-  process.stderr.write("usage: tap <transcript.jsonl> <session_id>\n");
+  process.stderr.write("usage: tap [--redact] <transcript.jsonl> <session_id>\n");
   process.exit(2);
 }
 
+const HOLD_MS = 100;
 const writer = new TranscriptWriter(transcriptPath, sessionId);
 const decoder = new StringDecoder("utf8");
+const redactor = new Redactor();
+let held = "";
+let timer: NodeJS.Timeout | undefined;
 
-process.stdin.on("data", (chunk: Buffer) => {
-  const text = decoder.write(chunk);
+function emit(text: string): void {
   if (text) writer.write("recv", { text });
-});
+}
+
+function flushHeld(): void {
+  timer = undefined;
+  if (held) {
+    emit(redactor.line(held));
+    held = "";
+  }
+}
+
+function onText(text: string): void {
+  if (!redact) return emit(text);
+  const all = held + text;
+  const cut = all.lastIndexOf("\n") + 1;
+  const complete = all.slice(0, cut);
+  held = all.slice(cut);
+  let out = "";
+  if (complete) {
+    for (const line of complete.split(/(?<=\n)/)) out += redactor.line(line);
+  }
+  emit(out);
+  // A long unfinished line is not a secret waiting for its end: let it go now.
+  if (held.length > 4096) flushHeld();
+  if (held && !timer) timer = setTimeout(flushHeld, HOLD_MS);
+}
+
+process.stdin.on("data", (chunk: Buffer) => onText(decoder.write(chunk)));
 process.stdin.on("end", () => {
-  const rest = decoder.end();
-  if (rest) writer.write("recv", { text: rest });
+  onText(decoder.end());
+  if (timer) clearTimeout(timer);
+  flushHeld();
   writer.close();
 });
 // tmux closes the pipe when the pane dies or pipe-pane is turned off; SIGHUP/SIGPIPE must not

@@ -23,6 +23,7 @@ const TOOLS = [
   "acquire_input_lock",
   "release_input_lock",
   "input_lock_status",
+  "diagnose_profile",
 ];
 
 let h: Harness;

@@ -203,6 +203,24 @@ describe("successful logins", () => {
     await h.restartClient({ [PASSPHRASE_ENV]: h.sshd.passphrase });
   });
 
+  it("diagnose_profile checks without connecting and never shows a secret", async () => {
+    const d = await h.call("diagnose_profile", { profile: "encrypted" });
+    expect(d.ok).toBe(true);
+    expect(d.diagnosis).toMatchObject({
+      key: { exists: true, readable: true, type: "ED25519", encrypted: true },
+      passphrase_env: { name: PASSPHRASE_ENV, set: true },
+      known_hosts: { status: "known" },
+      security: { mode: "unrestricted", redact_transcripts: true },
+    });
+    expect(JSON.stringify(d)).not.toContain(h.sshd.passphrase);
+    const u = await h.call("diagnose_profile", { profile: "unknown" });
+    expect(u.diagnosis).toMatchObject({ known_hosts: { status: "unknown (login will be refused)" } });
+    const m = await h.call("diagnose_profile", { profile: "missing_key" });
+    expect(m.diagnosis).toMatchObject({ key: { exists: false } });
+    const g = await h.call("diagnose_profile", { profile: "good" });
+    expect(g.diagnosis).toMatchObject({ key: { encrypted: false } });
+  });
+
   it("creates the runtime layout with private permissions", async () => {
     const inst = readdirSync(join(h.runtimeDir, "instances"));
     expect(inst.length).toBeGreaterThan(0);

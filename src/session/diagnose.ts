@@ -1,0 +1,92 @@
+import { execFile } from "node:child_process";
+import { accessSync, constants, existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { SessionManager } from "./manager.js";
+
+/**
+ * diagnose_profile: everything that can be checked about a profile without connecting. Secrets
+ * are reported as set or not set, never their value or length.
+ */
+function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 10_000 }, (err, stdout, stderr) =>
+      resolve({ ok: !err, out: String(stdout || stderr).trim() }),
+    );
+  });
+}
+
+export async function diagnoseProfile(mgr: SessionManager, name: string) {
+  const p = mgr.profile(name);
+  const env = mgr.deps.env;
+  let key: Record<string, unknown> | null = null;
+  if (p.key_filename) {
+    const exists = existsSync(p.key_filename);
+    let readable = false;
+    try {
+      accessSync(p.key_filename, constants.R_OK);
+      readable = true;
+    } catch {
+      readable = false;
+    }
+    const fp = exists ? await run("ssh-keygen", ["-l", "-f", p.key_filename]) : { ok: false, out: "" };
+    // An empty passphrase opens an unencrypted key only; never try the real one here.
+    const plain = exists
+      ? await run("ssh-keygen", ["-y", "-P", "", "-f", p.key_filename])
+      : { ok: false, out: "" };
+    const m = /^(\d+)\s+(\S+)\s+.*\((\w+)\)\s*$/.exec(fp.out);
+    key = {
+      path: p.key_filename,
+      exists,
+      readable,
+      type: m?.[3] ?? null,
+      bits: m ? Number(m[1]) : null,
+      fingerprint: m?.[2] ?? null,
+      encrypted: exists && fp.ok ? !plain.ok : null,
+    };
+  }
+  const secret = (envName: string | undefined) =>
+    envName ? { name: envName, set: Boolean(env[envName]) } : null;
+  const knownHostsFile = p.known_hosts_file ?? join(homedir(), ".ssh", "known_hosts");
+  const hostSpec = p.port === 22 ? p.host : `[${p.host}]:${p.port}`;
+  let knownHosts: Record<string, unknown>;
+  if (p.ssh_config_host) knownHosts = { file: knownHostsFile, status: "decided by ~/.ssh/config alias" };
+  else if (!existsSync(knownHostsFile)) knownHosts = { file: knownHostsFile, status: "file missing" };
+  else {
+    const found = await run("ssh-keygen", ["-F", hostSpec, "-f", knownHostsFile]);
+    knownHosts = {
+      file: knownHostsFile,
+      host: hostSpec,
+      status:
+        found.ok && found.out
+          ? "known"
+          : p.auto_add_host_key
+            ? "unknown (will be added on first login)"
+            : "unknown (login will be refused)",
+    };
+  }
+  return {
+    profile: p.name,
+    host: p.host,
+    port: p.port,
+    username: p.username ?? null,
+    bridge: p.bridge,
+    ssh_config_host: p.ssh_config_host ?? null,
+    proxy_jump: p.proxy_jump ?? null,
+    builtin_lab: Boolean(p.lab),
+    key,
+    passphrase_env: secret(
+      p.passphrase_env ?? (env.SSH_MCP_KEY_PASSPHRASE ? "SSH_MCP_KEY_PASSPHRASE" : undefined),
+    ),
+    password_env: secret(p.password_env),
+    known_hosts: knownHosts,
+    auto_add_host_key: p.auto_add_host_key,
+    route_steps: p.route.length,
+    security: {
+      mode: p.security.mode,
+      allow_patterns: p.security.allow_patterns.length,
+      deny_patterns: p.security.deny_patterns.length,
+      redact_transcripts: p.security.redact_transcripts,
+    },
+  };
+}
