@@ -2,7 +2,9 @@ import { loadConfig, type Flags } from "../config/load.js";
 import { createApp } from "../app.js";
 import { SshMcpError } from "../errors.js";
 import { createMcpServer, serveStdio } from "../mcp/server.js";
+import { discover } from "../session/adopt.js";
 import { allTools } from "../tools/index.js";
+import { applyRetention } from "../transcript/retention.js";
 
 const VERSION = "0.1.0";
 
@@ -20,8 +22,12 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
   await app.startViewer();
   // Adopt the sessions of servers that are gone; tools wait for this before acting.
   app.manager.ready = app.manager.adoptOrphans().then(
-    (adopted) => {
+    async (adopted) => {
       if (adopted.length) app.logger.info("adopted sessions", { count: adopted.length });
+      // Retention runs once adoption knows which transcripts belong to live sessions.
+      const live = new Set((await discover(app.manager)).map((r) => r.transcript));
+      const deleted = applyRetention(config.runtimeDir, config.retention, live);
+      if (deleted.length) app.logger.info("transcript retention", { deleted: deleted.length });
     },
     (err: unknown) =>
       app.logger.error("adoption failed", { error: err instanceof Error ? err.message : String(err) }),

@@ -40,6 +40,8 @@ export interface Config {
   timing: Timing;
   /** Largest output put in one execute_command result (head and tail are kept). */
   resultOutputChars: number;
+  /** Transcript retention per instance directory (0: keep). */
+  retention: { days: number; maxFiles: number };
 }
 
 export function expandPath(p: string, base: string): string {
@@ -164,6 +166,10 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
     },
     resultOutputChars:
       parseIntEnv("SSH_MCP_RESULT_OUTPUT_CHARS", env.SSH_MCP_RESULT_OUTPUT_CHARS, 1000) ?? 64_000,
+    retention: {
+      days: parseIntEnv("SSH_MCP_TRANSCRIPT_RETENTION_DAYS", env.SSH_MCP_TRANSCRIPT_RETENTION_DAYS, 0) ?? 0,
+      maxFiles: parseIntEnv("SSH_MCP_TRANSCRIPT_MAX_FILES", env.SSH_MCP_TRANSCRIPT_MAX_FILES, 0) ?? 0,
+    },
   };
 }
 
