@@ -61,6 +61,14 @@ async function main(argv: string[]): Promise<number> {
       return runDoctor(flags, process.env);
     case "lab":
       return runLab(flags, process.env, values.port);
+    case "bridge": {
+      // Inside a tmux pane: the ssh2 bridge. It owns the process until the connection ends.
+      const { runBridge } = await import("./ssh/bridge2.js");
+      const profile = JSON.parse(Buffer.from(positionals[0] ?? "", "base64").toString("utf8")) as Parameters<
+        typeof runBridge
+      >[0];
+      return process.exit(await runBridge(profile));
+    }
     case "demo":
       return runDemo(process.env);
     case "viewer":

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { secretEnvNames } from "../config/load.js";
 import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
+import type { BridgeProfile } from "../ssh/bridge2.js";
 import { nativeSshArgv } from "../ssh/native.js";
 import { chain } from "../tmux/client.js";
 import { TranscriptFollower } from "../transcript/reader.js";
@@ -20,6 +22,33 @@ import { Session } from "./session.js";
  * pane (created, tagged and tapped in one tmux invocation, so not one byte of output escapes the
  * transcript), then watch the login until it settles or the bridge dies, and classify failures.
  */
+
+const CLI = fileURLToPath(new URL("../cli.js", import.meta.url));
+
+/** `ssh-mcp bridge <profile>`: the profile travels as base64 JSON (names of secrets, never values). */
+function ssh2BridgeArgv(
+  profile: Profile,
+  connectTimeout: number,
+  secrets: { passphrase?: string; password?: string },
+): string[] {
+  const p: BridgeProfile = {
+    host: profile.ssh_config_host ?? profile.host,
+    port: profile.port,
+    ...(profile.username ? { username: profile.username } : {}),
+    ...(profile.key_filename ? { key_filename: profile.key_filename } : {}),
+    passphrase: secrets.passphrase !== undefined,
+    password: secrets.password !== undefined,
+    allow_agent: profile.allow_agent,
+    look_for_keys: profile.look_for_keys,
+    auto_add_host_key: profile.auto_add_host_key,
+    ...(profile.known_hosts_file ? { known_hosts_file: profile.known_hosts_file } : {}),
+    term: profile.term,
+    keepalive_interval: profile.keepalive_interval,
+    connect_timeout: connectTimeout,
+    ...(profile.proxy_jump ? { proxy_jump: profile.proxy_jump } : {}),
+  };
+  return [process.execPath, CLI, "bridge", Buffer.from(JSON.stringify(p)).toString("base64")];
+}
 
 export function newSessionId(profile: string): string {
   const slug = profile.replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 32) || "session";
@@ -57,12 +86,6 @@ export async function openSession(
 ): Promise<Session> {
   const { config, deps } = mgr;
   const profile = mgr.profile(profileName);
-  if (profile.bridge === "ssh2") {
-    throw new SshMcpError(
-      "CONFIG_ERROR",
-      `Profile '${profile.name}' uses bridge "ssh2", which this build does not support yet. Use "bridge": "native".`,
-    );
-  }
   if (profile.lab) await ensureLab(profile.lab, labEnv(deps.env, secretEnvNames(config)), deps.logger);
   if (profile.key_filename && !existsSync(profile.key_filename)) {
     throw new SshMcpError(
@@ -102,7 +125,10 @@ export async function openSession(
   const commands = paneCommands({
     id,
     profile,
-    bridgeArgv: nativeSshArgv(profile, { connectTimeout, askpass }),
+    bridgeArgv:
+      profile.bridge === "ssh2"
+        ? ssh2BridgeArgv(profile, connectTimeout, secrets)
+        : nativeSshArgv(profile, { connectTimeout, askpass }),
     env: grant?.env ?? {},
     unsetEnv: deps.tmux.injectedEnv,
     tapArgv: [

@@ -1,0 +1,280 @@
+import { execFileSync } from "node:child_process";
+import { createHmac, createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { homedir, userInfo } from "node:os";
+import { dirname, join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import ssh2 from "ssh2";
+import type { ClientChannel, ConnectConfig } from "ssh2";
+
+/**
+ * The ssh2 bridge (`ssh-mcp bridge`): runs inside the tmux pane in place of `ssh -tt`, connects
+ * with the ssh2 client, and pipes the pane's raw terminal to a remote PTY of the window's size.
+ * It speaks like OpenSSH where ssh-mcp reads the pane (the same one-line reasons), and exits
+ * with a distinct status: 65 auth failure, 66 changed host key, 67 unknown host key, 255
+ * transport lost, else the remote shell's status. Secrets come from the MCP server over the
+ * askpass socket (the token is in the environment, the secret never is).
+ */
+export interface BridgeProfile {
+  host: string;
+  port: number;
+  username?: string;
+  key_filename?: string;
+  passphrase: boolean;
+  password: boolean;
+  allow_agent: boolean;
+  look_for_keys: boolean;
+  auto_add_host_key: boolean;
+  known_hosts_file?: string;
+  term: string;
+  keepalive_interval: number;
+  connect_timeout: number;
+  proxy_jump?: string;
+}
+
+function ttyOutputProcessing(on: boolean): void {
+  try {
+    execFileSync("stty", [on ? "opost" : "-opost"], { stdio: ["inherit", "ignore", "ignore"] });
+  } catch {
+    // Not a terminal after all: nothing to change.
+  }
+}
+
+export const EXIT = { auth: 65, hostKeyChanged: 66, hostKeyUnknown: 67, transport: 255 } as const;
+
+function say(line: string): void {
+  process.stderr.write(line + "\r\n");
+}
+
+/** Asks the MCP server for a secret over the askpass socket (see askpass-server.ts). */
+function askSecret(prompt: string): Promise<string | undefined> {
+  const socketPath = process.env.SSH_MCP_ASKPASS_SOCKET;
+  const token = process.env.SSH_MCP_ASKPASS_TOKEN;
+  if (!socketPath || !token) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const sock = connect(socketPath);
+    const chunks: Buffer[] = [];
+    sock.setTimeout(10_000, () => sock.destroy());
+    sock.on("connect", () => sock.end(JSON.stringify({ token, prompt }) + "\n"));
+    sock.on("data", (c: Buffer) => chunks.push(c));
+    sock.on("error", () => resolve(undefined));
+    sock.on("close", () => {
+      const reply = Buffer.concat(chunks).toString("utf8");
+      resolve(reply.startsWith("OK ") ? reply.slice(3) : undefined);
+    });
+  });
+}
+
+export function hostSpec(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+export function fingerprint(blob: Buffer): string {
+  return "SHA256:" + createHash("sha256").update(blob).digest("base64").replace(/=+$/, "");
+}
+
+function keyType(blob: Buffer): string {
+  const len = blob.readUInt32BE(0);
+  return blob.subarray(4, 4 + len).toString("latin1");
+}
+
+/** known_hosts entries for a host (plain and hashed |1|salt|hash), as [type, blob] pairs. */
+export function knownKeys(text: string, spec: string): { type: string; blob: Buffer }[] {
+  const out: { type: string; blob: Buffer }[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith("@")) continue;
+    const [hosts, type, b64] = line.split(/\s+/);
+    if (!hosts || !type || !b64) continue;
+    let match = false;
+    if (hosts.startsWith("|1|")) {
+      const [, , salt, hash] = hosts.split("|");
+      if (salt && hash)
+        match = createHmac("sha1", Buffer.from(salt, "base64")).update(spec).digest("base64") === hash;
+    } else {
+      match = hosts.split(",").includes(spec);
+    }
+    if (match) out.push({ type, blob: Buffer.from(b64, "base64") });
+  }
+  return out;
+}
+
+/** Decides on a server's host key; prints OpenSSH's words and sets the exit status when refused. */
+export function verifyHostKey(
+  p: { host: string; port: number; auto_add_host_key: boolean; known_hosts_file?: string },
+  blob: Buffer,
+  fail: (status: number) => void,
+): boolean {
+  const file = p.known_hosts_file ?? join(homedir(), ".ssh", "known_hosts");
+  const spec = hostSpec(p.host, p.port);
+  const type = keyType(blob);
+  const known = existsSync(file) ? knownKeys(readFileSync(file, "utf8"), spec) : [];
+  if (known.some((k) => k.blob.equals(blob))) return true;
+  const sameType = known.filter((k) => k.type === type);
+  if (sameType.length) {
+    say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+    say("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
+    say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
+    say(
+      `Host key for ${spec} has changed: known ${fingerprint(sameType[0]!.blob)}, offered ${fingerprint(blob)}.`,
+    );
+    say("Host key verification failed.");
+    fail(EXIT.hostKeyChanged);
+    return false;
+  }
+  if (p.auto_add_host_key) {
+    // accept-new: a host never seen before is recorded; a changed key never gets here.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    appendFileSync(file, `${spec} ${type} ${blob.toString("base64")}\n`, { mode: 0o600 });
+    say(`Warning: Permanently added '${spec}' (${type}) to the list of known hosts.`);
+    return true;
+  }
+  say(`No ${type} host key is known for ${spec} and you have requested strict checking.`);
+  say("Host key verification failed.");
+  fail(EXIT.hostKeyUnknown);
+  return false;
+}
+
+async function authConfig(p: BridgeProfile): Promise<Partial<ConnectConfig>> {
+  const cfg: Partial<ConnectConfig> = { username: p.username ?? userInfo().username };
+  const keyPath =
+    p.key_filename ??
+    (p.look_for_keys
+      ? ["id_ed25519", "id_ecdsa", "id_rsa"].map((k) => join(homedir(), ".ssh", k)).find((k) => existsSync(k))
+      : undefined);
+  if (keyPath && existsSync(keyPath)) {
+    const key = readFileSync(keyPath);
+    cfg.privateKey = key;
+    const parsed = ssh2.utils.parseKey(key);
+    if (parsed instanceof Error && /passphrase|encrypted/i.test(parsed.message) && p.passphrase) {
+      cfg.passphrase = await askSecret(`Enter passphrase for key '${keyPath}':`);
+    }
+  }
+  if (p.allow_agent && process.env.SSH_AUTH_SOCK) cfg.agent = process.env.SSH_AUTH_SOCK;
+  if (p.password) {
+    const password = await askSecret(`${cfg.username}@${p.host}'s password:`);
+    if (password !== undefined) {
+      cfg.password = password;
+      cfg.tryKeyboard = true;
+    }
+  }
+  return cfg;
+}
+
+function parseJump(spec: string): { host: string; port: number; username?: string } {
+  const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(spec);
+  return {
+    host: (m?.[2] ?? spec).replace(/^\[|\]$/g, ""),
+    port: Number(m?.[3] ?? 22),
+    ...(m?.[1] ? { username: m[1] } : {}),
+  };
+}
+
+export async function runBridge(p: BridgeProfile): Promise<number> {
+  let status: number | undefined;
+  const fail = (s: number): void => {
+    status ??= s;
+  };
+  const auth = await authConfig(p);
+  const base = (host: string, port: number): ConnectConfig => ({
+    host,
+    port,
+    readyTimeout: p.connect_timeout * 1000,
+    keepaliveInterval: p.keepalive_interval * 1000,
+    keepaliveCountMax: 3,
+    hostVerifier: (key: Buffer) => verifyHostKey({ ...p, host, port }, key, fail),
+  });
+  const client = new ssh2.Client();
+  // keyboard-interactive is answered from the same password (once per prompt round).
+  const answer = (
+    _n: string,
+    _i: string,
+    _l: string,
+    prompts: unknown[],
+    finish: (answers: string[]) => void,
+  ): void => finish(prompts.map(() => (typeof auth.password === "string" ? auth.password : "")));
+  client.on("keyboard-interactive", answer);
+  const done = new Promise<number>((resolve) => {
+    client.on("error", (err: Error & { level?: string }) => {
+      if (status !== undefined) return resolve(status);
+      if (err.level === "client-authentication") {
+        say(
+          `${auth.username}@${p.host}: Permission denied (${p.password ? "publickey,password" : "publickey"}).`,
+        );
+        return resolve(EXIT.auth);
+      }
+      if (/ECONNREFUSED/.test(err.message))
+        say(`ssh: connect to host ${p.host} port ${p.port}: Connection refused`);
+      else if (/Timed out|ETIMEDOUT/i.test(err.message))
+        say(`ssh: connect to host ${p.host} port ${p.port}: Connection timed out`);
+      else if (/keepalive/i.test(err.message)) say(`Timeout, server ${p.host} not responding.`);
+      else say(`ssh: ${err.message}`);
+      resolve(EXIT.transport);
+    });
+    client.on("close", () => resolve(status ?? EXIT.transport));
+    client.on("ready", () => {
+      const cols = process.stdout.columns || 120;
+      const rows = process.stdout.rows || 40;
+      client.shell({ term: p.term, cols, rows }, (err, stream: ClientChannel) => {
+        if (err) {
+          say(`ssh: could not open a shell: ${err.message}`);
+          return resolve(EXIT.transport);
+        }
+        if (process.stdin.isTTY) {
+          process.stdin.setRawMode(true);
+          // libuv's raw mode keeps ONLCR: without -opost every \n from the remote PTY would
+          // gain a second \r. ssh -tt does the same (cfmakeraw).
+          ttyOutputProcessing(false);
+        }
+        process.stdin.on("data", (d: Buffer) => stream.write(d));
+        process.stdout.on("resize", () =>
+          stream.setWindow(process.stdout.rows, process.stdout.columns, 0, 0),
+        );
+        const decoder = new StringDecoder("utf8");
+        stream.on("data", (d: Buffer) => process.stdout.write(decoder.write(d)));
+        stream.stderr.on("data", (d: Buffer) => process.stderr.write(d));
+        stream.on("exit", (code: number | null) => {
+          status = code ?? 0;
+        });
+        stream.on("close", () => {
+          say(`Connection to ${p.host} closed.`);
+          client.end();
+          resolve(status ?? 0);
+        });
+      });
+    });
+  });
+  if (p.proxy_jump) {
+    const j = parseJump(p.proxy_jump);
+    const jump = new ssh2.Client();
+    jump.on("error", (err: Error & { level?: string }) => {
+      say(
+        err.level === "client-authentication"
+          ? `${j.username ?? auth.username}@${j.host}: Permission denied (publickey).`
+          : `ssh: jump host ${j.host}: ${err.message}`,
+      );
+      fail(err.level === "client-authentication" ? EXIT.auth : EXIT.transport);
+      client.emit("close");
+    });
+    jump.on("ready", () => {
+      jump.forwardOut("127.0.0.1", 0, p.host, p.port, (err, sock) => {
+        if (err) {
+          say(`ssh: jump host ${j.host} cannot reach ${p.host}:${p.port}: ${err.message}`);
+          fail(EXIT.transport);
+          return client.emit("close");
+        }
+        client.connect({ ...base(p.host, p.port), ...auth, sock });
+      });
+    });
+    jump.connect({ ...base(j.host, j.port), ...auth, ...(j.username ? { username: j.username } : {}) });
+  } else {
+    client.connect({ ...base(p.host, p.port), ...auth });
+  }
+  const code = await done;
+  if (process.stdin.isTTY) {
+    process.stdin.setRawMode(false);
+    ttyOutputProcessing(true);
+  }
+  return code;
+}
