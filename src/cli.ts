@@ -14,6 +14,7 @@ Usage:
   ssh-mcp demo                  walk bastion menu -> master -> pod on the built-in lab, leave the session open
   ssh-mcp lab [--port N]        run the CMSM bastion lab SSH server in the foreground (default port 2222)
   ssh-mcp viewer [--port N] [--transcripts-dir DIR]   the browser history viewer on its own
+  ssh-mcp bench [--quick] [--sessions N]   measure against the floors (SPEC section 9)
   ssh-mcp ls                    list ssh-mcp sessions on the tmux socket
   ssh-mcp attach <session_id>   attach this terminal to a session (tmux attach)
   ssh-mcp close <session_id>    end a session (its transcript is kept)
@@ -35,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
       "viewer-port": { type: "string" },
       port: { type: "string" },
       "transcripts-dir": { type: "string" },
+      quick: { type: "boolean" },
+      sessions: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -77,9 +80,15 @@ async function main(argv: string[]): Promise<number> {
         process.env,
         values["transcripts-dir"],
       );
-    case "bench":
-      process.stderr.write(`ssh-mcp ${sub}: not available in this version yet.\n`);
-      return 2;
+    case "bench": {
+      const { runBench } = await import("./commands/bench.js");
+      const n = values.sessions ? Number(values.sessions) : undefined;
+      return runBench({
+        quick: Boolean(values.quick),
+        sessions: n,
+        runtimeDir: flags.runtimeDir ?? process.env.SSH_MCP_RUNTIME_DIR ?? "runtime",
+      });
+    }
     default:
       process.stderr.write(`Unknown command '${sub}'.\n\n${USAGE}`);
       return 2;

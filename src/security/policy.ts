@@ -98,6 +98,11 @@ const DOCKER_READ = new Set(["ps", "logs", "inspect", "images", "stats", "top", 
 
 /** Splits a command line into simple commands on ; && || | & and newlines, outside quotes. */
 export function splitCommands(line: string): { commands: string[]; unsafe?: string } {
+  // Forms whose meaning a simple splitter cannot know for sure: refused outright.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0b-\x1f\x7f]/.test(line)) return { commands: [], unsafe: "control characters" };
+  if (line.includes("$'")) return { commands: [], unsafe: "$'...' quoting" };
+  if (/\$\[|\$\{[^}]*@/.test(line)) return { commands: [], unsafe: "arithmetic or prompt expansion" };
   const out: string[] = [];
   let cur = "";
   let quote: "'" | '"' | undefined;
@@ -119,6 +124,8 @@ export function splitCommands(line: string): { commands: string[]; unsafe?: stri
     if (c === "'" || c === '"') {
       quote = c;
       cur += c;
+    } else if (c === "#" && (cur === "" || /\s$/.test(cur))) {
+      return { commands: [], unsafe: "a # comment" };
     } else if (c === "\\") {
       cur += c + (next ?? "");
       i++;
@@ -236,11 +243,16 @@ function checkWords(all: string[]): Verdict {
     if (RISKY_VAR.test(name)) return refuse(`${name}= can make a command run another program`);
     w = w.slice(1);
   }
-  const name = (w[0] ?? "").replace(/^.*\//, "");
-  if (!name) return { allowed: true };
+  if (!w.length) return all.length ? refuse("a bare assignment changes the shell") : { allowed: true };
+  const first = w[0] as string;
+  if (first.includes("/") && !/^\/(usr\/)?(local\/)?s?bin\/[^/]+$/.test(first))
+    return refuse(`'${first}' is not a system program path`);
+  const name = first.replace(/^.*\//, "");
   if (!READ_ONLY.has(name)) return refuse(`'${name}' is not a read-only command`);
   const args = w.slice(1);
   const has = (re: RegExp): string | undefined => args.find((a) => re.test(a));
+  if ((name === "printf" || name === "test" || name === "[") && has(/^-v/))
+    return refuse(`${name} -v assigns or evaluates`);
   switch (name) {
     case "find": {
       const bad = has(/^-(delete|exec|execdir|ok|okdir|fprint|fprint0|fprintf|fls)$/);
@@ -248,12 +260,23 @@ function checkWords(all: string[]): Verdict {
       break;
     }
     case "sed": {
-      if (has(/^(-i|--in-place)|^-[a-zA-Z]*i/)) return refuse("sed -i edits files");
+      if (has(/^(-i|--i)|^-[a-zA-Z]*i/)) return refuse("sed -i edits files");
+      // Coarse on purpose: any w/W/e command-looking text in any argument is refused.
+      if (
+        args.some(
+          (a) =>
+            /(^|[^A-Za-z])[wWe]\s*\S|(^|[^A-Za-z\\])[wWe]$/.test(a) &&
+            !a.startsWith("-") &&
+            /[;/{}%~0-9$]/.test(a),
+        )
+      ) {
+        return refuse("sed e/w commands run commands or write files");
+      }
       if (has(/^(-f|--file)/)) return refuse("sed -f runs a script file");
       const scripts: string[] = [];
       for (let i = 0; i < args.length; i++) {
         const a = args[i] as string;
-        if (a === "-e" || a === "--expression") scripts.push(args[++i] ?? "");
+        if (/^-[a-zA-Z]*e$/.test(a) || a === "--expression") scripts.push(args[++i] ?? "");
         else if (a.startsWith("--expression=")) scripts.push(a.slice(13));
       }
       if (!scripts.length) {
@@ -264,19 +287,24 @@ function checkWords(all: string[]): Verdict {
       break;
     }
     case "awk":
-      if (args.some((a) => /system\s*\(|\|\s*"|getline|>\s*"|print[^;]*>/.test(a)))
+      if (has(/^-f|^--file/)) return refuse("awk -f runs a program file");
+      if (args.some((a) => /system\s*\(|\||getline|>/.test(a)))
         return refuse("awk system(), pipes or redirection");
       break;
     case "xargs": {
+      // -e, -i and -l take their value attached; these take the next word.
       const i = skipOptions(
         args,
-        /^(-I|-i|-L|-l|-n|-P|-s|-d|-E|-e|-a|--arg-file|--delimiter|--max-args|--max-procs|--replace)$/,
+        /^(-I|-L|-n|-P|-s|-d|-E|-a|--arg-file|--delimiter|--max-args|--max-procs)$/,
       );
       return i >= args.length ? { allowed: true } : checkWords(args.slice(i));
     }
     case "env": {
-      if (has(/^(-S|--split-string)/)) return refuse("env -S");
-      let i = skipOptions(args, /^(-u|--unset|-C|--chdir)$/);
+      const opt = args.find(
+        (a) => a.startsWith("-") && !/^(-i|-0|-u|--ignore-environment|--null|--unset=.*)$/.test(a),
+      );
+      if (opt) return refuse(`env ${opt}`);
+      let i = skipOptions(args, /^(-u)$/);
       while (i < args.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(args[i] as string)) {
         const n = (args[i] as string).split("=")[0] as string;
         if (RISKY_VAR.test(n)) return refuse(`${n}= can make a command run another program`);
@@ -285,8 +313,9 @@ function checkWords(all: string[]): Verdict {
       return i >= args.length ? { allowed: true } : checkWords(args.slice(i));
     }
     case "kubectl": {
+      // The verb comes first: global flags before it could hide another verb (-n get delete).
       const verbs = args.filter((a) => !a.startsWith("-"));
-      const verb = verbs[0];
+      const verb = args[0]?.startsWith("-") ? undefined : verbs[0];
       if (!verb || !KUBECTL_READ.has(verb)) return refuse(`kubectl ${verb ?? ""} is not read-only`);
       if (
         verb === "config" &&
@@ -309,7 +338,7 @@ function checkWords(all: string[]): Verdict {
       break;
     }
     case "docker": {
-      const verb = args.find((a) => !a.startsWith("-"));
+      const verb = args[0]?.startsWith("-") ? undefined : args[0];
       if (!verb || !DOCKER_READ.has(verb)) return refuse(`docker ${verb ?? ""} is not read-only`);
       break;
     }
@@ -343,7 +372,7 @@ function checkWords(all: string[]): Verdict {
       if (has(/^(-K|--kill)$/)) return refuse("ss -K kills sockets");
       break;
     case "sort":
-      if (has(/^(-o|--output)/)) return refuse("sort -o writes a file");
+      if (has(/^-[a-zA-Z]*o|^--o/)) return refuse("sort -o writes a file");
       break;
     case "uniq":
       if (args.filter((a) => !a.startsWith("-")).length > 1) return refuse("uniq INPUT OUTPUT writes a file");
@@ -402,6 +431,7 @@ export function checkText(
   text: string,
   sensitive: boolean,
   screenLastLine: string,
+  enter = true,
 ): Verdict {
   const sec = profile.security;
   if (sec.mode === "unrestricted") {
@@ -419,8 +449,11 @@ export function checkText(
       ? { allowed: true }
       : { allowed: false, rule: `${sec.mode}: sensitive text only at a password prompt` };
   }
-  // Menu answers: a number, an IP or host:port, a single letter (y, n, q). Not a word: a word
-  // could be a command (reboot).
-  if (/^([0-9][0-9.:]{0,31}|[A-Za-z])?$/.test(text.trim())) return { allowed: true };
+  // Typing without Enter would let a command be assembled piece by piece.
+  if (!enter) return { allowed: false, rule: `${sec.mode}: text without Enter` };
+  // Menu answers: a number, an IP or host:port, a single letter (y, n, q), only when the screen
+  // is not at a shell prompt. Not a word: a word could be a command (reboot).
+  const atShell = /[#$%>]\s*$/.test(screenLastLine.trimEnd());
+  if (!atShell && /^([0-9][0-9.:]{0,31}|[A-Za-z])?$/.test(text.trim())) return { allowed: true };
   return checkCommand(profile, text);
 }

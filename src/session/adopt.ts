@@ -105,11 +105,26 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     `#{==:#{@ssh_mcp_server_instance_id},${r.info.ownerInstance}}`,
     `set-option -w -t ${r.info.paneId} @ssh_mcp_server_instance_id ${deps.instanceId} ; set-option -w -t ${r.info.paneId} @ssh_mcp_server_pid ${process.pid}`,
   ]);
-  try {
-    await deps.tmux.run(chain(...claims));
-  } catch (err) {
-    deps.logger.warn("could not claim windows", { error: (err as Error).message });
+  // In batches: one tmux message holds about 16 kB, and a hundred claims do not fit in one.
+  let batch: TmuxCommand[] = [];
+  let size = 0;
+  const flush = async (): Promise<void> => {
+    if (!batch.length) return;
+    try {
+      await deps.tmux.run(chain(...batch));
+    } catch (err) {
+      deps.logger.warn("could not claim windows", { error: (err as Error).message });
+    }
+    batch = [];
+    size = 0;
+  };
+  for (const claim of claims) {
+    const len = claim.reduce((n, x) => n + Buffer.byteLength(x) + 1, 0);
+    if (size + len > 12_000) await flush();
+    batch.push(claim);
+    size += len;
   }
+  await flush();
   const owners = new Map((await deps.tmux.listPanes()).map((p) => [p.info.paneId, p.info.ownerInstance]));
   const won = wanted.filter((r) => owners.get(r.info.paneId) === deps.instanceId);
 

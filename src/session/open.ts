@@ -32,7 +32,7 @@ function ssh2BridgeArgv(
   secrets: { passphrase?: string; password?: string },
 ): string[] {
   const p: BridgeProfile = {
-    host: profile.ssh_config_host ?? profile.host,
+    host: profile.host,
     port: profile.port,
     ...(profile.username ? { username: profile.username } : {}),
     ...(profile.key_filename ? { key_filename: profile.key_filename } : {}),
@@ -86,6 +86,12 @@ export async function openSession(
 ): Promise<Session> {
   const { config, deps } = mgr;
   const profile = mgr.profile(profileName);
+  if (profile.bridge === "ssh2" && profile.ssh_config_host) {
+    throw new SshMcpError(
+      "CONFIG_ERROR",
+      `Profile '${profile.name}': ssh_config_host needs the native bridge (ssh2 does not read ~/.ssh/config). Use "bridge": "native" or give host/port/username.`,
+    );
+  }
   if (profile.lab) await ensureLab(profile.lab, labEnv(deps.env, secretEnvNames(config)), deps.logger);
   if (profile.key_filename && !existsSync(profile.key_filename)) {
     throw new SshMcpError(

@@ -4,6 +4,7 @@ import type { TranscriptEvent } from "../transcript/writer.js";
 import type { SessionManager } from "./manager.js";
 import { checkCommand, checkText, type Verdict } from "../security/policy.js";
 import { lastLines } from "./login.js";
+import { redactValues } from "../transcript/redact.js";
 import { capOutput, cleanOutput, pageOutput, replySize, tailWithin, wrapCommand } from "./output.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
@@ -227,7 +228,7 @@ export async function sendText(
   enforce(
     s,
     "send_text",
-    checkText(s.profile, o.text, o.sensitive, screenLine),
+    checkText(s.profile, o.text, o.sensitive, screenLine, o.enter),
     o.sensitive ? "[REDACTED]" : o.text,
   );
   const start = s.stream.end;
@@ -330,6 +331,8 @@ export async function sendKeys(
  * transcript of another live server's session, found in tmux.
  */
 export interface ReadTarget {
+  /** Whether the screen is shown redacted (the profile's redact_transcripts). */
+  redact?: boolean;
   id: string;
   paneId: string;
   transcriptPath: string;
@@ -339,7 +342,15 @@ export interface ReadTarget {
 
 export async function readTarget(mgr: SessionManager, sessionId: string): Promise<ReadTarget> {
   try {
-    return await mgr.readable(sessionId);
+    const s = await mgr.readable(sessionId);
+    return {
+      id: s.id,
+      paneId: s.paneId,
+      transcriptPath: s.transcriptPath,
+      status: s.status,
+      profile: s.profile,
+      redact: s.profile.security.redact_transcripts,
+    };
   } catch (err) {
     if (!(err instanceof SshMcpError) || err.code !== "SESSION_OWNED_ELSEWHERE") throw err;
     const row = await mgr.foreignRow(sessionId);
@@ -351,6 +362,7 @@ export async function readTarget(mgr: SessionManager, sessionId: string): Promis
       transcriptPath: row.transcript,
       status: row.info.dead ? "closed" : "open",
       profile: { width: p?.width ?? 120, height: p?.height ?? 40 },
+      redact: p?.security.redact_transcripts ?? true,
     };
   }
 }
@@ -376,7 +388,8 @@ export async function getScreen(mgr: SessionManager, sessionId: string, lines: n
   )
     rows.pop();
   rows = rows.slice(-lines);
-  const screen = tailWithin(rows.join("\n"), PAGE_BUDGET);
+  const joined = rows.join("\n");
+  const screen = tailWithin(s.redact ? redactValues(joined) : joined, PAGE_BUDGET);
   return {
     screen: screen.text,
     truncated: screen.truncated,

@@ -75,10 +75,12 @@ export class AskpassServer {
     const grant = typeof req.token === "string" ? this.grants.get(req.token) : undefined;
     if (!grant || grant.remaining <= 0 || Date.now() > grant.expires) return "NO";
     grant.remaining--;
-    const prompt = typeof req.prompt === "string" ? req.prompt.toLowerCase() : "";
-    const secret = prompt.includes("passphrase")
+    // Classified by the prompt's shape, not by a word anywhere in it: a host named
+    // "passphrase-vault" must not turn a password prompt into a passphrase one.
+    const prompt = typeof req.prompt === "string" ? req.prompt.trim() : "";
+    const secret = /^(Enter passphrase for|ssh-mcp:passphrase$)/i.test(prompt)
       ? grant.passphrase
-      : prompt.includes("password")
+      : /('s password:|^\(?[^\s]*\)? ?Password:|^ssh-mcp:password)$/i.test(prompt)
         ? grant.password
         : undefined;
     return secret === undefined ? "NO" : `OK ${secret}`;

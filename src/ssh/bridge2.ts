@@ -67,7 +67,8 @@ function askSecret(prompt: string): Promise<string | undefined> {
 }
 
 export function hostSpec(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const h = host.toLowerCase().replace(/\.$/, "");
+  return port === 22 ? h : `[${h}]:${port}`;
 }
 
 export function fingerprint(blob: Buffer): string {
@@ -80,12 +81,17 @@ function keyType(blob: Buffer): string {
 }
 
 /** known_hosts entries for a host (plain and hashed |1|salt|hash), as [type, blob] pairs. */
-export function knownKeys(text: string, spec: string): { type: string; blob: Buffer }[] {
+export function knownKeys(text: string, spec: string, marker?: "@revoked"): { type: string; blob: Buffer }[] {
   const out: { type: string; blob: Buffer }[] = [];
   for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#") || line.startsWith("@")) continue;
-    const [hosts, type, b64] = line.split(/\s+/);
+    let line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    if (line.startsWith("@")) {
+      if (!marker || !line.startsWith(marker + " ")) continue;
+      line = line.slice(marker.length + 1).trim();
+    } else if (marker) continue;
+    const [hostsRaw, type, b64] = line.split(/\s+/);
+    const hosts = hostsRaw?.startsWith("|1|") ? hostsRaw : hostsRaw?.toLowerCase();
     if (!hosts || !type || !b64) continue;
     let match = false;
     if (hosts.startsWith("|1|")) {
@@ -109,9 +115,20 @@ export function verifyHostKey(
   const file = p.known_hosts_file ?? join(homedir(), ".ssh", "known_hosts");
   const spec = hostSpec(p.host, p.port);
   const type = keyType(blob);
-  const known = existsSync(file) ? knownKeys(readFileSync(file, "utf8"), spec) : [];
+  const texts = [file, "/etc/ssh/ssh_known_hosts"]
+    .filter((f) => existsSync(f))
+    .map((f) => readFileSync(f, "utf8"));
+  if (texts.some((t) => knownKeys(t, spec, "@revoked").some((k) => k.blob.equals(blob)))) {
+    say(`The host key offered by ${spec} (${fingerprint(blob)}) is marked @revoked.`);
+    say("Host key verification failed.");
+    fail(EXIT.hostKeyChanged);
+    return false;
+  }
+  const known = texts.flatMap((t) => knownKeys(t, spec));
   if (known.some((k) => k.blob.equals(blob))) return true;
-  const sameType = known.filter((k) => k.type === type);
+  // Any known key for this host that is not the offered one is a change, whatever its type:
+  // accept-new must never add a second key beside a known one.
+  const sameType = known.filter((k) => k.type === type).length ? known.filter((k) => k.type === type) : known;
   if (sameType.length) {
     say("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@");
     say("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @");
@@ -148,12 +165,14 @@ async function authConfig(p: BridgeProfile): Promise<Partial<ConnectConfig>> {
     cfg.privateKey = key;
     const parsed = ssh2.utils.parseKey(key);
     if (parsed instanceof Error && /passphrase|encrypted/i.test(parsed.message) && p.passphrase) {
-      cfg.passphrase = await askSecret(`Enter passphrase for key '${keyPath}':`);
+      cfg.passphrase = await askSecret("ssh-mcp:passphrase");
     }
+    // An encrypted key nobody can open is left out (ssh2 would throw), so the agent still gets its turn.
+    if (parsed instanceof Error && cfg.passphrase === undefined) delete cfg.privateKey;
   }
   if (p.allow_agent && process.env.SSH_AUTH_SOCK) cfg.agent = process.env.SSH_AUTH_SOCK;
   if (p.password) {
-    const password = await askSecret(`${cfg.username}@${p.host}'s password:`);
+    const password = await askSecret("ssh-mcp:password");
     if (password !== undefined) {
       cfg.password = password;
       cfg.tryKeyboard = true;
@@ -267,7 +286,9 @@ export async function runBridge(p: BridgeProfile): Promise<number> {
         client.connect({ ...base(p.host, p.port), ...auth, sock });
       });
     });
-    jump.connect({ ...base(j.host, j.port), ...auth, ...(j.username ? { username: j.username } : {}) });
+    // The target's password is for the target: the jump host gets keys and the agent only.
+    const { password: _pw, tryKeyboard: _kb, ...jumpAuth } = auth;
+    jump.connect({ ...base(j.host, j.port), ...jumpAuth, ...(j.username ? { username: j.username } : {}) });
   } else {
     client.connect({ ...base(p.host, p.port), ...auth });
   }

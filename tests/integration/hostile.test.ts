@@ -109,12 +109,18 @@ describe("hostile input", () => {
           ? await h.call("execute_command", { session_id: sid, command: text, timeout: 1 })
           : await h.call("send_text", { session_id: sid, text, enter: false, timeout: 0.2 });
         expect(isResult(r)).toBe(true);
-        // Whatever happened, get the shell back to a clean prompt for the next case.
+        // Whatever happened, get the shell back to a clean prompt for the next case: a random
+        // Ctrl-S (XOFF) stops the terminal's output until Ctrl-Q, Ctrl-Z suspends, ...
         if (r.status === "running") await h.call("interrupt", { session_id: sid });
-        await h.call("send_keys", { session_id: sid, keys: ["C-c"] });
+        await h.call("send_keys", { session_id: sid, keys: ["C-q", "C-c"] });
       }),
       { numRuns: 40 },
     );
+    await h.call("send_text", {
+      session_id: sid,
+      text: "stty sane; kill -9 $(jobs -p) 2>/dev/null",
+      timeout: 1,
+    });
     const back = await h.call("execute_command", {
       session_id: sid,
       command: "echo still-fine",

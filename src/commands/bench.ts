@@ -1,0 +1,404 @@
+import { execFileSync } from "node:child_process";
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as pty from "node-pty";
+import { startBenchSshd, type BenchSshd } from "../bench/sshd.js";
+import { connectStdio, type ToolClient } from "../mcp/client.js";
+
+/**
+ * `ssh-mcp bench [--quick] [--sessions N]`: SPEC section 9, each figure next to its floor
+ * measured in the same run (own sshd, own tmux socket, the built server driven by a real MCP
+ * client over stdio). Prints a table and writes runtime/bench/latest.json. A measurement, never
+ * a test: CI only checks that --quick completes and writes valid JSON.
+ */
+const CLI = fileURLToPath(new URL("../cli.js", import.meta.url));
+
+interface Row {
+  name: string;
+  median_ms?: number;
+  p95_ms?: number;
+  value?: number;
+  unit?: string;
+  floor?: number;
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+  note?: string;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const p95 = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.95))] ?? NaN;
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+
+function rssKb(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** pid and every descendant, from /proc. */
+function tree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const ppid = Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(p)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number): void => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+/** The floor: the same nonce-marker round trip over `ssh -tt` in a bare pty (no tmux, no MCP). */
+async function floorRoundTrips(sshd: BenchSshd, runs: number): Promise<number[]> {
+  const term = pty.spawn(
+    "ssh",
+    [
+      "-tt",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      `UserKnownHostsFile=${sshd.knownHosts}`,
+      "-i",
+      sshd.key,
+      "-p",
+      String(sshd.port),
+      `${sshd.user}@127.0.0.1`,
+    ],
+    {
+      cols: 120,
+      rows: 40,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", TERM: "xterm-256color" },
+    },
+  );
+  let out = "";
+  let last = Date.now();
+  term.onData((d) => {
+    out += d;
+    last = Date.now();
+  });
+  const until = async (ok: () => boolean, ms = 15_000): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error("bench floor: timed out");
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  await until(() => out.length > 0 && Date.now() - last > 300);
+  const times: number[] = [];
+  for (let i = 0; i < runs + 5; i++) {
+    const nonce = `n${i}x${Math.random().toString(36).slice(2, 8)}`;
+    out = "";
+    const t0 = performance.now();
+    term.write(`printf '%s_%s\\n' MK ${nonce}\n`);
+    await until(() => out.includes(`MK_${nonce}`));
+    if (i >= 5) times.push(performance.now() - t0);
+  }
+  term.kill();
+  return times;
+}
+
+function tmuxFloor(lines: number): number {
+  const sock = `bench-floor-${process.pid}`;
+  const t0 = performance.now();
+  execFileSync("tmux", [
+    "-L",
+    sock,
+    "-f",
+    "/dev/null",
+    "set-option",
+    "-g",
+    "remain-on-exit",
+    "on",
+    ";",
+    "new-session",
+    "-d",
+    "-s",
+    "f",
+    "-x",
+    "120",
+    "-y",
+    "40",
+    `seq 1 ${lines}`,
+    ";",
+    "pipe-pane",
+    "-O",
+    "-t",
+    "f",
+    "cat > /dev/null",
+  ]);
+  for (;;) {
+    const dead = execFileSync("tmux", ["-L", sock, "display", "-p", "-t", "f", "#{pane_dead}"], {
+      encoding: "utf8",
+    }).trim();
+    if (dead === "1") break;
+  }
+  const ms = performance.now() - t0;
+  execFileSync("tmux", ["-L", sock, "kill-server"]);
+  return ms;
+}
+
+function longPollLatency(url: string, append: () => void): Promise<number> {
+  return new Promise((resolveP, reject) => {
+    let t0 = 0;
+    const req = get(url, (res) => {
+      res.resume();
+      res.on("end", () => resolveP(performance.now() - t0));
+    });
+    req.on("error", reject);
+    setTimeout(() => {
+      t0 = performance.now();
+      append();
+    }, 200);
+  });
+}
+
+export async function runBench(args: {
+  quick: boolean;
+  sessions?: number;
+  runtimeDir: string;
+}): Promise<number> {
+  const runs = args.quick ? 10 : 50;
+  const lines = args.quick ? 100_000 : 2_000_000;
+  const nSessions = args.sessions ?? (args.quick ? 5 : 100);
+  const sshd = await startBenchSshd();
+  const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-bench-"));
+  const socket = `bench-${process.pid}`;
+  const cfg = join(dir, "profiles.json");
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      profiles: {
+        bench: {
+          host: "127.0.0.1",
+          port: sshd.port,
+          username: sshd.user,
+          key_filename: sshd.key,
+          known_hosts_file: sshd.knownHosts,
+          allow_agent: false,
+          look_for_keys: false,
+          security: { redact_transcripts: true },
+        },
+      },
+    }),
+  );
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? dir,
+    SSH_MCP_CONFIG: cfg,
+    SSH_MCP_RUNTIME_DIR: join(dir, "runtime"),
+    SSH_MCP_TMUX_SOCKET: socket,
+  };
+  const rows: Row[] = [];
+  let client: ToolClient | undefined;
+  try {
+    client = await connectStdio(process.execPath, [CLI, "serve"], env);
+    const c = client;
+    const open = await c.call("open_session", { profile: "bench" });
+    if (!open.ok) throw new Error(`bench: open_session failed: ${String(open.error)}`);
+    const sid = (open.session as { session_id: string }).session_id;
+
+    // 1. execute_command("true") vs the bare ssh -tt marker round trip.
+    const floor = await floorRoundTrips(sshd, runs);
+    for (let i = 0; i < 5; i++) await c.call("execute_command", { session_id: sid, command: "true" });
+    const exec: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      await c.call("execute_command", { session_id: sid, command: "true" });
+      exec.push(performance.now() - t0);
+    }
+    rows.push({
+      name: 'execute_command("true")',
+      median_ms: r2(median(exec)),
+      p95_ms: r2(p95(exec)),
+      floor: r2(median(floor)),
+      ratio: r2(median(exec) / median(floor)),
+      target: "<= 1.5",
+    });
+
+    // 2. send_text + wait_for vs the same floor.
+    const st: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const n = `s${i}`;
+      const t0 = performance.now();
+      await c.call("send_text", { session_id: sid, text: `printf '%s_%s\\n' MK ${n}`, wait_for: `MK_${n}` });
+      st.push(performance.now() - t0);
+    }
+    rows.push({
+      name: "send_text + wait_for",
+      median_ms: r2(median(st)),
+      p95_ms: r2(p95(st)),
+      floor: r2(median(floor)),
+      ratio: r2(median(st) / median(floor)),
+      target: "<= 1.5",
+    });
+
+    // 3. Large output: lossless, wall time vs tmux's own floor.
+    const t0 = performance.now();
+    const big = await c.call("execute_command", { session_id: sid, command: `seq 1 ${lines}`, timeout: 600 });
+    const bigMs = performance.now() - t0;
+    let offset: number | null = 0;
+    let count = 0;
+    let lastLine = "";
+    while (offset !== null) {
+      const g = await c.call("get_command", {
+        session_id: sid,
+        command_id: big.command_id as string,
+        output_offset: offset,
+      });
+      const text = (g.command as { output: string }).output;
+      count += (text.match(/\n/g) ?? []).length;
+      lastLine = text.trimEnd().split("\n").pop() ?? lastLine;
+      offset = g.next_offset as number | null;
+    }
+    const lossless = count === lines && lastLine === String(lines);
+    const tf = tmuxFloor(lines);
+    rows.push({
+      name: `seq 1 ${lines} (${lossless ? "lossless" : "LOST LINES"})`,
+      median_ms: r2(bigMs),
+      floor: r2(tf),
+      ratio: r2(bigMs / tf),
+      target: "<= 1.25",
+    });
+
+    // 4. N sessions at once: time to all open, RSS added per session.
+    const meta = () => {
+      const inst = join(dir, "runtime", "instances");
+      const d = readdirSync(inst).sort().pop() as string;
+      return JSON.parse(readFileSync(join(inst, d, "server_meta.json"), "utf8")) as { pid: number };
+    };
+    const tmuxPid = Number(
+      execFileSync("tmux", ["-L", socket, "display", "-p", "#{pid}"], { encoding: "utf8" }).trim(),
+    );
+    const total = (): number =>
+      [...new Set([...tree(tmuxPid), meta().pid])].reduce((s, p) => s + rssKb(p), 0);
+    const before = total();
+    const t1 = performance.now();
+    const opened = await Promise.all(
+      Array.from({ length: nSessions }, () => c.call("open_session", { profile: "bench" })),
+    );
+    const openMs = performance.now() - t1;
+    const ok = opened.filter((o) => o.ok).length;
+    const perSession = (total() - before) / 1024 / nSessions;
+    rows.push({
+      name: `${nSessions} sessions opened at once (${ok} ok)`,
+      value: r2(openMs),
+      unit: "ms to all open",
+    });
+    rows.push({
+      name: "RSS added per session",
+      value: r2(perSession),
+      unit: "MB",
+      target: "<= 15",
+      met: perSession <= 15,
+    });
+
+    // 5. Restart with them all live: kill the server, time a new one from connect to all listed.
+    process.kill(meta().pid, "SIGKILL");
+    await c.close().catch(() => undefined);
+    const t2 = performance.now();
+    client = await connectStdio(process.execPath, [CLI, "serve"], env);
+    let listed = 0;
+    while (listed < ok + 1) {
+      const l = await client.call("list_sessions");
+      listed = (l.sessions as { status: string; owned_by_this_server: boolean }[]).filter(
+        (s) => s.status === "open" && s.owned_by_this_server,
+      ).length;
+      if (performance.now() - t2 > 60_000) break;
+    }
+    const adoptMs = performance.now() - t2;
+    rows.push({
+      name: `adoption of ${listed} sessions by a fresh server`,
+      value: r2(adoptMs),
+      unit: "ms",
+      target: "<= 1000",
+      met: adoptMs <= 1000,
+    });
+
+    // 6. Viewer: a line appended to a transcript reaches a long-polling client.
+    const l = await client.call("list_sessions");
+    const info = (l.sessions as { session_id: string; viewer_url: string; transcript_path: string }[]).find(
+      (s) => s.session_id === sid,
+    );
+    if (info?.viewer_url) {
+      const path = info.transcript_path;
+      const lineCount = readFileSync(path, "utf8").split("\n").length - 1;
+      const url = info.viewer_url.replace(
+        `/sessions/${sid}?`,
+        `/api/sessions/${sid}/events?after_line=${lineCount}&wait_ms=5000&`,
+      );
+      const lat: number[] = [];
+      for (let i = 0; i < (args.quick ? 3 : 10); i++) {
+        const n = readFileSync(path, "utf8").split("\n").length - 1;
+        lat.push(
+          await longPollLatency(url.replace(/after_line=\d+/, `after_line=${n}`), () =>
+            appendFileSync(
+              path,
+              JSON.stringify({
+                ts: new Date().toISOString(),
+                session_id: sid,
+                dir: "event",
+                event: "bench",
+              }) + "\n",
+            ),
+          ),
+        );
+      }
+      rows.push({
+        name: "viewer: appended line to client",
+        median_ms: r2(median(lat)),
+        target: "<= 100",
+        met: median(lat) <= 100,
+      });
+    }
+  } finally {
+    await client?.close().catch(() => undefined);
+    try {
+      execFileSync("tmux", ["-L", socket, "kill-server"], { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+    const lab = join(dir, "runtime");
+    sshd.stop();
+    rmSync(lab, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const r of rows)
+    if (r.ratio !== undefined && r.target) r.met = r.ratio <= Number(r.target.replace(/[^\d.]/g, ""));
+  const outDir = join(resolve(args.runtimeDir), "bench");
+  mkdirSync(outDir, { recursive: true });
+  const result = { at: new Date().toISOString(), quick: args.quick, rows };
+  writeFileSync(join(outDir, "latest.json"), JSON.stringify(result, null, 2) + "\n");
+  const pad = (s: string, n: number): string => s.padEnd(n);
+  process.stdout.write(
+    `${pad("measurement", 46)}${pad("median/value", 16)}${pad("p95", 10)}${pad("floor", 10)}${pad("ratio", 8)}target\n`,
+  );
+  for (const r of rows) {
+    process.stdout.write(
+      `${pad(r.name, 46)}${pad(String(r.median_ms ?? r.value ?? "") + (r.unit ? ` ${r.unit}` : r.median_ms !== undefined ? " ms" : ""), 16)}${pad(String(r.p95_ms ?? ""), 10)}${pad(String(r.floor ?? ""), 10)}${pad(String(r.ratio ?? ""), 8)}${r.target ?? ""}${r.met === undefined ? "" : r.met ? "  met" : "  MISSED"}\n`,
+    );
+  }
+  process.stdout.write(`written: ${join(outDir, "latest.json")}\n`);
+  return 0;
+}
