@@ -205,14 +205,20 @@ export async function runBridge(p: BridgeProfile): Promise<number> {
     hostVerifier: (key: Buffer) => verifyHostKey({ ...p, host, port }, key, fail),
   });
   const client = new ssh2.Client();
-  // keyboard-interactive is answered from the same password (once per prompt round).
+  // keyboard-interactive: the password answers password prompts only (an OTP or "Verification
+  // code" prompt gets nothing and fails the login, which is what should happen).
   const answer = (
     _n: string,
     _i: string,
     _l: string,
-    prompts: unknown[],
+    prompts: { prompt: string }[],
     finish: (answers: string[]) => void,
-  ): void => finish(prompts.map(() => (typeof auth.password === "string" ? auth.password : "")));
+  ): void =>
+    finish(
+      prompts.map((p) =>
+        /pass(word|code)?\s*:?\s*$/i.test(p.prompt) && typeof auth.password === "string" ? auth.password : "",
+      ),
+    );
   client.on("keyboard-interactive", answer);
   const done = new Promise<number>((resolve) => {
     client.on("error", (err: Error & { level?: string }) => {
