@@ -44,6 +44,18 @@ const eventsQuery = z.object({
   live: z.string().optional(),
 });
 
+/** Takes the response over for server-sent events. */
+function startEventStream(reply: FastifyReply) {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+  });
+  return res;
+}
+
 function fail(reply: FastifyReply, status: number, code: string, error: string) {
   return reply.code(status).send({ ok: false, code, error });
 }
@@ -168,13 +180,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const id = sessionParam(req, reply);
     if (!id) return reply;
     let next = eventsQuery.parse(req.query).after_line;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-    });
+    const res = startEventStream(reply);
     // Writes until caught up or the client's socket is full; then waits for 'drain'. A slow
     // reader costs one page of buffered events, never the whole transcript.
     let waiting = false;
@@ -223,13 +229,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     if (gone) return reply;
     const cols = info?.width ?? s.profile.width;
     const rowsN = info?.height ?? s.profile.height;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      "content-type": "text/event-stream",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-    });
+    const res = startEventStream(reply);
     res.write(`event: size\ndata: ${JSON.stringify({ cols, rows: rowsN })}\n\n`);
     const env = { ...(opts.env ?? {}) };
     for (const name of opts.secretEnvNames ?? []) delete env[name];

@@ -2,21 +2,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../fixtures/poll.js";
+import type { Cmd } from "../helpers/harness.js";
 import { startLabHarness, type LabHarness } from "../helpers/lab-harness.js";
 
 /** The lab misbehaving on request, and how ssh-mcp copes with each. */
 
 let h: LabHarness;
-
-interface Cmd {
-  ok: boolean;
-  command_id: string;
-  status: string;
-  exit_code: number | null;
-  output: string;
-  completion: string;
-  code?: string;
-}
 
 async function open(profile: string): Promise<string> {
   const r = await h.call("open_session", { profile });

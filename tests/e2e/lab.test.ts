@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../fixtures/poll.js";
-import { BIN } from "../helpers/harness.js";
+import { BIN, type Cmd } from "../helpers/harness.js";
 import { freePort, startLabHarness, type LabHarness } from "../helpers/lab-harness.js";
 
 /** The product's workflow on the embedded default: bastion menu -> master -> pod, over stdio. */
@@ -11,14 +11,6 @@ import { freePort, startLabHarness, type LabHarness } from "../helpers/lab-harne
 let h: LabHarness;
 let sid: string;
 const POD = "payment-api-7d9f8b6c4-x2k9p";
-
-interface Cmd {
-  ok: boolean;
-  status: string;
-  exit_code: number | null;
-  output: string;
-  completion: string;
-}
 
 const exec = async (command: string, extra: Record<string, unknown> = {}): Promise<Cmd> =>
   (await h.call("execute_command", { session_id: sid, command, ...extra })) as unknown as Cmd;

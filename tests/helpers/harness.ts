@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -114,4 +114,47 @@ export async function startHarness(
     },
   };
   return h;
+}
+
+/** What execute_command / get_command return, as the tests read it. */
+export interface Cmd {
+  ok: boolean;
+  command_id: string;
+  status: string;
+  exit_code: number | null;
+  output: string;
+  output_truncated: boolean;
+  timed_out: boolean;
+  completion: string;
+  code?: string;
+  error?: string;
+}
+
+/**
+ * Watches every process's command line while `during` runs and returns the ones that contained
+ * `secret` (there must be none: secrets never go on an argv).
+ */
+export async function cmdlinesContaining(secret: string, during: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  let scanning = true;
+  const scan = (async () => {
+    while (scanning) {
+      for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+          const c = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+          if (c.includes(secret)) seen.push(c.replace(/\0/g, " "));
+        } catch {
+          // the process is gone
+        }
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  try {
+    await during();
+  } finally {
+    scanning = false;
+    await scan;
+  }
+  return seen;
 }

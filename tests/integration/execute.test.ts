@@ -1,19 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../helpers/harness.js";
+import { startHarness, type Cmd, type Harness } from "../helpers/harness.js";
 import { pollUntil } from "../fixtures/poll.js";
-
-interface Cmd {
-  ok: boolean;
-  command_id: string;
-  status: string;
-  exit_code: number | null;
-  output: string;
-  output_truncated: boolean;
-  timed_out: boolean;
-  completion: string;
-  code?: string;
-  error?: string;
-}
 
 let h: Harness;
 let sid: string;

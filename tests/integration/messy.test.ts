@@ -1,21 +1,10 @@
-import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../helpers/harness.js";
+import { cmdlinesContaining, startHarness, type Cmd, type Harness } from "../helpers/harness.js";
 
 /** Commands and terminals that break naive designs: each must come back exact and leave the session usable. */
 
 let h: Harness;
 let sid: string;
-
-interface Cmd {
-  ok: boolean;
-  command_id: string;
-  status: string;
-  exit_code: number | null;
-  output: string;
-  completion: string;
-  code?: string;
-}
 
 const exec = async (command: string, extra: Record<string, unknown> = {}): Promise<Cmd> =>
   (await h.call("execute_command", { session_id: sid, command, ...extra })) as unknown as Cmd;
@@ -143,35 +132,21 @@ describe("reply size", () => {
 describe("secrets", () => {
   it("a sensitive send never appears on any process command line", async () => {
     const secret = "pw-" + Math.random().toString(36).slice(2);
-    const seen: string[] = [];
-    let scanning = true;
-    const scan = (async () => {
-      while (scanning) {
-        for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-          try {
-            const c = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-            if (c.includes(secret)) seen.push(c);
-          } catch {
-            // process gone
-          }
-        }
-        await new Promise((r) => setImmediate(r));
-      }
-    })();
     await h.call("send_text", {
       session_id: sid,
       text: "read -s SECRET_IN; echo got-${#SECRET_IN}",
       timeout: 1,
     });
-    const r = await h.call("send_text", {
-      session_id: sid,
-      text: secret,
-      sensitive: true,
-      wait_for: "got-",
-      timeout: 10,
+    let r: Record<string, unknown> = {};
+    const seen = await cmdlinesContaining(secret, async () => {
+      r = await h.call("send_text", {
+        session_id: sid,
+        text: secret,
+        sensitive: true,
+        wait_for: "got-",
+        timeout: 10,
+      });
     });
-    scanning = false;
-    await scan;
     expect(r.matched).toBe("got-");
     expect(seen).toEqual([]);
   });

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../fixtures/poll.js";
-import { baseProfile, startHarness, type Harness } from "../helpers/harness.js";
+import { baseProfile, cmdlinesContaining, startHarness, type Harness } from "../helpers/harness.js";
 import { startPasswordServer } from "../helpers/password-server.js";
 
 /** bridge: "ssh2" against the real sshd: keys, encrypted key, agent, host keys, jump host. */
@@ -70,24 +70,10 @@ describe("ssh2 bridge", () => {
   });
 
   it("an encrypted key through passphrase_env; the passphrase is on no command line", async () => {
-    const seen: string[] = [];
-    let scanning = true;
-    const scan = (async () => {
-      while (scanning) {
-        for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-          try {
-            const c = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-            if (c.includes(h.sshd.passphrase)) seen.push(c);
-          } catch {
-            // gone
-          }
-        }
-        await new Promise((r) => setImmediate(r));
-      }
-    })();
-    const r = await openAndRun("encrypted");
-    scanning = false;
-    await scan;
+    let r: Record<string, unknown> = {};
+    const seen = await cmdlinesContaining(h.sshd.passphrase, async () => {
+      r = await openAndRun("encrypted");
+    });
     expect(seen).toEqual([]);
     expect(JSON.stringify(r)).not.toContain(h.sshd.passphrase);
   });
