@@ -430,9 +430,10 @@ export function checkText(
   profile: Profile,
   text: string,
   sensitive: boolean,
-  screenLastLine: string,
+  screenLastLine: string | (() => string),
   enter = true,
 ): Verdict {
+  const lastLine = (): string => (typeof screenLastLine === "function" ? screenLastLine() : screenLastLine);
   const sec = profile.security;
   if (sec.mode === "unrestricted") {
     const denied = sensitive ? undefined : matchAny(sec.deny_patterns, text);
@@ -441,7 +442,7 @@ export function checkText(
   if (sensitive) {
     // The screen must END with a secret prompt ("Password:", "Enter passphrase for key ...:"),
     // and not be a shell prompt that happens to contain such a word (host "secret-store").
-    const line = screenLastLine.trimEnd();
+    const line = lastLine().trimEnd();
     const atPrompt =
       /(pass(word|phrase)|\bpin|token|secret)[^\n]{0,60}:$/i.test(line) &&
       !/[\]#$%>]\s*:?$/.test(line.replace(/:$/, ""));
@@ -453,7 +454,7 @@ export function checkText(
   if (!enter) return { allowed: false, rule: `${sec.mode}: text without Enter` };
   // Menu answers: a number, an IP or host:port, a single letter (y, n, q), only when the screen
   // is not at a shell prompt. Not a word: a word could be a command (reboot).
-  const atShell = /[#$%>]\s*$/.test(screenLastLine.trimEnd());
+  const atShell = /[#$%>]\s*$/.test(lastLine().trimEnd());
   if (!atShell && /^([0-9][0-9.:]{0,31}|[A-Za-z])?$/.test(text.trim())) return { allowed: true };
   return checkCommand(profile, text);
 }

@@ -224,7 +224,9 @@ export async function sendText(
   const enter = o.enter ? enterOf(s) : "";
   if (!o.text && !enter)
     throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
-  const screenLine = lastLines(cleanOutput(s.stream.slice(Math.max(0, s.stream.end - 2000))), 1);
+  // Only a readonly/restricted policy looks at the screen: read it lazily, off the hot path.
+  const screenLine = (): string =>
+    lastLines(cleanOutput(s.stream.slice(Math.max(0, s.stream.end - 2000))), 1);
   enforce(
     s,
     "send_text",
