@@ -51,6 +51,9 @@ export function paneCommands(spec: PaneSpec): TmuxCommand[] {
   const target = `=${spec.id}:`;
   const tapCmd = tmuxFormatEscape(`exec ${spec.tapArgv.map(shQuote).join(" ")}`);
   return [
+    // The server stays up with no sessions: otherwise closing the last session makes it exit,
+    // and the next open can race with that exit.
+    ["set-option", "-s", "exit-empty", "off"],
     ["set-option", "-g", "history-limit", "50000"],
     ["set-option", "-gw", "remain-on-exit", "on"],
     [

@@ -7,7 +7,7 @@ import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import type { BridgeProfile } from "../ssh/bridge2.js";
 import { nativeSshArgv } from "../ssh/native.js";
-import { chain } from "../tmux/client.js";
+import { chain, TmuxError, type Tmux, type TmuxCommand } from "../tmux/client.js";
 import { TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter } from "../transcript/writer.js";
 import { bridgeExit, hasExitLine, paneCommands, sshPromptOnScreen } from "./bridge.js";
@@ -22,6 +22,25 @@ import { Session } from "./session.js";
  * pane (created, tagged and tapped in one tmux invocation, so not one byte of output escapes the
  * transcript), then watch the login until it settles or the bridge dies, and classify failures.
  */
+
+/**
+ * Runs the pane-creating tmux invocation; once more if the server it reached was exiting (a
+ * server from an older version, started without exit-empty off, shutting down after its last
+ * session).
+ */
+async function createPane(tmux: Tmux, commands: TmuxCommand[], id: string): Promise<string> {
+  try {
+    return (await tmux.run(chain(...commands))).trim().split("\n")[0] ?? "";
+  } catch (err) {
+    if (
+      !(err instanceof TmuxError) ||
+      !/server exited|lost server|no server|connection refused|server not found/i.test(err.stderr)
+    )
+      throw err;
+    await tmux.killSession(id);
+    return (await tmux.run(chain(...commands))).trim().split("\n")[0] ?? "";
+  }
+}
 
 const CLI = fileURLToPath(new URL("../cli.js", import.meta.url));
 
@@ -156,7 +175,7 @@ export async function openSession(
   });
   let paneId: string;
   try {
-    paneId = (await deps.tmux.run(chain(...commands))).trim().split("\n")[0] ?? "";
+    paneId = await createPane(deps.tmux, commands, id);
   } catch (err) {
     grant?.revoke();
     // new-session may have succeeded before a later command in the chain failed.

@@ -141,10 +141,11 @@ describe("paneCommands", () => {
         ],
       }),
     );
-    expect(cmds[0]).toEqual(["set-option", "-g", "history-limit", "50000"]);
-    expect(cmds[1]).toEqual(["set-option", "-gw", "remain-on-exit", "on"]);
-    expect(cmds[2]?.[0]).toBe("new-session");
-    expect(cmds.slice(3, -1)).toEqual([
+    expect(cmds[0]).toEqual(["set-option", "-s", "exit-empty", "off"]);
+    expect(cmds[1]).toEqual(["set-option", "-g", "history-limit", "50000"]);
+    expect(cmds[2]).toEqual(["set-option", "-gw", "remain-on-exit", "on"]);
+    expect(cmds[3]?.[0]).toBe("new-session");
+    expect(cmds.slice(4, -1)).toEqual([
       ["set-option", "-w", "-t", "=s-1:", "window-size", "manual"],
       ["set-option", "-w", "-t", "=s-1:", "@ssh_mcp_session_id", "s-1"],
       ["set-option", "-w", "-t", "=s-1:", "@ssh_mcp_profile", "p"],
@@ -156,7 +157,7 @@ describe("paneCommands", () => {
   });
 
   it("creates a detached session of the profile's size running the bridge under the wrapper", () => {
-    const ns = paneCommands(spec())[2] ?? [];
+    const ns = paneCommands(spec())[3] ?? [];
     expect(ns.slice(0, 8)).toEqual(["new-session", "-d", "-s", "s-1", "-x", "132", "-y", "43"]);
     const dd = ns.indexOf("--");
     expect(ns.slice(dd - 3, dd)).toEqual(["-P", "-F", "#{pane_id}"]);
@@ -182,7 +183,7 @@ describe("paneCommands", () => {
           env: { SSH_ASKPASS: "/x/askpass", SSH_ASKPASS_REQUIRE: "force" },
           unsetEnv: ["LC_CTYPE", "LC_ALL"],
         }),
-      )[2] ?? [];
+      )[3] ?? [];
     const dd = ns.indexOf("--");
     const before = ns.slice(0, dd);
     const e1 = before.indexOf("SSH_ASKPASS=/x/askpass");
@@ -206,7 +207,7 @@ describe("paneCommands", () => {
           unsetEnv: ["SSHMCP_TEST_DROP"],
           bridgeArgv: ["sh", "-c", 'printf "%s|%s" "$TERM" "${SSHMCP_TEST_DROP-unset}"; exit 5'],
         }),
-      )[2] ?? [];
+      )[3] ?? [];
     const argv = ns.slice(ns.indexOf("--") + 1);
     const r = await new Promise<Run>((resolve, reject) => {
       execFile(
