@@ -158,6 +158,9 @@ export async function openSession(
     unsetEnv: deps.tmux.injectedEnv,
     tapArgv: [
       process.execPath,
+      // A 1 MB young generation: after a burst of output the tap keeps ~18 MB of private memory
+      // instead of ~43 MB, at no cost in throughput (ssh-mcp bench, README performance).
+      "--max-semi-space-size=1",
       deps.tapScript,
       ...(profile.security.redact_transcripts ? ["--redact"] : []),
       transcriptPath,

@@ -89,9 +89,17 @@ export async function executeCommand(
     nonce: cmd.nonce,
     tool: opts.tool ?? "execute_command",
   });
-  s.writer.write("send", { tool: opts.tool ?? "execute_command", text: text + enter, actor: "agent" });
+  // Marker mode first clears whatever is half-typed on the line (C-u: readline's and the tty's
+  // line kill), or leftover input would be prefixed to the wrapper and swallow the begin marker.
+  const clear = mode === "marker" ? ["C-u"] : [];
+  s.writer.write("send", {
+    tool: opts.tool ?? "execute_command",
+    text: text + enter,
+    actor: "agent",
+    ...(clear.length ? { keys_before: clear } : {}),
+  });
   try {
-    await mgr.deps.tmux.sendLiteral(s.paneId, text + enter);
+    await mgr.deps.tmux.sendLiteral(s.paneId, text + enter, clear);
     cmd.sentAt = Date.now();
   } catch (err) {
     s.finish(cmd, "failed", "timeout", null, "");

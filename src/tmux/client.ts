@@ -194,11 +194,14 @@ export class Tmux {
     }
   }
 
-  /** Sends text literally (no key-name lookup), in chunks under tmux's message limit. */
-  async sendLiteral(target: string, text: string, thenKeys: string[] = []): Promise<void> {
-    const chunks = chunkText(text);
-    const cmds: TmuxCommand[] = chunks.map((c) => ["send-keys", "-t", target, "-l", "--", c]);
-    if (thenKeys.length) cmds.push(["send-keys", "-t", target, ...thenKeys]);
+  /**
+   * Sends text literally (no key-name lookup), in chunks under tmux's message limit; named
+   * `firstKeys` go before it in the same invocation.
+   */
+  async sendLiteral(target: string, text: string, firstKeys: string[] = []): Promise<void> {
+    const cmds: TmuxCommand[] = [];
+    if (firstKeys.length) cmds.push(["send-keys", "-t", target, ...firstKeys]);
+    for (const c of chunkText(text)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
     // Several small commands go in one invocation; large text is split across invocations.
     let batch: TmuxCommand[] = [];
     let size = 0;

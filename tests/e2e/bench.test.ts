@@ -36,7 +36,8 @@ describe("ssh-mcp bench --quick", () => {
       "send_text",
       "lossless",
       "sessions opened",
-      "RSS added",
+      "memory added per session (PSS)",
+      "VmRSS added",
       "adoption",
       "viewer",
     ]) {

@@ -56,6 +56,21 @@ describe("execute_command", () => {
     expect(r.output).not.toContain("\ufffd");
   });
 
+  it("clears a half-typed line first, so it cannot swallow the command", async () => {
+    // Text typed without Enter (by the agent or a human in tmux) stays on the shell's line; the
+    // next command must not be appended to it, not even a long one.
+    for (const junk of ["echo junk-prefix ", "x".repeat(5000)]) {
+      await h.call("send_text", { session_id: sid, text: junk, enter: false, timeout: 0.2 });
+      expect(await exec("echo clean")).toMatchObject({
+        ok: true,
+        status: "completed",
+        exit_code: 0,
+        output: "clean\n",
+        completion: "marker",
+      });
+    }
+  });
+
   it("handles multi-line commands, heredocs, comments and background jobs", async () => {
     expect((await exec("echo one\necho two")).output).toBe("one\ntwo\n");
     expect((await exec("cat <<'EOF'\nline a\nline b\nEOF")).output).toBe("line a\nline b\n");

@@ -51,6 +51,9 @@ beforeAll(async () => {
   const s = open.session as { session_id: string; transcript_path: string };
   sid = s.session_id;
   transcript = s.transcript_path;
+  // Hostile text may hold Ctrl-D at an empty prompt, which rightly logs the shell out: make this
+  // shell ignore EOF so the property can go on in one session.
+  await h.call("execute_command", { session_id: sid, command: "IGNOREEOF=1000000" });
 });
 
 afterAll(async () => {
@@ -126,7 +129,7 @@ describe("hostile input", () => {
       command: "echo still-fine",
       timeout: 10,
     });
-    expect(back).toMatchObject({ ok: true, output: "still-fine\n" });
+    expect(back, JSON.stringify(back)).toMatchObject({ ok: true, output: "still-fine\n" });
     for (const line of readFileSync(transcript, "utf8").trimEnd().split("\n"))
       expect(() => JSON.parse(line)).not.toThrow();
   });
