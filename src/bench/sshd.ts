@@ -40,7 +40,13 @@ export async function startBenchSshd(): Promise<BenchSshd> {
     void execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", f]);
   keygen(join(dir, "host"));
   keygen(join(dir, "client"));
-  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client.pub")));
+  // A HOME of its own for the sessions: the machine user's dotfiles (pyenv, conda...) would time
+  // their own start-up, not ssh-mcp.
+  mkdirSync(join(dir, "home"), { mode: 0o700 });
+  writeFileSync(
+    join(dir, "authorized_keys"),
+    `environment="HOME=${join(dir, "home")}" ${readFileSync(join(dir, "client.pub"), "utf8")}`,
+  );
   if (process.getuid?.() === 0) mkdirSync("/run/sshd", { recursive: true });
   const port = await freePort();
   writeFileSync(
@@ -54,6 +60,7 @@ export async function startBenchSshd(): Promise<BenchSshd> {
       "StrictModes no",
       "UsePAM no",
       "PermitRootLogin yes",
+      "PermitUserEnvironment yes",
       "PasswordAuthentication no",
       "PrintMotd no",
       "PrintLastLog no",

@@ -70,6 +70,11 @@ describe("sshd fixture", () => {
     expect(r.code).toBe(0);
   });
 
+  it("gives sessions a HOME of their own, away from the machine user's dotfiles", async () => {
+    const r = await run("ssh", [...sshArgs(f), 'echo "$HOME"']);
+    expect(r.stdout.trim()).toBe(path.join(f.dir, "home"));
+  });
+
   it("rejects a mismatched host key", async () => {
     const args = sshArgs(f).map((a) =>
       a === "UserKnownHostsFile=" + f.knownHostsFile ? "UserKnownHostsFile=" + f.wrongKnownHostsFile : a,
