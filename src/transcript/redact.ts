@@ -15,9 +15,24 @@ const KEY_END = /-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/;
 /** A key block never longer than this: an unterminated BEGIN (head -2 key) must not hide the rest. */
 const MAX_KEY_LINES = 200;
 
+/**
+ * Every pattern above needs one of these words, so a block without any (most output: listings,
+ * numbers, logs) skips the per-line regexes. A match that spans lines here only costs the slow
+ * path; a line that matches on its own always contains one.
+ */
+const TRIGGER = /pass|pwd|secret|token|key|credential|bearer/i;
+
 export class Redactor {
   private inKey = false;
   private keyLines = 0;
+
+  /** Redacts a block of complete lines (it ends in \n): per line, or at once when no line can match. */
+  block(text: string): string {
+    if (!this.inKey && !TRIGGER.test(text)) return text;
+    let out = "";
+    for (const line of text.split(/(?<=\n)/)) out += this.line(line);
+    return out;
+  }
 
   /** Redacts complete lines (each ending in \n, or the final piece of a flush). */
   line(text: string): string {

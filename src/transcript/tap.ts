@@ -46,11 +46,7 @@ function onText(text: string): void {
   const cut = all.lastIndexOf("\n") + 1;
   const complete = all.slice(0, cut);
   held = all.slice(cut);
-  let out = "";
-  if (complete) {
-    for (const line of complete.split(/(?<=\n)/)) out += redactor.line(line);
-  }
-  emit(out);
+  emit(complete ? redactor.block(complete) : "");
   // A long unfinished line is not a secret waiting for its end: let it go now.
   if (held.length > 4096) flushHeld();
   if (held && !timer) timer = setTimeout(flushHeld, HOLD_MS);

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -81,6 +82,30 @@ describe("Redactor", () => {
     expect(out).toContain("[REDACTED PRIVATE KEY]");
     expect(out).toContain("-----END RSA PRIVATE KEY----- y\n");
     expect(r.line("next\n")).toBe("next\n");
+  });
+
+  it("redacts a block exactly as it redacts its lines one by one", () => {
+    const line = fc.oneof(
+      fc.constantFrom(
+        ...KEY_LINES,
+        "password=hunter2\n",
+        'x {"api_key": "v"}\n',
+        "Authorization: Bearer abcdefghij\n",
+      ),
+      fc.string({ maxLength: 40 }).map((t) => t.replace(/\n/g, "") + "\n"),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.array(line, { maxLength: 12 }), { maxLength: 4 }), (blocks) => {
+        const byLine = new Redactor();
+        const byBlock = new Redactor();
+        for (const b of blocks) {
+          expect(byBlock.block(b.join(""))).toBe(b.map((l) => byLine.line(l)).join(""));
+        }
+      }),
+    );
+    // The fast path: a block with no trigger word comes back as it is.
+    const plain = Array.from({ length: 1000 }, (_, i) => `${i}\r\n`).join("");
+    expect(new Redactor().block(plain)).toBe(plain);
   });
 
   it("redacts values on ordinary lines and leaves other lines alone", () => {
