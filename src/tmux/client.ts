@@ -173,7 +173,8 @@ export class Tmux {
   /** One command through the control client when it runs, else a tmux process. */
   private async fast(args: string[]): Promise<string> {
     const c = this.control;
-    if (c?.alive) {
+    // A NUL cannot travel in a control-mode line; a tmux process refuses it as clearly.
+    if (c?.alive && !args.some((a) => a.includes("\0"))) {
       try {
         return await c.run(args);
       } catch (err) {
@@ -241,7 +242,11 @@ export class Tmux {
   async sendLiteral(target: string, text: string, firstKeys: string[] = []): Promise<void> {
     const cmds: TmuxCommand[] = [];
     if (firstKeys.length) cmds.push(["send-keys", "-t", target, ...firstKeys]);
-    for (const c of chunkText(text)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
+    // A NUL ends a C string in tmux: it travels as the key C-@, which types the same byte.
+    text.split("\0").forEach((part, i) => {
+      if (i > 0) cmds.push(["send-keys", "-t", target, "C-@"]);
+      for (const c of chunkText(part)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
+    });
     if (this.control?.alive) {
       // One line each, written at once: tmux runs them in order, the first refusal stops us.
       const results = await Promise.allSettled(cmds.map((cmd) => this.fast(cmd)));

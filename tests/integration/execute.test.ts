@@ -71,6 +71,19 @@ describe("execute_command", () => {
     }
   });
 
+  it("types a NUL in send_text as the byte itself (C-@)", async () => {
+    const started = await exec("head -n 1 | od -An -tx1", { timeout: 0.5 });
+    expect(started).toMatchObject({ ok: true, status: "running" });
+    expect((await h.call("send_text", { session_id: sid, text: "a\u0000b" })).ok).toBe(true);
+    const done = await pollUntil(async () => {
+      const r = await h.call("get_command", { session_id: sid, command_id: started.command_id });
+      const c = r.command as Cmd;
+      return c.status === "completed" ? c : undefined;
+    });
+    // The tty echoes what was typed (a^@b), then od shows the bytes head read.
+    expect(done.output).toMatch(/ 61 00 62 0a\n$/);
+  });
+
   it("handles multi-line commands, heredocs, comments and background jobs", async () => {
     expect((await exec("echo one\necho two")).output).toBe("one\ntwo\n");
     expect((await exec("cat <<'EOF'\nline a\nline b\nEOF")).output).toBe("line a\nline b\n");
