@@ -179,8 +179,9 @@ export class Tmux {
         return await c.run(args);
       } catch (err) {
         if (!(err instanceof ControlError)) throw err;
-        // tmux's own refusal (no such pane...) reads the same as from a tmux process.
-        if (c.alive) throw new TmuxError(err.message, args[0] ?? "");
+        // tmux's own refusal (no such pane...) reads the same as from a tmux process. A client
+        // that died under the command is not retried: tmux may have run it (keys sent twice).
+        throw new TmuxError(err.message, args[0] ?? "");
       }
     }
     const out = await this.run(chain(args));
