@@ -39,6 +39,17 @@ async function callOn(client: Client, tool: string, args: Record<string, unknown
   return res.structuredContent as Record<string, unknown> & { ok: boolean };
 }
 
+/** What the tap recorded, as one byte stream: a line can be split across two recv events. */
+function received(transcript: string): string {
+  return readFileSync(transcript, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { dir: string; text?: string })
+    .filter((e) => e.dir === "recv")
+    .map((e) => e.text ?? "")
+    .join("");
+}
+
 async function listed(id: string): Promise<Info | undefined> {
   const list = await h.call("list_sessions");
   return (list.sessions as Info[]).find((s) => s.session_id === id);
@@ -104,7 +115,7 @@ describe("restarts", () => {
       const transcript = (open.session as { transcript_path: string }).transcript_path;
       // The tap keeps recording with no server at all: the output line itself (not the echo of
       // the command, which also says produced-while-down) lands in the transcript.
-      await pollUntil(() => readFileSync(transcript, "utf8").includes("produced-while-down\\r\\n"), {
+      await pollUntil(() => received(transcript).includes("\nproduced-while-down\r\n"), {
         timeoutMs: 15_000,
       });
       h.client = await connectClient(h.env);
@@ -168,7 +179,7 @@ describe("two servers starting at once after a crash", () => {
     });
     await killServerHard();
     writeFileSync(gate, "");
-    await pollUntil(() => readFileSync(sid.transcript_path, "utf8").includes("raced\\r\\n"));
+    await pollUntil(() => received(sid.transcript_path).includes("\nraced\r\n"));
     const [a, b] = await Promise.all([connectClient(h.env), connectClient(h.env)]);
     try {
       const [la, lb] = await Promise.all([callOn(a, "list_sessions"), callOn(b, "list_sessions")]);
