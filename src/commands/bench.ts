@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import {
   appendFileSync,
   mkdirSync,
@@ -15,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import * as pty from "node-pty";
 import { startBenchSshd, type BenchSshd } from "../bench/sshd.js";
 import { connectStdio, type ToolClient } from "../mcp/client.js";
+import { wrapCommand } from "../session/output.js";
 
 /**
  * `ssh-mcp bench [--quick] [--sessions N]`: SPEC section 9, each figure next to its floor
@@ -83,8 +85,29 @@ function tree(root: number): number[] {
   return out;
 }
 
-/** The floor: the same nonce-marker round trip over `ssh -tt` in a bare pty (no tmux, no MCP). */
-async function floorRoundTrips(sshd: BenchSshd, runs: number): Promise<number[]> {
+/**
+ * The floor: the same round trip over `ssh -tt` in a bare pty (no tmux, no MCP), typing the
+ * very line the tool types, so what is left of the ratio is ssh-mcp's own cost.
+ */
+interface FloorLine {
+  /** What is typed for one round trip (Enter included). */
+  line(nonce: string): string;
+  /** What in the output ends it. */
+  done(nonce: string): string;
+}
+
+/** execute_command's line: C-u, then the marker wrapper around `true`. */
+const EXECUTE_LINE: FloorLine = {
+  line: (n) => `\x15${wrapCommand("true", n)}\n`,
+  done: (n) => `__SSHMCP_E_${n}_0__`,
+};
+/** The bench's send_text line. */
+const PRINTF_LINE: FloorLine = {
+  line: (n) => `printf '%s_%s\\n' MK ${n}\n`,
+  done: (n) => `MK_${n}`,
+};
+
+async function floorRoundTrips(sshd: BenchSshd, runs: number, what: FloorLine): Promise<number[]> {
   const term = pty.spawn(
     "ssh",
     [
@@ -121,11 +144,11 @@ async function floorRoundTrips(sshd: BenchSshd, runs: number): Promise<number[]>
   await until(() => out.length > 0 && Date.now() - last > 300);
   const times: number[] = [];
   for (let i = 0; i < runs + 5; i++) {
-    const nonce = `n${i}x${Math.random().toString(36).slice(2, 8)}`;
+    const nonce = randomBytes(8).toString("hex");
     out = "";
     const t0 = performance.now();
-    term.write(`printf '%s_%s\\n' MK ${nonce}\n`);
-    await until(() => out.includes(`MK_${nonce}`));
+    term.write(what.line(nonce));
+    await until(() => out.includes(what.done(nonce)));
     if (i >= 5) times.push(performance.now() - t0);
   }
   term.kill();
@@ -233,7 +256,8 @@ export async function runBench(args: {
     const sid = (open.session as { session_id: string }).session_id;
 
     // 1. execute_command("true") vs the bare ssh -tt marker round trip.
-    const floor = await floorRoundTrips(sshd, runs);
+    const floor = await floorRoundTrips(sshd, runs, EXECUTE_LINE);
+    const floorPrintf = await floorRoundTrips(sshd, runs, PRINTF_LINE);
     for (let i = 0; i < 5; i++) await c.call("execute_command", { session_id: sid, command: "true" });
     const exec: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -262,8 +286,8 @@ export async function runBench(args: {
       name: "send_text + wait_for",
       median_ms: r2(median(st)),
       p95_ms: r2(p95(st)),
-      floor: r2(median(floor)),
-      ratio: r2(median(st) / median(floor)),
+      floor: r2(median(floorPrintf)),
+      ratio: r2(median(st) / median(floorPrintf)),
       target: "<= 1.5",
     });
 
