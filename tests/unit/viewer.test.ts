@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildViewerApp } from "../../src/viewer/app.js";
 import { allowedHosts, hostAllowed, originAllowed, tokenMatches } from "../../src/viewer/security.js";
 import { TranscriptStore } from "../../src/viewer/store.js";
+import { TranscriptWriter } from "../../src/transcript/writer.js";
 
 /** The viewer's routes through app.inject(): no socket, real files, real chokidar store. */
 
@@ -239,6 +240,35 @@ describe("TranscriptStore", () => {
       }
       expect(seen).toBe(30_000);
       expect(last).toBe(`line 29999 ${"é".repeat(40)}`);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("indexes appends as they come: activity time from output lines, state from the others", () => {
+    const d = mkdtempSync(join(tmpdir(), "ssh-mcp-store-"));
+    try {
+      const id = "idx-session-1";
+      const dir = join(d, "instances", "inst-1", "transcripts");
+      mkdirSync(dir, { recursive: true });
+      const path = join(dir, `${id}.jsonl`);
+      const w = new TranscriptWriter(path, id);
+      w.write("session_meta", { profile: "p", host: "h" });
+      const s = new TranscriptStore(d);
+      s.rescan();
+      for (let i = 0; i < 50; i++) w.write("recv", { text: `out ${i}\r\n` });
+      s.update(path);
+      const f = s.files.get(id);
+      const lines = readFileSync(path, "utf8").trimEnd().split("\n");
+      expect(f?.lineStarts).toHaveLength(51);
+      expect(f?.lastTs).toBe((JSON.parse(lines[50] as string) as { ts: string }).ts);
+      expect(f?.meta).toMatchObject({ profile: "p", host: "h" });
+      w.write("session_health", { health_status: "unhealthy", health_error: "status 255" });
+      w.write("recv", { text: "tail" });
+      s.update(path);
+      expect(f).toMatchObject({ status: "unhealthy", healthError: "status 255" });
+      expect(s.read(id, 0).events).toHaveLength(53);
+      w.close();
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
