@@ -249,7 +249,7 @@ export class Tmux {
       for (const c of chunkText(part)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
     });
     if (this.control?.alive) {
-      // One line each, written at once: tmux runs them in order, the first refusal stops us.
+      // One line each, written at once: tmux runs them in order; any refusal is reported.
       const results = await Promise.allSettled(cmds.map((cmd) => this.fast(cmd)));
       const failed = results.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
