@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import * as pty from "node-pty";
 import { startBenchSshd, type BenchSshd } from "../bench/sshd.js";
 import { connectStdio, type ToolClient } from "../mcp/client.js";
-import { wrapCommand } from "../session/output.js";
+import { findEnd, wrapCommand } from "../session/output.js";
 
 /**
  * `ssh-mcp bench [--quick] [--sessions N]`: SPEC section 9, each figure next to its floor
@@ -85,28 +85,28 @@ function tree(root: number): number[] {
   return out;
 }
 
-/**
- * The floor: the same round trip over `ssh -tt` in a bare pty (no tmux, no MCP), typing the
- * very line the tool types, so what is left of the ratio is ssh-mcp's own cost.
- */
 interface FloorLine {
   /** What is typed for one round trip (Enter included). */
   line(nonce: string): string;
-  /** What in the output ends it. */
-  done(nonce: string): string;
+  /** Whether the output so far ends it. */
+  done(output: string, nonce: string): boolean;
 }
 
 /** execute_command's line: C-u, then the marker wrapper around `true`. */
 const EXECUTE_LINE: FloorLine = {
   line: (n) => `\x15${wrapCommand("true", n)}\n`,
-  done: (n) => `__SSHMCP_E_${n}_0__`,
+  done: (out, n) => findEnd(out, n) !== undefined,
 };
 /** The bench's send_text line. */
 const PRINTF_LINE: FloorLine = {
   line: (n) => `printf '%s_%s\\n' MK ${n}\n`,
-  done: (n) => `MK_${n}`,
+  done: (out, n) => out.includes(`MK_${n}`),
 };
 
+/**
+ * The floor: the same round trip over `ssh -tt` in a bare pty (no tmux, no MCP), typing the
+ * very line the tool types, so what is left of the ratio is ssh-mcp's own cost.
+ */
 async function floorRoundTrips(sshd: BenchSshd, runs: number, what: FloorLine): Promise<number[]> {
   const term = pty.spawn(
     "ssh",
@@ -148,7 +148,7 @@ async function floorRoundTrips(sshd: BenchSshd, runs: number, what: FloorLine): 
     out = "";
     const t0 = performance.now();
     term.write(what.line(nonce));
-    await until(() => out.includes(what.done(nonce)));
+    await until(() => what.done(out, nonce));
     if (i >= 5) times.push(performance.now() - t0);
   }
   term.kill();

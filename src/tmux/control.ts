@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
  * itself, so every command we send names its target. Every argument travels double-quoted with
  * every byte outside a small safe set as an octal escape, so tmux's parser sees no `$`, `~`,
  * quote, `;` or control character of its own. A NUL cannot be sent (tmux strings end there):
- * such a command is refused and the caller falls back to a plain tmux process.
+ * such a command is refused; sendLiteral types a NUL as the key C-@ instead.
  */
 export class ControlError extends Error {}
 
