@@ -285,7 +285,13 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
     session.follower?.drain();
     return hasExitLine(session.stream.slice(Math.max(0, session.stream.end - 4096))) ? true : undefined;
   }, 1000);
-  const exit = bridgeExit(cleanOutput(session.stream.slice(0)), dead?.status ?? null);
+  let exit = bridgeExit(cleanOutput(session.stream.slice(0)), dead?.status ?? null);
+  // Rarely (seen under load, jump host refusing in milliseconds) the tap records nothing of a
+  // bridge that died at once; the dead pane (remain-on-exit) still shows ssh's words.
+  if (!exit.text.trim()) {
+    const screen = await tmux.capture(session.paneId).catch(() => "");
+    exit = bridgeExit(screen, exit.status);
+  }
   throw classifyLoginFailure(exit.text, exit.status, session.profile);
 }
 
