@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
 import { SshMcpError } from "../errors.js";
-import { ControlError, TmuxControl } from "./control.js";
 
 /**
  * The tmux client: argv arrays to `tmux -L <socket>`, never a shell string, and an environment
@@ -150,46 +149,6 @@ export class Tmux {
 
   private readonly tmuxPath: string;
   onError: ((err: Error) => void) | undefined;
-  /** The control-mode client for the hot path, once enableControl() was called (the server). */
-  private control: TmuxControl | undefined;
-  private controlWanted = false;
-
-  /**
-   * Sends the hot-path commands (send-keys, a pane's state) through a persistent control-mode
-   * client instead of a new tmux process each (control.ts). It starts after a plain tmux call
-   * succeeded, so it never brings up a tmux server of its own.
-   */
-  enableControl(): void {
-    this.controlWanted = true;
-  }
-
-  /** Stops the control-mode client. Safe to call twice. */
-  closeControl(): void {
-    this.controlWanted = false;
-    this.control?.close();
-    this.control = undefined;
-  }
-
-  /** One command through the control client when it runs, else a tmux process. */
-  private async fast(args: string[]): Promise<string> {
-    const c = this.control;
-    if (c?.alive) {
-      try {
-        return await c.run(args);
-      } catch (err) {
-        if (!(err instanceof ControlError)) throw err;
-        // tmux's own refusal (no such pane...) reads the same as from a tmux process. A client
-        // that died under the command is not retried: tmux may have run it (keys sent twice).
-        throw new TmuxError(err.message, args[0] ?? "");
-      }
-    }
-    const out = await this.run(chain(args));
-    if (this.controlWanted && !this.control?.alive) {
-      this.control = new TmuxControl(this.tmuxPath, this.socket, this.env);
-      this.control.start();
-    }
-    return out;
-  }
 
   /** The argv a human runs to reach this socket (used for attach commands). */
   get baseArgv(): string[] {
@@ -247,13 +206,6 @@ export class Tmux {
       if (i > 0) cmds.push(["send-keys", "-t", target, "C-@"]);
       for (const c of chunkText(part)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
     });
-    if (this.control?.alive) {
-      // One line each, written at once: tmux runs them in order; any refusal is reported.
-      const results = await Promise.allSettled(cmds.map((cmd) => this.fast(cmd)));
-      const failed = results.find((r) => r.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-      return;
-    }
     // Several small commands go in one invocation; large text is split across invocations.
     let batch: TmuxCommand[] = [];
     let size = 0;
@@ -271,7 +223,7 @@ export class Tmux {
   }
 
   async sendKeys(target: string, keys: string[]): Promise<void> {
-    await this.fast(["send-keys", "-t", target, ...keys]);
+    await this.run(chain(["send-keys", "-t", target, ...keys]));
   }
 
   /** Captures the pane: `start` lines of history (negative) through the visible screen. */
@@ -284,7 +236,7 @@ export class Tmux {
 
   async paneInfo(target: string): Promise<PaneInfo | undefined> {
     try {
-      const out = await this.fast(["display-message", "-p", "-t", target, PANE_FORMAT]);
+      const out = await this.run(["display-message", "-p", "-t", target, PANE_FORMAT]);
       return parsePaneLine(out.trim());
     } catch (err) {
       if (err instanceof TmuxError) {
