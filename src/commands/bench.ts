@@ -210,6 +210,11 @@ function longPollLatency(url: string, append: () => void): Promise<number> {
   });
 }
 
+/** `SSH_MCP_BENCH_PROFILE=<dir>`: each server the bench starts writes a V8 CPU profile there. */
+const PROFILE = process.env.SSH_MCP_BENCH_PROFILE
+  ? ["--cpu-prof", `--cpu-prof-dir=${process.env.SSH_MCP_BENCH_PROFILE}`]
+  : [];
+
 export async function runBench(args: {
   quick: boolean;
   sessions?: number;
@@ -249,7 +254,7 @@ export async function runBench(args: {
   const rows: Row[] = [];
   let client: ToolClient | undefined;
   try {
-    client = await connectStdio(process.execPath, [CLI, "serve"], env);
+    client = await connectStdio(process.execPath, [...PROFILE, CLI, "serve"], env);
     const c = client;
     const open = await c.call("open_session", { profile: "bench" });
     if (!open.ok) throw new Error(`bench: open_session failed: ${String(open.error)}`);
@@ -365,7 +370,7 @@ export async function runBench(args: {
     process.kill(meta().pid, "SIGKILL");
     await c.close().catch(() => undefined);
     const t2 = performance.now();
-    client = await connectStdio(process.execPath, [CLI, "serve"], env);
+    client = await connectStdio(process.execPath, [...PROFILE, CLI, "serve"], env);
     let listed = 0;
     while (listed < ok + 1) {
       const l = await client.call("list_sessions");
@@ -426,10 +431,10 @@ export async function runBench(args: {
     } catch {
       // already gone
     }
-    const lab = join(dir, "runtime");
     sshd.stop();
-    rmSync(lab, { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
+    // SSH_MCP_BENCH_KEEP=1 keeps the runtime (transcripts, server logs) for a look afterwards.
+    if (process.env.SSH_MCP_BENCH_KEEP) process.stderr.write(`kept: ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
   for (const r of rows)
     if (r.ratio !== undefined && r.target) r.met = r.ratio <= Number(r.target.replace(/[^\d.]/g, ""));

@@ -56,6 +56,7 @@ export async function acquireLock(
   await mgr.deps.tmux.run(chain(["set-option", "-w", "-t", paneId, "@ssh_mcp_lock", JSON.stringify(next)]));
   const s = mgr.get(sessionId);
   s.lock = next;
+  s.fastInput = false;
   s.writer.write("lock", {
     action: "acquire",
     actor,

@@ -3,7 +3,7 @@ import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AskpassServer } from "../ssh/askpass-server.js";
-import type { PaneInfo, Tmux } from "../tmux/client.js";
+import type { PaneInfo, Tmux, TmuxCommand } from "../tmux/client.js";
 import { bridgeExit } from "./bridge.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
@@ -106,6 +106,8 @@ export class SessionManager {
         `Session '${s.id}' lost its SSH transport (${s.healthError ?? "unknown"}). Nothing was sent. Call reopen_session to log in again (the remote shell state, e.g. a pod shell, is not restored automatically).`,
       );
     }
+    // The next input may take the fast path only while the window looks exactly like this.
+    s.fastInput = info?.ownerInstance === this.deps.instanceId && !info.lock && !info.dead;
     const lock = activeLock(info?.lock);
     const actor = opts.actor ?? "agent";
     if (lock && lock.actor !== actor) {
@@ -118,6 +120,29 @@ export class SessionManager {
       s.writer.write("lock", { action: "override", actor, lock_actor: lock.actor, forced: true });
     }
     return s;
+  }
+
+  /**
+   * The hot path of execute_command and send_text (SPEC section 9): a session of ours whose last
+   * full check found its window ours, alive and without any input lock skips the separate check
+   * (a tmux process of its own); `sendChecked` repeats that check inside the tmux server, in the
+   * same step as the send. Undefined: take the full way through `usable`.
+   */
+  async fastUsable(sessionId: string, opts: { force?: boolean } = {}): Promise<Session | undefined> {
+    await this.ready;
+    const s = this.sessions.get(sessionId);
+    return s && s.status === "open" && s.fastInput && !opts.force ? s : undefined;
+  }
+
+  /**
+   * Runs `commands` (which must fit one tmux message) if the window is still ours, alive and
+   * unlocked. False: nothing ran, and the next input goes the full way.
+   */
+  async sendChecked(s: Session, commands: TmuxCommand[]): Promise<boolean> {
+    const cond = `#{&&:#{==:#{@ssh_mcp_server_instance_id},${this.deps.instanceId}},#{&&:#{==:#{pane_dead},0},#{==:#{@ssh_mcp_lock},}}}`;
+    const sent = await this.deps.tmux.runIf(s.paneId, cond, commands);
+    if (!sent) s.fastInput = false;
+    return sent;
   }
 
   /** Our session, or one found in tmux: adopted if its server is gone, taken over with force. */

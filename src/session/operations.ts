@@ -6,6 +6,7 @@ import { checkCommand, checkText, type Verdict } from "../security/policy.js";
 import { lastLines } from "./login.js";
 import { redactValues } from "../transcript/redact.js";
 import { capOutput, cleanOutput, pageOutput, replySize, tailWithin, wrapCommand } from "./output.js";
+import { fitsOneMessage, literalCommands } from "../tmux/client.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
 
@@ -64,8 +65,10 @@ export async function executeCommand(
   mgr: SessionManager,
   sessionId: string,
   opts: ExecuteOptions,
+  fast = true,
 ): Promise<CommandResult> {
-  const s = await mgr.usable(sessionId, opts);
+  const quick = fast ? await mgr.fastUsable(sessionId, opts) : undefined;
+  const s = quick ?? (await mgr.usable(sessionId, opts));
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
   // search_logs builds its own read-only command from quoted arguments.
   if (opts.tool !== "search_logs")
@@ -82,6 +85,11 @@ export async function executeCommand(
   const cmd = s.newCommand(opts.command, mode);
   const text = mode === "marker" ? wrapCommand(opts.command, cmd.nonce) : opts.command;
   if (mode === "raw") cmd.echo = opts.command;
+  // Marker mode first clears whatever is half-typed on the line (C-u: readline's and the tty's
+  // line kill), or leftover input would be prefixed to the wrapper and swallow the begin marker.
+  const clear = mode === "marker" ? ["C-u"] : [];
+  const keys = literalCommands(s.paneId, text + enter, clear);
+  const checked = Boolean(quick) && fitsOneMessage(keys);
   s.writer.write("command_start", {
     command_id: cmd.result.command_id,
     command: opts.command,
@@ -89,9 +97,6 @@ export async function executeCommand(
     nonce: cmd.nonce,
     tool: opts.tool ?? "execute_command",
   });
-  // Marker mode first clears whatever is half-typed on the line (C-u: readline's and the tty's
-  // line kill), or leftover input would be prefixed to the wrapper and swallow the begin marker.
-  const clear = mode === "marker" ? ["C-u"] : [];
   s.writer.write("send", {
     tool: opts.tool ?? "execute_command",
     text: text + enter,
@@ -99,7 +104,14 @@ export async function executeCommand(
     ...(clear.length ? { keys_before: clear } : {}),
   });
   try {
-    await mgr.deps.tmux.sendLiteral(s.paneId, text + enter, clear);
+    if (checked) {
+      if (!(await mgr.sendChecked(s, keys))) {
+        notSent(s, cmd);
+        // The window changed under us (a lock, another owner, a dead pane): the full check
+        // explains the refusal, or sends if it allows.
+        return await executeCommand(mgr, sessionId, opts, false);
+      }
+    } else await mgr.deps.tmux.sendLiteral(s.paneId, text + enter, clear);
     cmd.sentAt = Date.now();
   } catch (err) {
     s.finish(cmd, "failed", "timeout", null, "");
@@ -107,6 +119,16 @@ export async function executeCommand(
   }
   await waitForCompletion(s, cmd, opts.timeoutMs);
   return resultFor(mgr, s, cmd);
+}
+
+/** Records that the input of a just-recorded send never reached the pane. */
+function notSent(s: Session, cmd?: TrackedCommand): void {
+  s.writer.write("event", {
+    event: "not_sent",
+    reason: "the window changed before the send (lock, owner or exit); checked again",
+    ...(cmd ? { command_id: cmd.result.command_id } : {}),
+  });
+  if (cmd) s.finish(cmd, "failed", "timeout", null, "");
 }
 
 async function waitForCompletion(s: Session, cmd: TrackedCommand, timeoutMs: number) {
@@ -226,8 +248,10 @@ export async function sendText(
   mgr: SessionManager,
   sessionId: string,
   o: SendTextOptions,
+  fast = true,
 ): Promise<{ output: string; matched: string | null; timed_out: boolean }> {
-  const s = await mgr.usable(sessionId, o);
+  const quick = fast && !o.sensitive ? await mgr.fastUsable(sessionId, o) : undefined;
+  const s = quick ?? (await mgr.usable(sessionId, o));
   const matcher = o.waitFor ? (o.regex ? compileRegex(o.waitFor, "wait_for") : undefined) : undefined;
   const enter = o.enter ? enterOf(s) : "";
   if (!o.text && !enter)
@@ -241,6 +265,8 @@ export async function sendText(
     checkText(s.profile, o.text, o.sensitive, screenLine, o.enter),
     o.sensitive ? "[REDACTED]" : o.text,
   );
+  const keys = o.sensitive ? [] : literalCommands(s.paneId, o.text + enter);
+  const checked = Boolean(quick) && fitsOneMessage(keys);
   const start = s.stream.end;
   const release = s.stream.pin(start);
   try {
@@ -255,6 +281,12 @@ export async function sendText(
       // Never on a command line: secrets go to tmux through stdin (load-buffer) and are pasted.
       await mgr.deps.tmux.pasteText(s.paneId, o.text);
       if (enter) await mgr.deps.tmux.sendLiteral(s.paneId, enter);
+    } else if (checked) {
+      if (!(await mgr.sendChecked(s, keys))) {
+        notSent(s);
+        release();
+        return await sendText(mgr, sessionId, o, false);
+      }
     } else {
       await mgr.deps.tmux.sendLiteral(s.paneId, o.text + enter);
     }

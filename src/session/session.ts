@@ -73,6 +73,8 @@ export class Session {
   replaying = false;
   /** The session this one was reopened from (reopen_session). */
   previousSessionId: string | null = null;
+  /** The last full check found the window ours, alive and with no lock (SessionManager.fastUsable). */
+  fastInput = false;
   /** The input lock last seen on the window (see locks.ts). */
   lock: InputLock | null = null;
   /** The server instance that drove this session before us (adoption), if any. */

@@ -72,6 +72,52 @@ export function chunkText(text: string, maxBytes = 8000): string[] {
   return chunks;
 }
 
+/** The commands that type `text` literally into `target`, after the named keys `firstKeys`. */
+export function literalCommands(target: string, text: string, firstKeys: string[] = []): TmuxCommand[] {
+  const cmds: TmuxCommand[] = [];
+  if (firstKeys.length) cmds.push(["send-keys", "-t", target, ...firstKeys]);
+  // A NUL ends a C string in tmux: it travels as the key C-@, which types the same byte.
+  text.split("\0").forEach((part, i) => {
+    if (i > 0) cmds.push(["send-keys", "-t", target, "C-@"]);
+    for (const c of chunkText(part)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
+  });
+  return cmds;
+}
+
+const SAFE_BYTE = /^[A-Za-z0-9_.,:=+@%/-]$/;
+
+/**
+ * Commands as one string for tmux's own parser (the command arguments of if-shell). Every
+ * argument travels double-quoted, every byte outside a small safe set as an octal escape, so
+ * the parser (and format expansion before it) sees no `#`, `$`, `~`, quote, `;` or control
+ * character of the text. Arguments must hold no NUL (literalCommands never makes one).
+ */
+export function commandString(commands: TmuxCommand[]): string {
+  return commands
+    .map((args) =>
+      args
+        .map((a) => {
+          let out = '"';
+          for (const b of Buffer.from(a, "utf8")) {
+            const ch = String.fromCharCode(b);
+            out += b < 0x80 && SAFE_BYTE.test(ch) ? ch : "\\" + b.toString(8).padStart(3, "0");
+          }
+          return out + '"';
+        })
+        .join(" "),
+    )
+    .join(" ; ");
+}
+
+/** Whether commands fit one tmux message as a commandString (about 16 kB per message). */
+export function fitsOneMessage(commands: TmuxCommand[]): boolean {
+  let bytes = 0;
+  for (const args of commands) for (const a of args) bytes += Buffer.byteLength(a) + 3;
+  return bytes <= 3_000 || (bytes <= 12_000 && commandString(commands).length <= 12_000);
+}
+
+const NOT_RUN = "ssh-mcp-not-run";
+
 /** Quotes one word for sh (used only for pipe-pane, whose command tmux hands to sh -c). */
 export function shQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
@@ -199,17 +245,10 @@ export class Tmux {
    * `firstKeys` go before it in the same invocation.
    */
   async sendLiteral(target: string, text: string, firstKeys: string[] = []): Promise<void> {
-    const cmds: TmuxCommand[] = [];
-    if (firstKeys.length) cmds.push(["send-keys", "-t", target, ...firstKeys]);
-    // A NUL ends a C string in tmux: it travels as the key C-@, which types the same byte.
-    text.split("\0").forEach((part, i) => {
-      if (i > 0) cmds.push(["send-keys", "-t", target, "C-@"]);
-      for (const c of chunkText(part)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
-    });
     // Several small commands go in one invocation; large text is split across invocations.
     let batch: TmuxCommand[] = [];
     let size = 0;
-    for (const cmd of cmds) {
+    for (const cmd of literalCommands(target, text, firstKeys)) {
       const len = cmd.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
       if (batch.length && size + len > 12_000) {
         await this.run(chain(...batch));
@@ -220,6 +259,32 @@ export class Tmux {
       size += len;
     }
     if (batch.length) await this.run(chain(...batch));
+  }
+
+  /**
+   * Runs `commands` only if `condition` (a tmux format, evaluated against `target`) is true, in
+   * one tmux process: the check and the send are one step in the tmux server, so nothing can
+   * change in between. Resolves true when they ran; false when the condition was false or the
+   * pane is gone (nothing ran). The commands must fit one message (see fitsOneMessage).
+   */
+  async runIf(target: string, condition: string, commands: TmuxCommand[]): Promise<boolean> {
+    let out: string;
+    try {
+      out = await this.run([
+        "if-shell",
+        "-F",
+        "-t",
+        target,
+        condition,
+        commandString(commands),
+        `display-message -p ${NOT_RUN}`,
+      ]);
+    } catch (err) {
+      // Target resolution fails before anything runs.
+      if (err instanceof TmuxError && /can't find|no server running/.test(err.message)) return false;
+      throw err;
+    }
+    return !out.includes(NOT_RUN);
   }
 
   async sendKeys(target: string, keys: string[]): Promise<void> {

@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tmuxEnv } from "../fixtures/tmux.js";
 import { startHarness, type Cmd, type Harness } from "../helpers/harness.js";
 import { pollUntil } from "../fixtures/poll.js";
 
@@ -166,5 +168,42 @@ describe("execute_command", () => {
     expect(r).toMatchObject({ status: "completed", completion: "idle", exit_code: null });
     expect(r.output).toContain("raw-mode");
     expect(r.output).not.toContain("echo raw-mode");
+  });
+
+  it("types exactly what it was given, tmux's own syntax included", async () => {
+    // One tmux process checks the window and types (if-shell): the text goes through tmux's
+    // command parser, where #{}, ;, quotes, $ and ~ mean something.
+    const weird = `#{pane_id} ## ; \\; "dq" $HOME ~ \\ é #[fg=red] %1`;
+    const r = await exec(`printf '%s\\n' '${weird}'`);
+    expect(r).toMatchObject({ ok: true, exit_code: 0, output: `${weird}\n` });
+  });
+
+  it("sees a lock set behind its back (straight in tmux) before it types anything", async () => {
+    expect((await exec("echo before-lock")).output).toBe("before-lock\n");
+    const tmux = (...args: string[]): string =>
+      execFileSync("tmux", ["-L", h.socket, ...args], { env: tmuxEnv(), encoding: "utf8" });
+    const pane = tmux("display-message", "-p", "-t", sid, "#{pane_id}").trim();
+    const now = Date.now();
+    const lock = {
+      actor: "human",
+      acquired_at: new Date(now).toISOString(),
+      expires_at: new Date(now + 120_000).toISOString(),
+    };
+    tmux("set-option", "-w", "-t", pane, "@ssh_mcp_lock", JSON.stringify(lock));
+    try {
+      expect(await exec("echo typed-while-locked-1")).toMatchObject({ ok: false, code: "INPUT_LOCKED" });
+      expect(
+        await h.call("send_text", { session_id: sid, text: "echo typed-while-locked-2" }),
+      ).toMatchObject({ ok: false, code: "INPUT_LOCKED" });
+      expect(tmux("capture-pane", "-p", "-t", pane)).not.toContain("typed-while-locked");
+    } finally {
+      tmux("set-option", "-w", "-u", "-t", pane, "@ssh_mcp_lock");
+    }
+    expect((await exec("echo after-lock")).output).toBe("after-lock\n");
+    const t = await h.call("get_transcript", { session_id: sid, tail: 40 });
+    const events = t.events as { dir: string; event?: string; text?: string }[];
+    // The attempt that met the lock inside tmux is recorded as not sent.
+    expect(events.filter((e) => e.event === "not_sent").length).toBeGreaterThanOrEqual(1);
+    expect(events.some((e) => e.dir === "recv" && e.text?.includes("typed-while-locked"))).toBe(false);
   });
 });
