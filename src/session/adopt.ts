@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { profileSchema, type Profile } from "../config/schema.js";
 import type { PaneInfo } from "../tmux/client.js";
 import { chain, type TmuxCommand } from "../tmux/client.js";
-import { TranscriptFollower } from "../transcript/reader.js";
+import { eachLine, isRecvLine, TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js";
 import type { SessionManager } from "./manager.js";
 import { Session } from "./session.js";
@@ -142,11 +142,11 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
       idleMs: deps.config.timing.idleMs,
     });
     s.adoptedFrom = row.info.ownerInstance || null;
-    const replay: Replay = { finishedWithoutEvent: new Set() };
-    s.replaying = true;
-    s.follower = new TranscriptFollower(row.transcript, (ev) => applyEvent(s, ev, replay));
-    s.follower.drain();
-    s.replaying = false;
+    const replay: Replay = { finishedWithoutEvent: new Set(), startsAt: new Map() };
+    const end = replayTranscript(s, row.transcript, replay);
+    s.follower = new TranscriptFollower(row.transcript, (ev) => applyEvent(s, ev, replay), {
+      fromOffset: end,
+    });
     // Commands the tap saw finish while no server ran: record their completion now.
     for (const id of replay.finishedWithoutEvent) {
       const c = s.commands.get(id)?.result;
@@ -186,10 +186,74 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
 
 interface Replay {
   finishedWithoutEvent: Set<string>;
+  /** Byte offset after each command's command_start line. */
+  startsAt: Map<string, number>;
 }
 
-/** One transcript event, live or replayed: replay rebuilds commands and state. */
-function applyEvent(s: Session, ev: TranscriptEvent, replay: Replay): void {
+/** Output fed to a replayed session when no command runs: enough for screens and prompt checks. */
+const REPLAY_TAIL = 512 * 1024;
+
+function parseEvent(line: Buffer): TranscriptEvent | undefined {
+  try {
+    return JSON.parse(line.toString("utf8")) as TranscriptEvent;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rebuilds a session from its transcript in two passes, so adoption takes the same short time
+ * however much output a session has made (SPEC section 9: a hundred sessions in a second).
+ * Pass 1 parses only the control events (output lines are told apart without a parse): they
+ * rebuild the ledger, and a finished command keeps only the byte span of its output, read on
+ * first use (TrackedCommand.span). Pass 2 feeds output through the live code path: from the
+ * start of the command still running at the end (the tap may have seen it finish while no
+ * server ran), and the last 512 kB before that for screens and prompt checks. Returns the offset
+ * live following starts from.
+ */
+function replayTranscript(s: Session, path: string, replay: Replay): number {
+  let size = 0;
+  try {
+    size = statSync(path).size;
+  } catch {
+    // no transcript: nothing to replay
+  }
+  let tailFrom: number | undefined;
+  s.replaying = true;
+  const end = eachLine(path, 0, undefined, (line, start, lineEnd) => {
+    if (isRecvLine(line)) {
+      if (tailFrom === undefined && start >= size - REPLAY_TAIL) tailFrom = start;
+      return;
+    }
+    const ev = parseEvent(line);
+    if (!ev) return;
+    if (ev.dir === "command_start" && typeof ev.command_id === "string") replay.startsAt.set(ev.command_id, lineEnd);
+    applyEvent(s, ev, replay, start);
+  });
+  const feed = (from: number, to: number): void => {
+    eachLine(path, from, to, (line) => {
+      if (!isRecvLine(line)) return;
+      const ev = parseEvent(line);
+      if (ev) applyEvent(s, ev, replay);
+    });
+  };
+  const running = s.active;
+  const runFrom = running ? replay.startsAt.get(running.result.command_id) : undefined;
+  const from = Math.min(tailFrom ?? end, runFrom ?? end);
+  if (running && runFrom !== undefined) {
+    feed(from, runFrom);
+    s.restartAtEnd(running);
+    feed(runFrom, end);
+  } else feed(from, end);
+  s.replaying = false;
+  return end;
+}
+
+/**
+ * One transcript event, live or replayed: replay rebuilds commands and state. `lineStart`: the
+ * event's byte offset, in pass 1 of a replay.
+ */
+function applyEvent(s: Session, ev: TranscriptEvent, replay: Replay, lineStart?: number): void {
   if (ev.dir === "recv") {
     const running = s.replaying ? s.active : undefined;
     if (typeof ev.text === "string") s.onRecv(ev.text);
@@ -223,7 +287,10 @@ function applyEvent(s: Session, ev: TranscriptEvent, replay: Replay): void {
           (ev.status as CommandResult["status"]) ?? "completed",
           (ev.completion as Completion) ?? "marker",
           typeof ev.exit_code === "number" ? ev.exit_code : null,
+          "",
         );
+        const from = id ? replay.startsAt.get(id) : undefined;
+        if (from !== undefined && lineStart !== undefined) cmd.span = { from, to: lineStart };
       }
       if (cmd) cmd.result = { ...cmd.result, completed_at: ev.ts };
       break;

@@ -91,6 +91,8 @@ export async function executeCommand(
   const keys = literalCommands(s.paneId, text + enter, clear);
   const checked = Boolean(quick) && fitsOneMessage(keys);
   s.writer.write("command_start", {
+    // The same instant as the ledger's, so a replay rebuilds it exactly.
+    ts: cmd.result.started_at,
     command_id: cmd.result.command_id,
     command: opts.command,
     mode,

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Profile } from "../config/schema.js";
-import type { TranscriptFollower } from "../transcript/reader.js";
+import { recvText, type TranscriptFollower } from "../transcript/reader.js";
 import type { TranscriptWriter } from "../transcript/writer.js";
 import { lastLines } from "./login.js";
 import { cleanOutput, findBegin, findEnd, MARKER_OVERLAP } from "./output.js";
@@ -28,6 +28,11 @@ export interface TrackedCommand {
   sentAt: number;
   releasePin?: () => void;
   fallbackTimer?: NodeJS.Timeout;
+  /**
+   * A finished command rebuilt by adoption: its output is not held but read on first use from
+   * this byte span of the transcript (between its command_start and its completion lines).
+   */
+  span?: { from: number; to: number };
 }
 
 export interface SessionInit {
@@ -206,6 +211,14 @@ export class Session {
     this.finish(cmd, "completed", "marker", e.exitCode, cleanOutput(raw));
   }
 
+  /** Moves a command's start to the end of the stream (replay: its output comes next). */
+  restartAtEnd(cmd: TrackedCommand): void {
+    cmd.releasePin?.();
+    cmd.streamStart = cmd.scanFrom = this.stream.end;
+    cmd.outStart = undefined;
+    cmd.releasePin = this.stream.pin(this.stream.end);
+  }
+
   startFallbacks(cmd: TrackedCommand): void {
     if (cmd.fallbackTimer || cmd.result.status !== "running") return;
     cmd.fallbackTimer = setInterval(
@@ -245,6 +258,10 @@ export class Session {
 
   /** Output so far of a command, cleaned (the whole output once it is finished). */
   currentOutput(cmd: TrackedCommand): string {
+    if (cmd.span) {
+      cmd.result.output = outputOfText(recvText(this.transcriptPath, cmd.span.from, cmd.span.to), cmd);
+      cmd.span = undefined;
+    }
     if (cmd.result.status !== "running") return cmd.result.output;
     if (cmd.mode === "marker") {
       if (cmd.outStart === undefined) return "";
@@ -283,6 +300,7 @@ export class Session {
           ? "command_cancel"
           : "command_complete";
     this.writer.write(event, {
+      ts: cmd.result.completed_at,
       command_id: cmd.result.command_id,
       status,
       exit_code: exitCode,
@@ -291,6 +309,15 @@ export class Session {
     });
     this.notify();
   }
+}
+
+/** A command's output from the raw text it spans: what the live path would have kept. */
+export function outputOfText(text: string, cmd: Pick<TrackedCommand, "mode" | "nonce" | "echo">): string {
+  if (cmd.mode === "raw") return dropEcho(cleanOutput(text), cmd.echo);
+  const b = findBegin(text, cmd.nonce);
+  if (b === -1) return "";
+  const e = findEnd(text, cmd.nonce, b);
+  return cleanOutput(text.slice(b, e ? e.outputEnd : undefined));
 }
 
 /**

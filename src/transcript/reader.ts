@@ -116,3 +116,68 @@ export class TranscriptFollower {
     if (this.fd !== undefined) closeSync(this.fd);
   }
 }
+
+const RECV_MARK = Buffer.from('"dir":"recv"');
+
+/**
+ * Whether a transcript line is output (`recv`), from its bytes, without a parse. Exact: inside a
+ * JSON string a quote is escaped, so this text can only be the event's own `dir` field.
+ */
+export function isRecvLine(line: Buffer): boolean {
+  return line.indexOf(RECV_MARK) !== -1;
+}
+
+/**
+ * Calls `onLine` with every whole line of a transcript from byte `from` (a line start) up to
+ * byte `to` (default: the end), with the line's byte span, reading in 1 MB blocks. Returns the
+ * offset after the last whole line read.
+ */
+export function eachLine(
+  path: string,
+  from: number,
+  to: number | undefined,
+  onLine: (line: Buffer, start: number, end: number) => void,
+): number {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return from;
+  }
+  let offset = from;
+  let done = from;
+  let partial = Buffer.alloc(0);
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  try {
+    for (;;) {
+      const want = to === undefined ? buf.length : Math.min(buf.length, to - offset);
+      if (want <= 0) break;
+      const n = readSync(fd, buf, 0, want, offset);
+      if (n <= 0) break;
+      offset += n;
+      const data = partial.length ? Buffer.concat([partial, buf.subarray(0, n)]) : buf.subarray(0, n);
+      const base = offset - data.length;
+      let start = 0;
+      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, start)) {
+        onLine(data.subarray(start, i), base + start, base + i + 1);
+        start = i + 1;
+        done = base + start;
+      }
+      partial = Buffer.from(data.subarray(start));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return done;
+}
+
+/** The output (the text of `recv` events) between two line offsets of a transcript. */
+export function recvText(path: string, from: number, to: number): string {
+  const parts: string[] = [];
+  eachLine(path, from, to, (line) => {
+    if (!isRecvLine(line)) return;
+    const ev = parseLine(line.toString("utf8"))[0];
+    if (typeof ev?.text === "string") parts.push(ev.text);
+  });
+  return parts.join("");
+}

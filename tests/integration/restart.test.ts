@@ -166,6 +166,58 @@ describe("restarts", () => {
   });
 });
 
+describe("the ledger after a restart", () => {
+  it("keeps every finished command's exact output, and completes one that ran across the restart", async () => {
+    const sid = ((await h.call("open_session", { profile: "test" })).session as Info).session_id;
+    const ids: string[] = [];
+    const run = async (args: Record<string, unknown>): Promise<void> => {
+      const r = await h.call("execute_command", { session_id: sid, ...args });
+      expect(r.status, JSON.stringify(r).slice(0, 300)).toBe("completed");
+      ids.push(r.command_id as string);
+    };
+    await run({ command: "seq 1 3000" });
+    await run({ command: "printf 'a\\nb'" });
+    await run({ command: "sh -c 'echo to-stderr >&2; exit 3'" });
+    await run({ command: "echo raw-mode-before", wait_for_prompt: false });
+    await run({ command: "printf '\\033[1;32mgreen\\033[0m é\\n'" });
+    // More output than a replay feeds through the live path (512 kB): the outputs above are read
+    // back from the transcript on demand, and the command below starts past that point.
+    await run({ command: "seq 1 150000" });
+    const gate = join(h.dir, "gate-ledger");
+    const slow = await h.call("execute_command", {
+      session_id: sid,
+      command: `while [ ! -e '${gate}' ]; do sleep 0.05; done; seq 5 7`,
+      timeout: 0.2,
+    });
+    expect(slow.status).toBe("running");
+    const get = async (id: string): Promise<Record<string, unknown>> =>
+      (await h.call("get_command", { session_id: sid, command_id: id })).command as Record<string, unknown>;
+    const before = await Promise.all(ids.map(get));
+    expect(before[0]?.output).toBe(Array.from({ length: 3000 }, (_, i) => `${i + 1}\n`).join(""));
+    expect(before[1]?.output).toBe("a\nb");
+    expect(before[2]).toMatchObject({ exit_code: 3, output: "to-stderr\n" });
+    expect(before[4]?.output).toBe("green é\n");
+    await killServerHard();
+    writeFileSync(gate, "");
+    h.client = await connectClient(h.env);
+    const after = await Promise.all(ids.map(get));
+    for (const [i, b] of before.entries()) {
+      const { output, ...rest } = b;
+      expect(after[i], `command ${i}`).toMatchObject(rest);
+      expect(after[i]?.output, `output of command ${i}`).toBe(output);
+    }
+    const done = await pollUntil(
+      async () => {
+        const g = await get(slow.command_id as string);
+        return g.status === "completed" ? g : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
+    expect(done).toMatchObject({ exit_code: 0, output: "5\n6\n7\n" });
+    expect((await h.call("execute_command", { session_id: sid, command: "echo next" })).output).toBe("next\n");
+  });
+});
+
 describe("two servers starting at once after a crash", () => {
   it("adopt each orphan exactly once", async () => {
     const sid = (await h.call("open_session", { profile: "test" })).session as Info & {

@@ -1,8 +1,11 @@
-import { execFile } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import { execFile, execFileSync } from "node:child_process";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { killTmuxServer, tmuxEnv, uniqueSocket } from "../fixtures/tmux.js";
 import {
   chain,
   chunkText,
+  commandString,
   escapeArg,
   PANE_FORMAT,
   parsePaneLine,
@@ -168,3 +171,36 @@ describe("parsePaneLine", () => {
     expect(PANE_FORMAT.split(SEP)).toHaveLength(14);
   });
 });
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+describe("commandString (text through tmux's own command parser)", () => {
+  const socket = uniqueSocket("cs");
+  const tmux = (...args: string[]): string =>
+    execFileSync("tmux", ["-u", "-L", socket, "-f", "/dev/null", ...args], { env: tmuxEnv(), encoding: "utf8" });
+  afterAll(async () => {
+    await killTmuxServer(socket);
+  });
+
+  it("reaches a command as exactly the same argument, whatever it holds", () => {
+    tmux("new-session", "-d", "-s", "cs", "cat");
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: "grapheme", maxLength: 60 }),
+          fc.string({ unit: "binary", maxLength: 60 }),
+          fc.constantFrom("#{pane_id}", "##", "a;", "\\;", "$HOME", "~", '"', "'", "%1", "#[fg=red]", "\\"),
+        ),
+        (text) => {
+          // No NUL (literalCommands sends it as a key) and no lone surrogate (not UTF-8 text).
+          fc.pre(!text.includes("\0") && !LONE_SURROGATE.test(text));
+          // if-shell parses its command argument as tmux does a config line.
+          tmux("if-shell", "-F", "1", commandString([["set-buffer", "-b", "cs", "--", `<${text}>`]]));
+          expect(tmux("show-buffer", "-b", "cs")).toBe(`<${text}>`);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+

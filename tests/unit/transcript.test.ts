@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { tailEvents, TranscriptFollower } from "../../src/transcript/reader.js";
+import { eachLine, isRecvLine, recvText, tailEvents, TranscriptFollower } from "../../src/transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../../src/transcript/writer.js";
 import { pollUntil } from "../fixtures/poll.js";
 
@@ -267,3 +267,31 @@ describe("concurrent writers", () => {
     for (const list of seen.values()) expect(list).toEqual(Array.from({ length: 2000 }, (_, i) => i));
   });
 });
+
+describe("replay helpers: eachLine, isRecvLine, recvText", () => {
+  it("walk whole lines with their byte spans, tell output lines without a parse, and join output text", () => {
+    const path = join(dir, "t.jsonl");
+    const w = new TranscriptWriter(path, "s1");
+    w.write("command_start", { command_id: "c1", text: 'a "dir":"recv" lookalike' });
+    w.write("recv", { text: "héllo " });
+    w.write("send", { text: '{"dir":"recv"}' });
+    w.write("recv", { text: "wörld\n" });
+    w.close();
+    // A partial last line (a write in progress) is not a line yet.
+    appendFileSync(path, '{"ts":"x","session_id":"s1","dir":"recv","te');
+    const spans: [number, number, boolean][] = [];
+    const end = eachLine(path, 0, undefined, (line, start, stop) => {
+      expect(stop - start).toBe(line.length + 1);
+      spans.push([start, stop, isRecvLine(line)]);
+    });
+    expect(spans.map((s) => s[2])).toEqual([false, true, false, true]);
+    expect(end).toBe(spans[3]?.[1]);
+    expect(readFileSync(path).subarray(end).toString()).toMatch(/^\{"ts":"x"/);
+    // From a line start to a line start; only output lines count.
+    expect(recvText(path, 0, end)).toBe("héllo wörld\n");
+    expect(recvText(path, spans[2]?.[0] as number, end)).toBe("wörld\n");
+    expect(recvText(path, spans[1]?.[1] as number, spans[3]?.[0] as number)).toBe("");
+    expect(recvText(join(dir, "missing.jsonl"), 0, 100)).toBe("");
+  });
+});
+
