@@ -93,7 +93,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
       void viewer?.close();
       manager.shutdown();
       askpass.close();
-      rmSync(askpassDir, { recursive: true, force: true });
+      rmSync(askpassDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
       logger.info("server stopped; tmux sessions stay alive for the next server", {
         instance: runtime.instanceId,
       });

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-/** Argument parsing: picks a subcommand and hands over. Nothing else lives here. */
+/**
+ * Argument parsing: picks a subcommand and hands over. Nothing else lives here. Each
+ * subcommand's module is imported when it runs: `serve` starts without loading the lab's SSH
+ * server or node-pty (start-up time counts toward adoption, SPEC section 9).
+ */
 import { parseArgs } from "node:util";
-import { runAttach, runClose, runDoctor, runLs } from "./commands/human.js";
-import { runDemo } from "./commands/demo.js";
-import { runLab } from "./commands/lab.js";
-import { runServe } from "./commands/serve.js";
-import { runViewer } from "./commands/viewer.js";
+
+const human = () => import("./commands/human.js");
 
 const USAGE = `ssh-mcp - persistent interactive SSH terminals for MCP clients, living in tmux
 
@@ -53,17 +54,17 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (sub) {
     case "serve":
-      return runServe(flags, process.env);
+      return (await import("./commands/serve.js")).runServe(flags, process.env);
     case "ls":
-      return runLs(flags, process.env);
+      return (await human()).runLs(flags, process.env);
     case "attach":
-      return runAttach(flags, process.env, positionals[0]);
+      return (await human()).runAttach(flags, process.env, positionals[0]);
     case "close":
-      return runClose(flags, process.env, positionals[0]);
+      return (await human()).runClose(flags, process.env, positionals[0]);
     case "doctor":
-      return runDoctor(flags, process.env);
+      return (await human()).runDoctor(flags, process.env);
     case "lab":
-      return runLab(flags, process.env, values.port);
+      return (await import("./commands/lab.js")).runLab(flags, process.env, values.port);
     case "bridge": {
       // Inside a tmux pane: the ssh2 bridge. It owns the process until the connection ends.
       const { runBridge } = await import("./ssh/bridge2.js");
@@ -73,9 +74,9 @@ async function main(argv: string[]): Promise<number> {
       return process.exit(await runBridge(profile));
     }
     case "demo":
-      return runDemo(process.env);
+      return (await import("./commands/demo.js")).runDemo(process.env);
     case "viewer":
-      return runViewer(
+      return (await import("./commands/viewer.js")).runViewer(
         { ...flags, viewerPort: values.port ?? flags.viewerPort },
         process.env,
         values["transcripts-dir"],

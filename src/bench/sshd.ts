@@ -86,7 +86,8 @@ export async function startBenchSshd(): Promise<BenchSshd> {
     dir,
     stop: () => {
       child.kill();
-      rmSync(dir, { recursive: true, force: true });
+      // A shell still exiting may write its history into home/ while this runs: retry.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   };
 }

@@ -366,11 +366,14 @@ export async function runBench(args: {
       note: "counts shared binary pages (node, ssh, libc) once per process",
     });
 
-    // 5. Restart with them all live: kill the server, time a new one from connect to all listed.
+    // 5. Restart with them all live: kill the server, start a new one; time from its answer to
+    // `initialize` (the issue's clock) and from its spawn (node's own start-up included) to all
+    // of them listed open and ours.
     process.kill(meta().pid, "SIGKILL");
     await c.close().catch(() => undefined);
     const t2 = performance.now();
     client = await connectStdio(process.execPath, [...PROFILE, CLI, "serve"], env);
+    const tInit = performance.now();
     let listed = 0;
     while (listed < ok + 1) {
       const l = await client.call("list_sessions");
@@ -379,13 +382,20 @@ export async function runBench(args: {
       ).length;
       if (performance.now() - t2 > 60_000) break;
     }
-    const adoptMs = performance.now() - t2;
+    const done = performance.now();
+    const adoptMs = done - tInit;
     rows.push({
-      name: `adoption of ${listed} sessions by a fresh server`,
+      name: `adoption of ${listed} sessions, from initialize`,
       value: r2(adoptMs),
       unit: "ms",
       target: "<= 1000",
       met: adoptMs <= 1000,
+    });
+    rows.push({
+      name: "  the same from the new server's spawn",
+      value: r2(done - t2),
+      unit: "ms",
+      note: "node start-up and module loading included",
     });
 
     // 6. Viewer: a line appended to a transcript reaches a long-polling client.
@@ -434,7 +444,7 @@ export async function runBench(args: {
     sshd.stop();
     // SSH_MCP_BENCH_KEEP=1 keeps the runtime (transcripts, server logs) for a look afterwards.
     if (process.env.SSH_MCP_BENCH_KEEP) process.stderr.write(`kept: ${dir}\n`);
-    else rmSync(dir, { recursive: true, force: true });
+    else rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
   for (const r of rows)
     if (r.ratio !== undefined && r.target) r.met = r.ratio <= Number(r.target.replace(/[^\d.]/g, ""));

@@ -19,9 +19,10 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
     return 1;
   }
   const app = createApp(config, env);
-  await app.startViewer();
-  // Adopt the sessions of servers that are gone; tools wait for this before acting.
-  app.manager.ready = app.manager.adoptOrphans().then(
+  // Adoption, the viewer and the MCP transport start together: a restarted server answers
+  // `initialize` at once, and tools wait (manager.ready) for adoption and the viewer's URL.
+  const viewer = app.startViewer();
+  const adoption = app.manager.adoptOrphans().then(
     async (adopted) => {
       if (adopted.length) app.logger.info("adopted sessions", { count: adopted.length });
       // Retention runs once adoption knows which transcripts belong to live sessions.
@@ -32,6 +33,7 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
     (err: unknown) =>
       app.logger.error("adoption failed", { error: err instanceof Error ? err.message : String(err) }),
   );
+  app.manager.ready = Promise.all([adoption, viewer]).then(() => undefined);
   const mcp = createMcpServer({
     name: "ssh-mcp",
     version: VERSION,

@@ -8,7 +8,7 @@ import { bridgeExit } from "./bridge.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
 import { cleanOutput } from "./output.js";
-import { adopt, discover, serverAlive } from "./adopt.js";
+import { adopt, discover, serverAlive, type PaneRow } from "./adopt.js";
 import { activeLock } from "./locks.js";
 import type { Session } from "./session.js";
 import type { SessionInfo } from "./types.js";
@@ -175,9 +175,21 @@ export class SessionManager {
     s.writer.close();
   }
 
+  /**
+   * list_sessions: adopts orphans, checks health, and lists other servers' sessions from one
+   * look at tmux (a second one only after an adoption changed owners).
+   */
+  async listAll(): Promise<SessionInfo[]> {
+    await this.ready;
+    let rows = await discover(this);
+    if ((await this.adoptOrphans(rows)).length) rows = await discover(this);
+    await this.checkHealth(rows);
+    return [...[...this.sessions.values()].map((s) => this.info(s)), ...(await this.foreign(rows))];
+  }
+
   /** Adopts every pane whose server is gone (at start, and whenever sessions are listed). */
-  async adoptOrphans(): Promise<Session[]> {
-    const rows = await discover(this);
+  async adoptOrphans(seen?: PaneRow[]): Promise<Session[]> {
+    const rows = seen ?? (await discover(this));
     const orphans = rows.filter(
       (r) =>
         !this.sessions.has(r.info.sessionId) &&
@@ -218,8 +230,8 @@ export class SessionManager {
   ready: Promise<void> = Promise.resolve();
 
   /** Sessions of other live servers, as SessionInfo (listed, not driven). */
-  async foreign(): Promise<SessionInfo[]> {
-    const rows = await discover(this);
+  async foreign(seen?: PaneRow[]): Promise<SessionInfo[]> {
+    const rows = seen ?? (await discover(this));
     return rows
       .filter((r) => !this.sessions.has(r.info.sessionId) && r.info.ownerInstance !== this.deps.instanceId)
       .map((r) => ({
@@ -312,10 +324,10 @@ export class SessionManager {
     }
   }
 
-  async checkHealth(): Promise<void> {
+  async checkHealth(seen?: PaneRow[]): Promise<void> {
     const open = [...this.sessions.values()].filter((s) => s.status === "open");
     if (!open.length) return;
-    const panes = new Map((await this.deps.tmux.listPanes()).map((p) => [p.info.paneId, p.info]));
+    const panes = new Map((seen ?? (await this.deps.tmux.listPanes())).map((p) => [p.info.paneId, p.info]));
     for (const s of open) {
       const info = panes.get(s.paneId);
       if (info?.ownerInstance && info.ownerInstance !== this.deps.instanceId) {

@@ -32,15 +32,10 @@ export const sessionTools = [
     inputSchema: z.object({}),
     annotations: { readOnlyHint: true },
     handler: async (_args, { manager, serverMeta }) => {
-      await manager.ready;
-      await manager.adoptOrphans();
-      await manager.checkHealth();
+      const sessions = await manager.listAll();
       return {
         server: serverMeta(),
-        sessions: [
-          ...[...manager.sessions.values()].map((s) => manager.info(s)),
-          ...(await manager.foreign()),
-        ],
+        sessions,
         viewer_base_url: manager.deps.viewerUrl(),
       };
     },

@@ -129,8 +129,10 @@ export function isRecvLine(line: Buffer): boolean {
 
 /**
  * Calls `onLine` with every whole line of a transcript from byte `from` (a line start) up to
- * byte `to` (default: the end), with the line's byte span, reading in 1 MB blocks. Returns the
- * offset after the last whole line read.
+ * byte `to` (default: the end), with the line's byte span. Returns the offset after the last
+ * whole line read. One buffer for the whole walk: a partial line moves to its front and the
+ * next read goes after it (concatenating per block was most of the time on a large file). The
+ * line passed is a view of that buffer: use it before returning.
  */
 export function eachLine(
   path: string,
@@ -144,31 +146,36 @@ export function eachLine(
   } catch {
     return from;
   }
+  let buf = Buffer.allocUnsafe(1024 * 1024);
   let offset = from;
-  let done = from;
-  let partial = Buffer.alloc(0);
-  const buf = Buffer.allocUnsafe(1024 * 1024);
+  let keep = 0;
   try {
     for (;;) {
-      const want = to === undefined ? buf.length : Math.min(buf.length, to - offset);
+      if (keep === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, keep);
+        buf = bigger;
+      }
+      const want = to === undefined ? buf.length - keep : Math.min(buf.length - keep, to - offset);
       if (want <= 0) break;
-      const n = readSync(fd, buf, 0, want, offset);
+      const n = readSync(fd, buf, keep, want, offset);
       if (n <= 0) break;
       offset += n;
-      const data = partial.length ? Buffer.concat([partial, buf.subarray(0, n)]) : buf.subarray(0, n);
-      const base = offset - data.length;
+      const len = keep + n;
+      const base = offset - len;
+      const view = buf.subarray(0, len);
       let start = 0;
-      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, start)) {
-        onLine(data.subarray(start, i), base + start, base + i + 1);
+      for (let i = view.indexOf(10); i !== -1; i = view.indexOf(10, start)) {
+        onLine(view.subarray(start, i), base + start, base + i + 1);
         start = i + 1;
-        done = base + start;
       }
-      partial = Buffer.from(data.subarray(start));
+      buf.copyWithin(0, start, len);
+      keep = len - start;
     }
   } finally {
     closeSync(fd);
   }
-  return done;
+  return offset - keep;
 }
 
 /** The output (the text of `recv` events) between two line offsets of a transcript. */

@@ -12,6 +12,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import chokidar, { type FSWatcher } from "chokidar";
+import { eachLine, isRecvLine } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 
 /**
@@ -28,11 +29,11 @@ export interface TranscriptFile {
   scope: "instance" | "legacy";
   meta: Record<string, unknown>;
   lineStarts: number[];
+  /** Bytes indexed: where the last whole line ends. */
   size: number;
   lastTs: string;
   status: string;
   healthError: string | null;
-  partial: Buffer;
 }
 
 export const SESSION_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -126,7 +127,6 @@ export class TranscriptStore extends EventEmitter {
         lastTs: "",
         status: "open",
         healthError: null,
-        partial: Buffer.alloc(0),
       };
       this.files.set(sessionId, file);
     }
@@ -137,45 +137,28 @@ export class TranscriptStore extends EventEmitter {
       return file;
     }
     if (size <= file.size) return file;
-    const fd = openSync(path, "r");
     const firstNew = file.lineStarts.length;
     let count = 0;
-    try {
-      // In chunks: a first look at a large transcript must not load it whole.
-      // Sized to what is new: a fresh 1 MB per small append was most of the GC work under a
-      // stream of output.
-      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, size - file.size));
-      while (file.size < size) {
-        const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - file.size), file.size);
-        if (n <= 0) break;
-        const data = file.partial.length
-          ? Buffer.concat([file.partial, chunk.subarray(0, n)])
-          : chunk.subarray(0, n);
-        const base = file.size - file.partial.length;
-        let start = 0;
-        for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, start)) {
-          file.lineStarts.push(base + start);
-          const line = data.subarray(start, i).toString("utf8");
-          // Output (recv) is most lines and tells the index nothing but its time: no parse.
-          const recv = RECV_HEAD.exec(line);
-          if (recv) {
-            count++;
-            file.lastTs = recv[1] as string;
-          } else {
-            const ev = parseLine(line);
-            if (ev) {
-              count++;
-              this.note(file, ev);
-            }
-          }
-          start = i + 1;
+    const f = file;
+    // Whole lines only: file.size is where the last whole line ends, and a partial one is read
+    // again next time.
+    file.size = eachLine(path, file.size, size, (line, start) => {
+      f.lineStarts.push(start);
+      // Output (recv) is most lines and tells the index nothing but its time: no parse, not even
+      // a string of the line.
+      if (isRecvLine(line)) {
+        count++;
+        const q = line.indexOf(34, TS_HEAD.length);
+        if (q !== -1 && line.subarray(0, TS_HEAD.length).equals(TS_HEAD))
+          f.lastTs = line.toString("latin1", TS_HEAD.length, q);
+      } else {
+        const ev = parseLine(line.toString("utf8"));
+        if (ev) {
+          count++;
+          this.note(f, ev);
         }
-        file.partial = Buffer.from(data.subarray(start));
-        file.size += n;
       }
-    } finally {
-      closeSync(fd);
-    }
+    });
     // Listeners read what they need through read(); only the fact of new lines is announced.
     if (count) this.emit("append", file.sessionId, firstNew);
     return file;
@@ -209,7 +192,7 @@ export class TranscriptStore extends EventEmitter {
     const to =
       lastLine < file.lineStarts.length
         ? (file.lineStarts[lastLine] as number)
-        : file.size - file.partial.length;
+        : file.size;
     let len = Math.min(to - from, maxBytes);
     const buf = Buffer.allocUnsafe(len);
     let fd: number;
@@ -317,8 +300,8 @@ export class TranscriptStore extends EventEmitter {
   }
 }
 
-/** The head of a `recv` line as TranscriptWriter writes it (ts, session_id, dir first). */
-const RECV_HEAD = /^\{"ts":"([^"\\]*)","session_id":"[^"\\]*","dir":"recv",/;
+/** How TranscriptWriter (and the tap) start every line: the time comes first. */
+const TS_HEAD = Buffer.from('{"ts":"');
 
 function parseLine(line: string): TranscriptEvent | undefined {
   if (!line) return undefined;

@@ -10,7 +10,7 @@ import { BIN } from "../helpers/harness.js";
 const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-bench-test-"));
 
 afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe("ssh-mcp bench --quick", () => {

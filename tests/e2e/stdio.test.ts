@@ -87,7 +87,7 @@ describe("process behaviour", () => {
       expect(stderr).toMatch(/surprise/);
       expect(stderr).not.toMatch(/\n\s+at /);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });
 });

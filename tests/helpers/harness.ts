@@ -110,7 +110,7 @@ export async function startHarness(
       await h.client.close().catch(() => undefined);
       await killTmuxServer(socket);
       await sshd.stop();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   };
   return h;

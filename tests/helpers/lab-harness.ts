@@ -76,7 +76,7 @@ export async function startLabHarness(extraEnv: Record<string, string> = {}): Pr
           // already gone
         }
       }
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   };
   return h;

@@ -27,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close();
-  if (logs) rmSync(logs, { recursive: true, force: true });
+  if (logs) rmSync(logs, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe("send_text / send_keys", () => {

@@ -24,7 +24,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   server?.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 interface Run {

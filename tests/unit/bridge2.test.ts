@@ -28,7 +28,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "ssh-mcp-kh-"));
 });
 afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe("known_hosts", () => {

@@ -125,7 +125,7 @@ describe("tap --redact", () => {
   });
 
   afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   function recv(path: string): TranscriptEvent[] {

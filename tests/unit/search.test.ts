@@ -58,7 +58,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe("buildSearchCommand", () => {
@@ -142,7 +142,7 @@ describe("buildSearchCommand", () => {
       await run(buildSearchCommand(opts({ pattern: "precious", path: "-delete" })), victim);
       expect(readdirSync(victim).sort()).toEqual(["keep.log", "keep.txt"]);
     } finally {
-      rmSync(victim, { recursive: true, force: true });
+      rmSync(victim, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });
 
@@ -171,7 +171,7 @@ describe("buildSearchCommand", () => {
       ]);
       expect(grepStyle(out)).toContain(`./app.log-4-${APP_LOG[3]}`);
     } finally {
-      rmSync(bin, { recursive: true, force: true });
+      rmSync(bin, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });
 

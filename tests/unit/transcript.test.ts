@@ -19,7 +19,7 @@ beforeEach(() => {
 
 afterEach(() => {
   while (cleanups.length) cleanups.pop()?.();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 function readLines(path: string): string[] {
@@ -292,6 +292,21 @@ describe("replay helpers: eachLine, isRecvLine, recvText", () => {
     expect(recvText(path, spans[2]?.[0] as number, end)).toBe("wörld\n");
     expect(recvText(path, spans[1]?.[1] as number, spans[3]?.[0] as number)).toBe("");
     expect(recvText(join(dir, "missing.jsonl"), 0, 100)).toBe("");
+  });
+
+  it("carry lines across reads, longer than a read too", () => {
+    const path = join(dir, "big.jsonl");
+    const w = new TranscriptWriter(path, "s1");
+    const texts = ["x".repeat(2_500_000), "short", "é".repeat(700_000), "y".repeat(1024 * 1024 - 80)];
+    for (const text of texts) w.write("recv", { text });
+    w.close();
+    const seen: number[] = [];
+    const end = eachLine(path, 0, undefined, (line) => {
+      seen.push((JSON.parse(line.toString("utf8")) as { text: string }).text.length);
+    });
+    expect(seen).toEqual(texts.map((t) => t.length));
+    expect(end).toBe(statSync(path).size);
+    expect(recvText(path, 0, end)).toBe(texts.join(""));
   });
 });
 

@@ -56,7 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await store?.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 const get = (url: string, headers: Record<string, string> = {}) =>
@@ -241,7 +241,7 @@ describe("TranscriptStore", () => {
       expect(seen).toBe(30_000);
       expect(last).toBe(`line 29999 ${"é".repeat(40)}`);
     } finally {
-      rmSync(d, { recursive: true, force: true });
+      rmSync(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });
 
@@ -270,7 +270,7 @@ describe("TranscriptStore", () => {
       expect(s.read(id, 0).events).toHaveLength(53);
       w.close();
     } finally {
-      rmSync(d, { recursive: true, force: true });
+      rmSync(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });
 
@@ -289,7 +289,7 @@ describe("TranscriptStore", () => {
       expect(s.files.get(id)?.scope).toBe("instance");
       expect(s.read(id, 0).events[0]?.text).toBe("instance copy");
     } finally {
-      rmSync(d, { recursive: true, force: true });
+      rmSync(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });
 });
