@@ -30,6 +30,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
   });
   const tmux = new Tmux(config.tmuxSocket, { env, secretEnvNames: secretEnvNames(config) });
   tmux.onError = (err) => logger.debug("tmux error", { error: err.message });
+  tmux.enableControl();
   // The askpass socket lives in a short private temp dir: unix socket paths are limited to ~107 bytes.
   const askpassDir = mkdtempSync(join(tmpdir(), "ssh-mcp-ask-"));
   const askpass = new AskpassServer(askpassDir, fileURLToPath(new URL("./ssh/askpass.js", import.meta.url)));
@@ -92,6 +93,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
       closed = true;
       void viewer?.close();
       manager.shutdown();
+      tmux.closeControl();
       askpass.close();
       rmSync(askpassDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
       logger.info("server stopped; tmux sessions stay alive for the next server", {

@@ -369,7 +369,8 @@ export async function runBench(args: {
     // 5. Restart with them all live: kill the server, start a new one; time from its answer to
     // `initialize` (the issue's clock) and from its spawn (node's own start-up included) to all
     // of them listed open and ours.
-    process.kill(meta().pid, "SIGKILL");
+    // (Profiling: SIGTERM, so the first server writes its profile too.)
+    process.kill(meta().pid, PROFILE.length ? "SIGTERM" : "SIGKILL");
     await c.close().catch(() => undefined);
     const t2 = performance.now();
     client = await connectStdio(process.execPath, [...PROFILE, CLI, "serve"], env);

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { SshMcpError } from "../errors.js";
+import { TmuxControl } from "./control.js";
 
 /**
  * The tmux client: argv arrays to `tmux -L <socket>`, never a shell string, and an environment
@@ -196,6 +197,48 @@ export class Tmux {
   private readonly tmuxPath: string;
   onError: ((err: Error) => void) | undefined;
 
+  /** The control-mode client for the hot path, once enableControl() was called (the server). */
+  private control: TmuxControl | undefined;
+  private controlWanted = false;
+  private controlStartedAt = 0;
+
+  /**
+   * Sends the hot-path commands (send-keys, the check-and-type, a pane's state) through a
+   * persistent control-mode client instead of a tmux process each (control.ts). It starts after
+   * a plain tmux call succeeded, so it never brings up a tmux server of its own.
+   */
+  enableControl(): void {
+    this.controlWanted = true;
+  }
+
+  /** Stops the control-mode client. Safe to call twice. */
+  closeControl(): void {
+    this.controlWanted = false;
+    this.control?.close();
+    this.control = undefined;
+  }
+
+  /** Commands through the control client when it runs, else one tmux process for them all. */
+  private async fast(commands: TmuxCommand[]): Promise<string> {
+    const c = this.control;
+    if (c?.alive && !commands.some((cmd) => cmd.some((a) => a.includes("\0")))) {
+      try {
+        return await c.run(commands);
+      } catch (err) {
+        // tmux's own refusal (no such pane...) reads the same as from a tmux process. A client
+        // that died under the commands is not retried: tmux may have run them (keys twice).
+        throw new TmuxError((err as Error).message, commands[0]?.[0] ?? "");
+      }
+    }
+    const out = await this.run(chain(...commands));
+    if (this.controlWanted && !this.control?.alive && Date.now() - this.controlStartedAt > 1000) {
+      this.controlStartedAt = Date.now();
+      this.control = new TmuxControl(this.tmuxPath, this.socket, this.env);
+      this.control.start();
+    }
+    return out;
+  }
+
   /** The argv a human runs to reach this socket (used for attach commands). */
   get baseArgv(): string[] {
     return [this.tmuxPath, "-L", this.socket];
@@ -245,10 +288,15 @@ export class Tmux {
    * `firstKeys` go before it in the same invocation.
    */
   async sendLiteral(target: string, text: string, firstKeys: string[] = []): Promise<void> {
+    const cmds = literalCommands(target, text, firstKeys);
+    if (this.control?.alive) {
+      await this.fast(cmds);
+      return;
+    }
     // Several small commands go in one invocation; large text is split across invocations.
     let batch: TmuxCommand[] = [];
     let size = 0;
-    for (const cmd of literalCommands(target, text, firstKeys)) {
+    for (const cmd of cmds) {
       const len = cmd.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
       if (batch.length && size + len > 12_000) {
         await this.run(chain(...batch));
@@ -262,12 +310,33 @@ export class Tmux {
   }
 
   /**
-   * Runs `commands` only if `condition` (a tmux format, evaluated against `target`) is true, in
-   * one tmux process: the check and the send are one step in the tmux server, so nothing can
-   * change in between. Resolves true when they ran; false when the condition was false or the
+   * Runs `commands` only if `condition` (a tmux format, evaluated against `target`) is true: in
+   * one tmux process, the check and the send are one step in the tmux server (if-shell -F), so
+   * nothing can change in between; over the control client, two lines in a row (see below). Resolves true when they ran; false when the condition was false or the
    * pane is gone (nothing ran). The commands must fit one message (see fitsOneMessage).
    */
   async runIf(target: string, condition: string, commands: TmuxCommand[]): Promise<boolean> {
+    const gone = (err: unknown): boolean =>
+      err instanceof TmuxError && /can't find|no server running/.test(err.message);
+    if (this.control?.alive) {
+      // Never if-shell over the control client: tmux 3.3a's server crashed when a control
+      // client went while a branch it had queued was pending (2 in 250 kill rounds; without
+      // if-shell, none). Check, then type: two lines on the open pipe, so the window between
+      // them is well under a millisecond (a lock set in it is honoured from the next input on).
+      let ok: string;
+      try {
+        ok = await this.fast([["display-message", "-p", "-t", target, `#{pane_id}:${condition}`]]);
+      } catch (err) {
+        if (gone(err)) return false;
+        throw err;
+      }
+      // display-message does not fail on a gone target (it answers for no pane): the answer must
+      // name the target. True as if-shell -F has it: neither empty nor 0.
+      const [pane, value = ""] = ok.trim().split(/:(.*)/s);
+      if (pane !== target || value === "" || value === "0") return false;
+      await this.fast(commands);
+      return true;
+    }
     let out: string;
     try {
       out = await this.run([
@@ -281,14 +350,14 @@ export class Tmux {
       ]);
     } catch (err) {
       // Target resolution fails before anything runs.
-      if (err instanceof TmuxError && /can't find|no server running/.test(err.message)) return false;
+      if (gone(err)) return false;
       throw err;
     }
     return !out.includes(NOT_RUN);
   }
 
   async sendKeys(target: string, keys: string[]): Promise<void> {
-    await this.run(chain(["send-keys", "-t", target, ...keys]));
+    await this.fast([["send-keys", "-t", target, ...keys]]);
   }
 
   /** Captures the pane: `start` lines of history (negative) through the visible screen. */
@@ -301,8 +370,11 @@ export class Tmux {
 
   async paneInfo(target: string): Promise<PaneInfo | undefined> {
     try {
-      const out = await this.run(["display-message", "-p", "-t", target, PANE_FORMAT]);
-      return parsePaneLine(out.trim());
+      const out = await this.fast([["display-message", "-p", "-t", target, PANE_FORMAT]]);
+      const info = parsePaneLine(out.trim());
+      // Over the control client a gone target is no error (the fields come back empty): only the
+      // target's own line counts.
+      return info && (!target.startsWith("%") || info.paneId === target) ? info : undefined;
     } catch (err) {
       if (err instanceof TmuxError) {
         this.onError?.(err);

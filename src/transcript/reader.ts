@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync, watch, type FSWatcher } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from "node:fs";
 import type { TranscriptEvent } from "./writer.js";
 
 /** Reads the last `n` JSON lines of a transcript, reading backwards in blocks. */
@@ -146,7 +146,16 @@ export function eachLine(
   } catch {
     return from;
   }
-  let buf = Buffer.allocUnsafe(1024 * 1024);
+  let buf: Buffer;
+  try {
+    // Sized to the span (most transcripts are small; a fresh 1 MB each was most of the cost of
+    // adopting a hundred of them), from 16 kB up to 1 MB; it grows for a longer line.
+    const span = (to ?? fstatSync(fd).size) - from;
+    buf = Buffer.allocUnsafe(Math.min(1024 * 1024, Math.max(16 * 1024, span)));
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
   let offset = from;
   let keep = 0;
   try {
