@@ -30,6 +30,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
   });
   const tmux = new Tmux(config.tmuxSocket, { env, secretEnvNames: secretEnvNames(config) });
   tmux.onError = (err) => logger.debug("tmux error", { error: err.message });
+  tmux.onControlFailure = (err) => logger.warn("tmux control client failed", { error: err.message });
   tmux.enableControl();
   // The askpass socket lives in a short private temp dir: unix socket paths are limited to ~107 bytes.
   const askpassDir = mkdtempSync(join(tmpdir(), "ssh-mcp-ask-"));

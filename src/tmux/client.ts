@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { SshMcpError } from "../errors.js";
-import { TmuxControl } from "./control.js";
+import { ControlError, TmuxControl } from "./control.js";
 
 /**
  * The tmux client: argv arrays to `tmux -L <socket>`, never a shell string, and an environment
@@ -196,6 +196,8 @@ export class Tmux {
 
   private readonly tmuxPath: string;
   onError: ((err: Error) => void) | undefined;
+  /** Called when the control-mode client fails (it is started again on a later call). */
+  onControlFailure: ((err: Error) => void) | undefined;
 
   /** The control-mode client for the hot path, once enableControl() was called (the server). */
   private control: TmuxControl | undefined;
@@ -219,14 +221,19 @@ export class Tmux {
   }
 
   /** Commands through the control client when it runs, else one tmux process for them all. */
-  private async fast(commands: TmuxCommand[]): Promise<string> {
+  private async fast(commands: TmuxCommand[], readOnly = false): Promise<string> {
     const c = this.control;
     if (c?.alive && !commands.some((cmd) => cmd.some((a) => a.includes("\0")))) {
       try {
         return await c.run(commands);
       } catch (err) {
         // tmux's own refusal (no such pane...) reads the same as from a tmux process. A client
-        // that died under the commands is not retried: tmux may have run them (keys twice).
+        // that failed under the commands is said once; a read is asked again through a tmux
+        // process, anything else is not retried: tmux may have run it (keys sent twice).
+        if (err instanceof ControlError) {
+          this.onControlFailure?.(err);
+          if (readOnly) return this.run(chain(...commands));
+        }
         throw new TmuxError((err as Error).message, commands[0]?.[0] ?? "");
       }
     }
@@ -325,7 +332,7 @@ export class Tmux {
       // them is well under a millisecond (a lock set in it is honoured from the next input on).
       let ok: string;
       try {
-        ok = await this.fast([["display-message", "-p", "-t", target, `#{pane_id}:${condition}`]]);
+        ok = await this.fast([["display-message", "-p", "-t", target, `#{pane_id}:${condition}`]], true);
       } catch (err) {
         if (gone(err)) return false;
         throw err;
@@ -370,7 +377,7 @@ export class Tmux {
 
   async paneInfo(target: string): Promise<PaneInfo | undefined> {
     try {
-      const out = await this.fast([["display-message", "-p", "-t", target, PANE_FORMAT]]);
+      const out = await this.fast([["display-message", "-p", "-t", target, PANE_FORMAT]], true);
       const info = parsePaneLine(out.trim());
       // Over the control client a gone target is no error (the fields come back empty): only the
       // target's own line counts.
