@@ -192,7 +192,14 @@ function tmuxFloor(lines: number): number {
   }
   const ms = performance.now() - t0;
   execFileSync("tmux", ["-L", sock, "kill-server"]);
+  removeSocketFile(sock);
   return ms;
+}
+
+/** A killed tmux server leaves its socket file behind: the bench removes its own. */
+function removeSocketFile(socket: string): void {
+  const uid = process.getuid?.() ?? 0;
+  rmSync(join(process.env.TMUX_TMPDIR || "/tmp", `tmux-${uid}`, socket), { force: true });
 }
 
 function longPollLatency(url: string, append: () => void): Promise<number> {
@@ -445,6 +452,7 @@ export async function runBench(args: {
     } catch {
       // already gone
     }
+    removeSocketFile(socket);
     sshd.stop();
     // SSH_MCP_BENCH_KEEP=1 keeps the runtime (transcripts, server logs) for a look afterwards.
     if (process.env.SSH_MCP_BENCH_KEEP) process.stderr.write(`kept: ${dir}\n`);
