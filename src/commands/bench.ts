@@ -352,7 +352,9 @@ export async function runBench(args: {
     const openMs = performance.now() - t1;
     const ok = opened.filter((o) => o.ok).length;
     // Why some did not open, once per distinct reason.
-    for (const why of new Set(opened.filter((o) => !o.ok).map((o) => `${String(o.code)}: ${String(o.message)}`)))
+    for (const why of new Set(
+      opened.filter((o) => !o.ok).map((o) => `${String(o.code)}: ${String(o.message)}`),
+    ))
       process.stderr.write(`open_session failed: ${why.slice(0, 400)}\n`);
     const perSession = (total() - before) / 1024 / nSessions;
     const perSessionPss = (totalPss() - beforePss) / 1024 / nSessions;

@@ -227,7 +227,8 @@ function replayTranscript(s: Session, path: string, replay: Replay): number {
     }
     const ev = parseEvent(line);
     if (!ev) return;
-    if (ev.dir === "command_start" && typeof ev.command_id === "string") replay.startsAt.set(ev.command_id, lineEnd);
+    if (ev.dir === "command_start" && typeof ev.command_id === "string")
+      replay.startsAt.set(ev.command_id, lineEnd);
     applyEvent(s, ev, replay, start);
   });
   const feed = (from: number, to: number): void => {

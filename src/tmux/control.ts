@@ -96,7 +96,23 @@ export class TmuxControl {
   start(): void {
     const child = spawn(
       this.tmuxPath,
-      ["-u", "-L", this.socket, "-f", "/dev/null", "-C", "new-session", "-A", "-s", CONTROL_SESSION, "-x", "80", "-y", "24", "cat"],
+      [
+        "-u",
+        "-L",
+        this.socket,
+        "-f",
+        "/dev/null",
+        "-C",
+        "new-session",
+        "-A",
+        "-s",
+        CONTROL_SESSION,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "cat",
+      ],
       { env: this.env, stdio: ["pipe", "pipe", "ignore"] },
     );
     this.child = child;

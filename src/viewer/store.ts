@@ -189,10 +189,7 @@ export class TranscriptStore extends EventEmitter {
       return { events: [], next: Math.max(after, file?.lineStarts.length ?? 0) };
     const from = file.lineStarts[after] as number;
     const lastLine = Math.min(file.lineStarts.length, after + max);
-    const to =
-      lastLine < file.lineStarts.length
-        ? (file.lineStarts[lastLine] as number)
-        : file.size;
+    const to = lastLine < file.lineStarts.length ? (file.lineStarts[lastLine] as number) : file.size;
     let len = Math.min(to - from, maxBytes);
     const buf = Buffer.allocUnsafe(len);
     let fd: number;

@@ -86,7 +86,10 @@ describe("tmux control-mode client", () => {
     await h.restartClient();
     const list = (await h.call("list_sessions")).sessions as { session_id: string }[];
     expect(list.map((s) => s.session_id)).toEqual(sid.map((s) => s.session_id));
-    const r = await h.call("execute_command", { session_id: list[0]?.session_id as string, command: "echo after" });
+    const r = await h.call("execute_command", {
+      session_id: list[0]?.session_id as string,
+      command: "echo after",
+    });
     expect(r, JSON.stringify(r)).toMatchObject({ ok: true, output: "after\n" });
     expect(sessions()).toContain("ssh-mcp-ctl 1");
   });

@@ -192,9 +192,9 @@ describe("execute_command", () => {
     tmux("set-option", "-w", "-t", pane, "@ssh_mcp_lock", JSON.stringify(lock));
     try {
       expect(await exec("echo typed-while-locked-1")).toMatchObject({ ok: false, code: "INPUT_LOCKED" });
-      expect(
-        await h.call("send_text", { session_id: sid, text: "echo typed-while-locked-2" }),
-      ).toMatchObject({ ok: false, code: "INPUT_LOCKED" });
+      expect(await h.call("send_text", { session_id: sid, text: "echo typed-while-locked-2" })).toMatchObject(
+        { ok: false, code: "INPUT_LOCKED" },
+      );
       expect(tmux("capture-pane", "-p", "-t", pane)).not.toContain("typed-while-locked");
     } finally {
       tmux("set-option", "-w", "-u", "-t", pane, "@ssh_mcp_lock");

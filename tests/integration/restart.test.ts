@@ -214,7 +214,9 @@ describe("the ledger after a restart", () => {
       { timeoutMs: 15_000 },
     );
     expect(done).toMatchObject({ exit_code: 0, output: "5\n6\n7\n" });
-    expect((await h.call("execute_command", { session_id: sid, command: "echo next" })).output).toBe("next\n");
+    expect((await h.call("execute_command", { session_id: sid, command: "echo next" })).output).toBe(
+      "next\n",
+    );
   });
 });
 

@@ -180,7 +180,10 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 describe("commandString (text through tmux's own command parser)", () => {
   const socket = uniqueSocket("cs");
   const tmux = (...args: string[]): string =>
-    execFileSync("tmux", ["-u", "-L", socket, "-f", "/dev/null", ...args], { env: tmuxEnv(), encoding: "utf8" });
+    execFileSync("tmux", ["-u", "-L", socket, "-f", "/dev/null", ...args], {
+      env: tmuxEnv(),
+      encoding: "utf8",
+    });
   afterAll(async () => {
     await killTmuxServer(socket);
   });
@@ -220,13 +223,24 @@ describe("commandString (text through tmux's own command parser)", () => {
       ).toBe("one cs\ntwo");
       // if-shell's branch answers in a block of its own, still within the request.
       expect(
-        await c.run([["if-shell", "-F", "-t", "cs", "1", commandString([["display-message", "-p", "-t", "cs", "branch"]])]]),
+        await c.run([
+          [
+            "if-shell",
+            "-F",
+            "-t",
+            "cs",
+            "1",
+            commandString([["display-message", "-p", "-t", "cs", "branch"]]),
+          ],
+        ]),
       ).toBe("branch");
       await expect(c.run([["send-keys", "-t", "%999", "x"]])).rejects.toThrow(/can't find pane/);
       // display-message does not fail on a gone target over a control client (Tmux checks the answer).
       expect(await c.run([["display-message", "-p", "-t", "%999", "#{pane_id}"]])).not.toBe("%999");
       expect(await c.run([["display-message", "-p", "-t", "cs", "after"]])).toBe("after");
-      expect(tmux("list-sessions", "-F", "#{session_name} #{session_attached}")).toContain(`${CONTROL_SESSION} 1`);
+      expect(tmux("list-sessions", "-F", "#{session_name} #{session_attached}")).toContain(
+        `${CONTROL_SESSION} 1`,
+      );
     } finally {
       c.close();
     }
@@ -241,7 +255,9 @@ describe("commandString (text through tmux's own command parser)", () => {
       const pane = tmux("display-message", "-p", "-t", "cs", "#{pane_id}").trim();
       // The first call goes through a tmux process and starts the control client.
       expect((await t.paneInfo(pane))?.paneId).toBe(pane);
-      await pollUntil(() => tmux("list-sessions", "-F", "#{session_name} #{session_attached}").includes(`${CONTROL_SESSION} 1`));
+      await pollUntil(() =>
+        tmux("list-sessions", "-F", "#{session_name} #{session_attached}").includes(`${CONTROL_SESSION} 1`),
+      );
       expect((await t.paneInfo(pane))?.paneId).toBe(pane);
       expect(await t.paneInfo("%999")).toBeUndefined();
       expect(await t.runIf("%999", "1", [["send-keys", "-t", "%999", "x"]])).toBe(false);
@@ -253,4 +269,3 @@ describe("commandString (text through tmux's own command parser)", () => {
     }
   });
 });
-

@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { eachLine, isRecvLine, recvText, tailEvents, TranscriptFollower } from "../../src/transcript/reader.js";
+import {
+  eachLine,
+  isRecvLine,
+  recvText,
+  tailEvents,
+  TranscriptFollower,
+} from "../../src/transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../../src/transcript/writer.js";
 import { pollUntil } from "../fixtures/poll.js";
 
@@ -309,4 +315,3 @@ describe("replay helpers: eachLine, isRecvLine, recvText", () => {
     expect(recvText(path, 0, end)).toBe(texts.join(""));
   });
 });
-
