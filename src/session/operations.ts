@@ -113,7 +113,7 @@ export async function executeCommand(
         // explains the refusal, or sends if it allows.
         return await executeCommand(mgr, sessionId, opts, false);
       }
-    } else await mgr.deps.tmux.sendLiteral(s.paneId, text + enter, clear);
+    } else await mgr.deps.tmux.sendCommands(keys);
     cmd.sentAt = Date.now();
   } catch (err) {
     s.finish(cmd, "failed", "timeout", null, "");
@@ -290,7 +290,7 @@ export async function sendText(
         return await sendText(mgr, sessionId, o, false);
       }
     } else {
-      await mgr.deps.tmux.sendLiteral(s.paneId, o.text + enter);
+      await mgr.deps.tmux.sendCommands(keys);
     }
     // wait_for must match what the other side says, not the echo of what we just typed: when
     // the typed text itself would match, matching starts after its echo.

@@ -295,7 +295,11 @@ export class Tmux {
    * `firstKeys` go before it in the same invocation.
    */
   async sendLiteral(target: string, text: string, firstKeys: string[] = []): Promise<void> {
-    const cmds = literalCommands(target, text, firstKeys);
+    await this.sendCommands(literalCommands(target, text, firstKeys));
+  }
+
+  /** Runs send-keys commands (literalCommands), batched under tmux's message limit. */
+  async sendCommands(cmds: TmuxCommand[]): Promise<void> {
     if (this.control?.alive) {
       await this.fast(cmds);
       return;
@@ -319,8 +323,9 @@ export class Tmux {
   /**
    * Runs `commands` only if `condition` (a tmux format, evaluated against `target`) is true: in
    * one tmux process, the check and the send are one step in the tmux server (if-shell -F), so
-   * nothing can change in between; over the control client, two lines in a row (see below). Resolves true when they ran; false when the condition was false or the
-   * pane is gone (nothing ran). The commands must fit one message (see fitsOneMessage).
+   * nothing can change in between; over the control client, two lines in a row (see below).
+   * Resolves true when they ran; false when the condition was false or the pane is gone
+   * (nothing ran). The commands must fit one message (see fitsOneMessage).
    */
   async runIf(target: string, condition: string, commands: TmuxCommand[]): Promise<boolean> {
     const gone = (err: unknown): boolean =>
