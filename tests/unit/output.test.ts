@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
@@ -734,5 +735,42 @@ describe("tailWithin", () => {
       const before = codePoints(t.slice(0, t.length - r.text.length)).at(-1);
       if (before !== undefined) expect(replySize(before + r.text)).toBeGreaterThan(budget);
     }
+  });
+});
+
+describe("cleanOutput, piecewise", () => {
+  // Session cleans a long output in pieces cut right after a line break (session.ts cleanAhead).
+  const text = fc
+    .array(
+      fc.constantFrom(
+        "a",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\x1b[K",
+        "\x1b[2K",
+        "\x1b[31m",
+        "\x1b]0;t\x07",
+        "\b",
+        "\0",
+        "中",
+        "😀",
+        "\x1b",
+        "[",
+      ),
+      { maxLength: 30 },
+    )
+    .map((p) => p.join(""));
+
+  it("cleaning A (ending in a line break) then B equals cleaning A + B", () => {
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        const head = a + "\n";
+        expect(cleanOutput(head) + cleanOutput(b)).toBe(cleanOutput(head + b));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -1,0 +1,113 @@
+import fc from "fast-check";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { profileSchema, type Profile } from "../../src/config/schema.js";
+import { beginMarker, cleanOutput } from "../../src/session/output.js";
+import { Session } from "../../src/session/session.js";
+import { TranscriptWriter } from "../../src/transcript/writer.js";
+
+/**
+ * Session's completion logic fed with output chunks directly (pure logic: no tmux, no tap; the
+ * transcript writer writes to a temp file nobody reads).
+ */
+const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-session-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function session(): Session {
+  const id = `s${++n}`;
+  const profile = { ...profileSchema.parse({ host: "h" }), name: "p" } as Profile;
+  return new Session({
+    id,
+    profile,
+    ownerLabel: null,
+    createdAt: new Date().toISOString(),
+    paneId: "%1",
+    tmuxName: id,
+    transcriptPath: join(dir, `${id}.jsonl`),
+    writer: new TranscriptWriter(join(dir, `${id}.jsonl`), id),
+    idleMs: 60_000,
+  });
+}
+
+/** Lines of output as a terminal sends them: CRLF, colours, progress redraws, tabs, CJK. */
+const line = fc
+  .array(
+    fc.constantFrom(
+      "x",
+      "42",
+      " ",
+      "\t",
+      "中文",
+      "😀",
+      "\x1b[31m",
+      "\x1b[0m",
+      "\r",
+      "\r\x1b[K",
+      "\b",
+      "\x07",
+      "é",
+    ),
+    { maxLength: 12 },
+  )
+  .map((parts) => parts.join("") + "\r\n");
+
+describe("Session: a marker command's output", () => {
+  it("is the same whether cleaned as it streams in or all at once, however the chunks fall", () => {
+    fc.assert(
+      fc.property(
+        fc.array(line, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 30_000 }),
+        fc.array(fc.integer({ min: 1, max: 9000 }), { minLength: 1, maxLength: 20 }),
+        (lines, repeat, sizes) => {
+          const s = session();
+          const cmd = s.newCommand("cmd", "marker");
+          // Enough output to cross the 64 kB cleaning step several times.
+          const body = lines.join("").repeat(Math.ceil(repeat / lines.length));
+          const raw = `${beginMarker(cmd.nonce)}\r\n${body}\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n$ `;
+          for (let i = 0, k = 0; i < raw.length; k++) {
+            const size = sizes[k % sizes.length] as number;
+            s.onRecv(raw.slice(i, i + size));
+            i += size;
+          }
+          expect(cmd.result.status).toBe("completed");
+          expect(cmd.result.exit_code).toBe(0);
+          expect(cmd.result.output).toBe(cleanOutput(body));
+          s.writer.close();
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("reads the same while the command is still running", () => {
+    const s = session();
+    const cmd = s.newCommand("cmd", "marker");
+    const body = Array.from({ length: 20_000 }, (_, i) => `\x1b[32m${i}\x1b[0m\r\n`).join("");
+    s.onRecv(`${beginMarker(cmd.nonce)}\r\n`);
+    for (let i = 0; i < body.length; i += 4096) s.onRecv(body.slice(i, i + 4096));
+    expect(cmd.result.status).toBe("running");
+    expect(cmd.cleaned?.length).toBeGreaterThan(1);
+    expect(s.currentOutput(cmd)).toBe(cleanOutput(body));
+    s.writer.close();
+  });
+
+  it("keeps the line break before a late marker of a nested shell out, as cleaning the whole does", () => {
+    const s = session();
+    const cmd = s.newCommand("cmd", "marker");
+    const filler = "y\r\n".repeat(40_000);
+    const body = `${filler}__SSHMCP_E_0123456789abcdef_0__\r\n${filler}`;
+    s.onRecv(`${beginMarker(cmd.nonce)}\r\n`);
+    // The chunk ends where the last line break more than 64 characters back is the one before
+    // the late marker: the cut would fall right there.
+    const cut = filler.length + 80;
+    s.onRecv(body.slice(0, cut));
+    s.onRecv(body.slice(cut));
+    s.onRecv(`\r\n__SSHMCP_E_${cmd.nonce}_3__\r\n`);
+    expect(cmd.result.exit_code).toBe(3);
+    expect(cmd.result.output).toBe(cleanOutput(body));
+    s.writer.close();
+  });
+});
