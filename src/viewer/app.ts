@@ -103,6 +103,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
   });
 
   const rows = (): SessionRow[] => {
+    opts.store.rescan();
     const byId = new Map<string, SessionRow>();
     for (const f of opts.store.files.values()) {
       const m = f.meta;
@@ -138,8 +139,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       void fail(reply, 400, "INVALID_ARGUMENT", "Invalid session id.");
       return undefined;
     }
-    if (!opts.store.files.has(id)) opts.store.rescan(); // a session opened a moment ago
-    if (!opts.store.files.has(id)) {
+    if (!opts.store.fresh(id)) {
       void fail(reply, 404, "UNKNOWN_SESSION", `Unknown session '${id}'.`);
       return undefined;
     }

@@ -11,7 +11,6 @@ import {
   type FSWatcher as FSWatcherNode,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import chokidar, { type FSWatcher } from "chokidar";
 import { eachLine, isRecvLine } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 
@@ -19,7 +18,13 @@ import type { TranscriptEvent } from "../transcript/writer.js";
  * Every transcript under the runtime root, read incrementally: each file keeps its byte offset
  * and the offset of each line start, so a change reads only the appended bytes, and a client
  * asking for lines after N reads from the right place instead of re-reading the file (the
- * predecessor re-read whole files every 200 ms). chokidar tells us when files grow.
+ * predecessor re-read whole files every 200 ms).
+ *
+ * Read when asked, not watched: a page or API call brings what it shows up to date (a readdir
+ * and a stat per file), and only a session a client follows is watched (inotify on its file).
+ * Watching every transcript (chokidar) re-read the directory on every append of every session:
+ * with 16 MB of output streaming, that and indexing lines nobody looked at were a third of the
+ * server's CPU, taken from the session's own tmux, ssh and tap on a small machine.
  */
 export interface TranscriptFile {
   path: string;
@@ -40,7 +45,6 @@ export const SESSION_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
 export class TranscriptStore extends EventEmitter {
   readonly files = new Map<string, TranscriptFile>();
-  private watcher: FSWatcher | undefined;
 
   /** runtimeDir: the root with instances/ and legacy transcripts/; extraDirs: more flat dirs. */
   constructor(
@@ -66,9 +70,9 @@ export class TranscriptStore extends EventEmitter {
 
   private lastRescan = 0;
 
-  /** Reads every transcript directory (new files and growth); at most once a second. */
+  /** Reads every transcript directory (new files and growth); at most every 100 ms. */
   rescan(): void {
-    if (Date.now() - this.lastRescan < 1000) return;
+    if (Date.now() - this.lastRescan < 100) return;
     this.lastRescan = Date.now();
     for (const { dir } of this.dirs()) {
       if (!existsSync(dir)) continue;
@@ -76,23 +80,23 @@ export class TranscriptStore extends EventEmitter {
     }
   }
 
-  /** Scans everything once, then watches for new and growing files. */
-  async start(): Promise<void> {
+  /** Scans everything once; later reads bring files up to date (see the class comment). */
+  start(): Promise<void> {
     this.rescan();
-    const roots = [
-      join(this.runtimeDir, "instances"),
-      join(this.runtimeDir, "transcripts"),
-      ...this.extraDirs,
-    ];
-    this.watcher = chokidar.watch(roots.filter(existsSync).length ? roots : [this.runtimeDir], {
-      ignoreInitial: true,
-      depth: 3,
-    });
-    const onFile = (p: string): void => {
-      if (p.endsWith(".jsonl")) this.update(p);
-    };
-    this.watcher.on("add", onFile).on("change", onFile);
-    await new Promise<void>((resolve) => this.watcher?.once("ready", () => resolve()));
+    return Promise.resolve();
+  }
+
+  /** A session's file, brought up to date (undefined: no such session, even after a rescan). */
+  fresh(sessionId: string): TranscriptFile | undefined {
+    const file = this.files.get(sessionId);
+    if (file) return this.update(file.path);
+    if (!SESSION_ID_RE.test(sessionId)) return undefined;
+    // A session opened a moment ago: look for its file by name.
+    for (const { dir } of this.dirs()) {
+      const path = join(dir, `${sessionId}.jsonl`);
+      if (existsSync(path)) this.update(path);
+    }
+    return this.files.get(sessionId);
   }
 
   private describe(path: string): { instance: string; scope: "instance" | "legacy" } {
@@ -290,10 +294,10 @@ export class TranscriptStore extends EventEmitter {
     });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const e of this.followed.values()) e.stop();
     this.followed.clear();
-    await this.watcher?.close();
+    return Promise.resolve();
   }
 }
 

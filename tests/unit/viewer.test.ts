@@ -8,7 +8,7 @@ import { allowedHosts, hostAllowed, originAllowed, tokenMatches } from "../../sr
 import { TranscriptStore } from "../../src/viewer/store.js";
 import { TranscriptWriter } from "../../src/transcript/writer.js";
 
-/** The viewer's routes through app.inject(): no socket, real files, real chokidar store. */
+/** The viewer's routes through app.inject(): no socket, real files, real store. */
 
 const TOKEN = "t0ken-".padEnd(32, "x");
 const PORT = 8799;
@@ -203,6 +203,20 @@ describe("routes", () => {
     const r = (await pending).json() as { events: { text?: string }[]; next_line: number };
     expect(r.events.map((e) => e.text)).toEqual(["late line\r\n"]);
     expect(r.next_line).toBe(4);
+  });
+  it("a session started after the viewer, and lines nobody followed, are there when asked", async () => {
+    const id = "later-session-1";
+    const path = join(dir, "instances", "ssh-mcp-20260101-000000-1-abcd", "transcripts", `${id}.jsonl`);
+    writeFileSync(path, line({ dir: "session_meta", profile: "later" }).replaceAll(SID, id));
+    // Straight away: its page, then its events, then the list.
+    expect((await get(`/sessions/${id}?token=${TOKEN}`)).statusCode).toBe(200);
+    appendFileSync(path, line({ dir: "recv", text: "one\r\n" }).replaceAll(SID, id));
+    const ev = (await get(`/api/sessions/${id}/events?token=${TOKEN}`)).json() as {
+      events: { dir: string }[];
+    };
+    expect(ev.events.map((e) => e.dir)).toEqual(["session_meta", "recv"]);
+    const list = (await get(`/api/sessions?token=${TOKEN}`)).json() as { sessions: { session_id: string }[] };
+    expect(list.sessions.map((s) => s.session_id)).toContain(id);
   });
 });
 
