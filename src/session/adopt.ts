@@ -140,13 +140,18 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
       transcriptPath: row.transcript,
       writer: new TranscriptWriter(row.transcript, row.info.sessionId),
       idleMs: deps.config.timing.idleMs,
+      resultOutputChars: deps.config.resultOutputChars,
     });
     s.adoptedFrom = row.info.ownerInstance || null;
     const replay: Replay = { finishedWithoutEvent: new Set(), startsAt: new Map() };
     const end = replayTranscript(s, row.transcript, replay);
-    s.follower = new TranscriptFollower(row.transcript, (ev) => applyEvent(s, ev, replay), {
-      fromOffset: end,
-    });
+    s.follower = new TranscriptFollower(
+      row.transcript,
+      (ev, end) => applyEvent(s, ev, replay, undefined, end),
+      {
+        fromOffset: end,
+      },
+    );
     // Commands the tap saw finish while no server ran: record their completion now.
     for (const id of replay.finishedWithoutEvent) {
       const c = s.commands.get(id)?.result;
@@ -232,10 +237,10 @@ function replayTranscript(s: Session, path: string, replay: Replay): number {
     applyEvent(s, ev, replay, start);
   });
   const feed = (from: number, to: number): void => {
-    eachLine(path, from, to, (line) => {
+    eachLine(path, from, to, (line, _start, lineEnd) => {
       if (!isRecvLine(line)) return;
       const ev = parseEvent(line);
-      if (ev) applyEvent(s, ev, replay);
+      if (ev) applyEvent(s, ev, replay, undefined, lineEnd);
     });
   };
   const running = s.active;
@@ -243,7 +248,7 @@ function replayTranscript(s: Session, path: string, replay: Replay): number {
   const from = Math.min(tailFrom ?? end, runFrom ?? end);
   if (running && runFrom !== undefined) {
     feed(from, runFrom);
-    s.restartAtEnd(running);
+    s.restartAtEnd(running, runFrom);
     feed(runFrom, end);
   } else feed(from, end);
   s.replaying = false;
@@ -252,12 +257,18 @@ function replayTranscript(s: Session, path: string, replay: Replay): number {
 
 /**
  * One transcript event, live or replayed: replay rebuilds commands and state. `lineStart`: the
- * event's byte offset, in pass 1 of a replay.
+ * event's byte offset, in pass 1 of a replay; `lineEnd`: the offset just past its line.
  */
-function applyEvent(s: Session, ev: TranscriptEvent, replay: Replay, lineStart?: number): void {
+function applyEvent(
+  s: Session,
+  ev: TranscriptEvent,
+  replay: Replay,
+  lineStart?: number,
+  lineEnd?: number,
+): void {
   if (ev.dir === "recv") {
     const running = s.replaying ? s.active : undefined;
-    if (typeof ev.text === "string") s.onRecv(ev.text);
+    if (typeof ev.text === "string") s.onRecv(ev.text, lineEnd);
     if (running && running.result.status !== "running") {
       running.result = { ...running.result, completed_at: ev.ts };
       replay.finishedWithoutEvent.add(running.result.command_id);

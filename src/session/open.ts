@@ -198,10 +198,11 @@ export async function openSession(
     transcriptPath,
     writer,
     idleMs: config.timing.idleMs,
+    resultOutputChars: config.resultOutputChars,
   });
   session.previousSessionId = previousSessionId;
-  session.follower = new TranscriptFollower(transcriptPath, (ev) => {
-    if (ev.dir === "recv" && typeof ev.text === "string") session.onRecv(ev.text);
+  session.follower = new TranscriptFollower(transcriptPath, (ev, end) => {
+    if (ev.dir === "recv" && typeof ev.text === "string") session.onRecv(ev.text, end);
   });
   mgr.sessions.set(id, session);
   try {

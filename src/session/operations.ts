@@ -5,7 +5,7 @@ import type { SessionManager } from "./manager.js";
 import { checkCommand, checkText, type Verdict } from "../security/policy.js";
 import { lastLines } from "./login.js";
 import { redactValues } from "../transcript/redact.js";
-import { capOutput, cleanOutput, pageOutput, replySize, tailWithin, wrapCommand } from "./output.js";
+import { cleanOutput, pageOutput, replySize, tailWithin, wrapCommand } from "./output.js";
 import { fitsOneMessage, literalCommands } from "../tmux/client.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
@@ -142,8 +142,7 @@ async function waitForCompletion(s: Session, cmd: TrackedCommand, timeoutMs: num
 }
 
 function resultFor(mgr: SessionManager, s: Session, cmd: TrackedCommand): CommandResult {
-  const full = s.currentOutput(cmd);
-  const { output, truncated } = capOutput(full, mgr.config.resultOutputChars);
+  const { output, truncated } = s.cappedOutput(cmd, mgr.config.resultOutputChars);
   return { ...cmd.result, output, output_truncated: truncated };
 }
 

@@ -132,8 +132,13 @@ export function cleanOutput(raw: string): string {
   // sequence, and let overlay() honour the mark.
   // eslint-disable-next-line no-control-regex
   const marked = raw.includes("\x1b[") ? raw.replace(/\r\x1b\[[02]?K|\x1b\[2K\r/g, `\r${ERASE}`) : raw;
+  const stripped = stripAnsi(marked);
+  if (!stripped.includes("__SSHMCP_")) {
+    const plain = foldPlainAscii(stripped);
+    if (plain !== undefined) return plain;
+  }
   // Fast path for the common case (plain lines ending in CRLF): whole-string passes only.
-  let text = stripAnsi(marked).replace(/\r+\n/g, "\n");
+  let text = stripped.replace(/\r+\n/g, "\n");
   // A marker printed late (a nested shell's command ending when that shell exits) is noise here.
   if (text.includes("__SSHMCP_")) text = text.replace(/\n?__SSHMCP_[BE]_[0-9a-f]{16}(?:_\d{1,3})?__/g, "");
   if (!text.includes("\r") && !text.includes("\b")) {
@@ -156,6 +161,41 @@ export function cleanOutput(raw: string): string {
 
 const ERASE = "\ufdd0";
 
+let scratch = Buffer.allocUnsafeSlow(256 * 1024);
+
+/**
+ * cleanOutput's result for ASCII text with no bare CR and no backspace (most output: lines
+ * ending in CRLF), in one pass over its bytes: CR runs before LF dropped, control characters
+ * other than tab and LF dropped. Undefined for anything else (the general path handles it).
+ * Two regex replaces with a match per line cost 3-4 times as much on `seq`-like output.
+ */
+function foldPlainAscii(text: string): string | undefined {
+  const n = text.length;
+  if (Buffer.byteLength(text, "utf8") !== n) return undefined;
+  if (scratch.length < n) {
+    if (n > 4 * 1024 * 1024) return undefined; // not worth a buffer of its own
+    scratch = Buffer.allocUnsafeSlow(n);
+  }
+  const buf = scratch;
+  buf.write(text, 0, n, "latin1");
+  let w = 0;
+  for (let r = 0; r < n; r++) {
+    const c = buf[r] as number;
+    if (c >= 0x20 ? c !== 0x7f : c === 0x0a || c === 0x09) {
+      buf[w++] = c;
+    } else if (c === 0x0d) {
+      let k = r + 1;
+      while (k < n && buf[k] === 0x0d) k++;
+      if (k >= n || buf[k] !== 0x0a) return undefined; // a bare CR overwrites: general path
+      buf[w++] = 0x0a;
+      r = k;
+    } else if (c === 0x08) {
+      return undefined; // backspace erases: general path
+    }
+  }
+  return w === n ? text : buf.toString("latin1", 0, w);
+}
+
 function overlay(parts: string[]): string {
   let cur = "";
   for (const p of parts) {
@@ -176,20 +216,85 @@ function applyBackspace(line: string): string {
 
 /** Keeps the head and the tail of long output with a note saying how to get the rest. */
 export function capOutput(text: string, max: number): { output: string; truncated: boolean } {
-  if (text.length <= max) return { output: text, truncated: false };
-  let head = Math.floor(max / 4);
-  let tailStart = text.length - (max - head);
+  return capParts(text, text, text.length, max);
+}
+
+/**
+ * capOutput of a text known by its start `head`, its end `tail` and its length `total`; exact
+ * when each of head and tail holds at least `max` characters (or the whole text).
+ */
+export function capParts(
+  head: string,
+  tail: string,
+  total: number,
+  max: number,
+): { output: string; truncated: boolean } {
+  if (total <= max) return { output: head, truncated: false };
+  let h = Math.floor(max / 4);
+  let tailStart = total - (max - h);
+  const tailBase = total - tail.length;
   // Never cut a surrogate pair in half.
-  if (isHigh(text.charCodeAt(head - 1))) head--;
-  if (isLow(text.charCodeAt(tailStart))) tailStart++;
-  const omitted = tailStart - head;
+  if (isHigh(head.charCodeAt(h - 1))) h--;
+  if (isLow(tail.charCodeAt(tailStart - tailBase))) tailStart++;
+  const omitted = tailStart - h;
   return {
     output:
-      text.slice(0, head) +
+      head.slice(0, h) +
       `\n... [${omitted} characters omitted; call get_command with output_offset to read them] ...\n` +
-      text.slice(tailStart),
+      tail.slice(tailStart - tailBase),
     truncated: true,
   };
+}
+
+/**
+ * A command's cleaned output as it grows, holding O(hold) characters: all of it while it is
+ * under 2 x hold, then only its first and last `hold` characters and its length. That is enough
+ * for the capped reply (capParts, for any max <= hold); the whole is read again from the
+ * transcript when someone pages through it. Holding 16 MB per command cost more in garbage
+ * collection than cleaning it (every surviving piece is copied), and a hundred such commands
+ * would have held gigabytes.
+ */
+export class OutputDigest {
+  private pieces: string[] | undefined = [];
+  private head = "";
+  private tail: string[] = [];
+  private tailLength = 0;
+  length = 0;
+
+  constructor(readonly hold: number) {}
+
+  push(piece: string): void {
+    if (!piece) return;
+    this.length += piece.length;
+    if (this.pieces) {
+      this.pieces.push(piece);
+      if (this.length <= 2 * this.hold) return;
+      const all = this.pieces.join("");
+      this.pieces = undefined;
+      this.head = all.slice(0, this.hold);
+      this.tail = [all.slice(-this.hold)];
+      this.tailLength = this.hold;
+      return;
+    }
+    this.tail.push(piece);
+    this.tailLength += piece.length;
+    while (this.tail.length > 1 && this.tailLength - (this.tail[0] as string).length >= this.hold) {
+      this.tailLength -= (this.tail.shift() as string).length;
+    }
+  }
+
+  /** The whole output, while it is held. */
+  whole(): string | undefined {
+    return this.pieces?.join("");
+  }
+
+  /** capOutput of this output followed by `rest` (not kept), for max <= hold. */
+  cap(max: number, rest = ""): { output: string; truncated: boolean } {
+    const whole = this.whole();
+    if (whole !== undefined) return capOutput(whole + rest, max);
+    const tail = this.tail.join("") + rest;
+    return capParts(this.head, tail, this.length + rest.length, max);
+  }
 }
 
 function isHigh(code: number): boolean {

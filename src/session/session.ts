@@ -3,7 +3,7 @@ import type { Profile } from "../config/schema.js";
 import { recvText, type TranscriptFollower } from "../transcript/reader.js";
 import type { TranscriptWriter } from "../transcript/writer.js";
 import { lastLines } from "./login.js";
-import { cleanOutput, findBegin, findEnd, MARKER_OVERLAP } from "./output.js";
+import { capOutput, cleanOutput, findBegin, findEnd, MARKER_OVERLAP, OutputDigest } from "./output.js";
 import { OutputStream } from "./stream.js";
 import type { CommandResult, Completion, InputLock, SessionStatus } from "./types.js";
 
@@ -27,10 +27,15 @@ export interface TrackedCommand {
    * offset where the uncleaned rest starts. Cleaning is line-local, so the pieces joined equal
    * cleaning the whole (a property test checks it); cleaning 16 MB at once at the end cost ~1 s
    * (a regex replace with millions of matches in one string), in 64 kB pieces while the output
-   * streams in it is ~0.2 s spread over the run. Undefined: clean the whole at the end.
+   * streams in it is ~0.2 s spread over the run, and the raw text can go once cleaned. A long
+   * output is held as head, tail and length only (OutputDigest).
    */
-  cleaned?: string[];
+  cleaned?: OutputDigest;
   cleanedTo?: number;
+  /** Transcript byte offset at or before its first output line (where a re-read starts). */
+  from?: number;
+  /** A finished long output's head and tail, while `span` says where the whole is. */
+  preview?: OutputDigest;
   /** Echo of the typed text to drop from the front of raw-mode output. */
   echo?: string;
   /** When the text went out (set by the caller once sent). */
@@ -55,10 +60,15 @@ export interface SessionInit {
   writer: TranscriptWriter;
   /** Quiet period for the idle fallbacks. */
   idleMs: number;
+  /** The longest output a tool reply carries (capped beyond): a command holds at least this. */
+  resultOutputChars?: number;
 }
 
 /** Quiet period before a command whose begin marker never came counts as "no shell here". */
 const NO_SHELL_QUIET_MS = 2000;
+
+/** Output characters a command holds at least (more if replies carry more, SessionInit). */
+const DEFAULT_HOLD = 256 * 1024;
 
 /** Raw output cleaned at a time while a marker command runs (see TrackedCommand.cleaned). */
 const CLEAN_STEP = 64 * 1024;
@@ -86,6 +96,9 @@ export class Session {
   private readonly waiters = new Set<() => void>();
   private commandSeq = 0;
   readonly idleMs: number;
+  readonly holdChars: number;
+  /** Transcript byte offset just past the line being passed to onRecv (when the caller knows). */
+  private lineEnd: number | undefined;
   /** True while a transcript is replayed into this session (adoption): nothing is written. */
   replaying = false;
   /** The session this one was reopened from (reopen_session). */
@@ -110,16 +123,19 @@ export class Session {
     this.transcriptPath = init.transcriptPath;
     this.writer = init.writer;
     this.idleMs = init.idleMs;
+    this.holdChars = Math.max(DEFAULT_HOLD, init.resultOutputChars ?? 0);
     this.prompt = init.profile.prompt_regex ? new RegExp(init.profile.prompt_regex, "m") : undefined;
   }
 
-  /** Called for every recv event the tap wrote. */
-  onRecv(text: string): void {
+  /** Called for every recv event the tap wrote; `lineEnd`: the byte offset just past its line. */
+  onRecv(text: string, lineEnd?: number): void {
+    this.lineEnd = lineEnd;
     this.stream.append(text);
     this.lastActivityAt = new Date().toISOString();
     if (this.active?.mode === "marker") this.scanMarkers(this.active);
-    // Output nobody waits for (a `tail -f` typed with send_text) must not grow memory forever.
-    if (!this.active && this.stream.kept > 4 * 1024 * 1024) this.stream.trim();
+    // Output must not grow memory forever (a `tail -f` typed with send_text, a long command):
+    // what a running command or a waiting call still needs is pinned.
+    if (this.stream.kept > 1024 * 1024) this.stream.trim();
     this.notify();
   }
 
@@ -170,6 +186,7 @@ export class Session {
       streamStart: start,
       scanFrom: start,
       sentAt: Date.now(),
+      from: this.follower?.lineStart ?? this.lineEnd ?? 0,
       releasePin: this.stream.pin(start),
       result: {
         command_id: id,
@@ -211,7 +228,7 @@ export class Session {
       }
       cmd.outStart = offset + b;
       cmd.scanFrom = cmd.outStart;
-      cmd.cleaned = [];
+      cmd.cleaned = new OutputDigest(this.holdChars);
       cmd.cleanedTo = cmd.outStart;
     }
     const from = Math.max(cmd.outStart, cmd.scanFrom - MARKER_OVERLAP);
@@ -222,7 +239,17 @@ export class Session {
       this.cleanAhead(cmd);
       return;
     }
-    this.finish(cmd, "completed", "marker", e.exitCode, this.markerOutput(cmd, from + e.outputEnd));
+    const to = from + e.outputEnd;
+    if (cmd.cleaned && cmd.cleanedTo !== undefined) {
+      // The last piece, then the whole if it is held, else its digest and where it is.
+      cmd.cleaned.push(cleanOutput(this.stream.slice(Math.min(cmd.cleanedTo, to), to)));
+      const whole = cmd.cleaned.whole();
+      if (whole !== undefined) return this.finish(cmd, "completed", "marker", e.exitCode, whole);
+      cmd.preview = cmd.cleaned;
+      cmd.span = { from: cmd.from ?? 0, to: this.lineEnd ?? Number.MAX_SAFE_INTEGER };
+      return this.finish(cmd, "completed", "marker", e.exitCode, cmd.preview);
+    }
+    this.finish(cmd, "completed", "marker", e.exitCode, cleanOutput(this.stream.slice(cmd.outStart, to)));
   }
 
   /** Cleans a running marker command's output up to the last line break, once 64 kB have come. */
@@ -233,29 +260,52 @@ export class Session {
     const until = this.stream.end - MARKER_OVERLAP;
     if (until - cmd.cleanedTo < CLEAN_STEP) return;
     const raw = this.stream.slice(cmd.cleanedTo, until);
-    const cut = raw.lastIndexOf("\n") + 1;
-    if (cut === 0) return; // one long line so far: it is cleaned at the end
-    // A marker printed late by a nested shell is removed with the line break before it: where
-    // one is near, piecewise cleaning could keep that line break, so clean the whole at the end.
-    if (this.stream.slice(cmd.cleanedTo, cmd.cleanedTo + cut + MARKER_OVERLAP).includes("__SSHMCP_")) {
-      cmd.cleaned = cmd.cleanedTo = undefined;
-      return;
-    }
+    let cut = raw.lastIndexOf("\n") + 1;
+    // cleanOutput removes a marker printed late (a nested shell's) with the line break before
+    // it: never cut between the two. The reserve above means the text after the cut is here.
+    while (cut > 0 && this.stream.slice(cmd.cleanedTo + cut, cmd.cleanedTo + cut + 9) === "__SSHMCP_")
+      cut = raw.lastIndexOf("\n", cut - 2) + 1;
+    if (cut === 0) return; // one long line so far: it is cleaned with what follows
     cmd.cleaned.push(cleanOutput(raw.slice(0, cut)));
     cmd.cleanedTo += cut;
-  }
-
-  /** A marker command's cleaned output from its start to stream offset `to`. */
-  private markerOutput(cmd: TrackedCommand, to: number): string {
-    const start = cmd.outStart ?? to;
-    if (cmd.cleaned === undefined || cmd.cleanedTo === undefined || cmd.cleanedTo > to)
-      return cleanOutput(this.stream.slice(start, to));
-    return cmd.cleaned.join("") + cleanOutput(this.stream.slice(cmd.cleanedTo, to));
-  }
-
-  /** Moves a command's start to the end of the stream (replay: its output comes next). */
-  restartAtEnd(cmd: TrackedCommand): void {
+    // The raw text before this point is not needed any more: let the stream drop it.
     cmd.releasePin?.();
+    cmd.releasePin = this.stream.pin(cmd.cleanedTo);
+  }
+
+  /** A running marker command's cleaned output so far. */
+  private markerOutput(cmd: TrackedCommand): string {
+    const rest = (from: number): string => cleanOutput(this.stream.slice(from));
+    if (cmd.cleaned === undefined || cmd.cleanedTo === undefined)
+      return rest(cmd.outStart ?? this.stream.end);
+    const whole = cmd.cleaned.whole();
+    if (whole !== undefined) return whole + rest(cmd.cleanedTo);
+    // Only its head and tail are held: read it again from the transcript.
+    const to = this.follower?.lineStart ?? this.lineEnd ?? Number.MAX_SAFE_INTEGER;
+    return outputOfText(recvText(this.transcriptPath, cmd.from ?? 0, to), cmd);
+  }
+
+  /** capOutput of a command's output, from what is held when the output is long. */
+  cappedOutput(cmd: TrackedCommand, max: number): { output: string; truncated: boolean } {
+    if (cmd.preview && cmd.span && max <= this.holdChars) return cmd.preview.cap(max);
+    if (
+      cmd.result.status === "running" &&
+      cmd.mode === "marker" &&
+      cmd.cleaned &&
+      cmd.cleanedTo !== undefined &&
+      max <= this.holdChars
+    )
+      return cmd.cleaned.cap(max, cleanOutput(this.stream.slice(cmd.cleanedTo)));
+    return capOutput(this.currentOutput(cmd), max);
+  }
+
+  /**
+   * Moves a command's start to the end of the stream (replay: its output comes next, from
+   * transcript offset `from`).
+   */
+  restartAtEnd(cmd: TrackedCommand, from?: number): void {
+    cmd.releasePin?.();
+    cmd.from = from;
     cmd.streamStart = cmd.scanFrom = this.stream.end;
     cmd.outStart = cmd.cleaned = cmd.cleanedTo = undefined;
     cmd.releasePin = this.stream.pin(this.stream.end);
@@ -302,12 +352,12 @@ export class Session {
   currentOutput(cmd: TrackedCommand): string {
     if (cmd.span) {
       cmd.result.output = outputOfText(recvText(this.transcriptPath, cmd.span.from, cmd.span.to), cmd);
-      cmd.span = undefined;
+      cmd.span = cmd.preview = undefined;
     }
     if (cmd.result.status !== "running") return cmd.result.output;
     if (cmd.mode === "marker") {
       if (cmd.outStart === undefined) return "";
-      return this.markerOutput(cmd, this.stream.end);
+      return this.markerOutput(cmd);
     }
     return dropEcho(cleanOutput(this.stream.slice(cmd.streamStart)), cmd.echo);
   }
@@ -317,10 +367,12 @@ export class Session {
     status: CommandResult["status"],
     completion: Completion,
     exitCode: number | null,
-    output?: string,
+    output?: string | OutputDigest,
   ): void {
     if (cmd.result.status !== "running") return;
-    const text = output ?? this.currentOutput(cmd);
+    // A digest: the output is long and not held; its length is known.
+    const text = output instanceof OutputDigest ? "" : (output ?? this.currentOutput(cmd));
+    const chars = output instanceof OutputDigest ? output.length : text.length;
     cmd.result = {
       ...cmd.result,
       status,
@@ -348,7 +400,7 @@ export class Session {
       status,
       exit_code: exitCode,
       completion,
-      output_chars: text.length,
+      output_chars: chars,
     });
     this.notify();
   }

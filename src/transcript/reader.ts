@@ -78,6 +78,11 @@ export class TranscriptFollower {
     return this.offset;
   }
 
+  /** Byte offset of the first line not yet passed on (the start of a partial line, if any). */
+  get lineStart(): number {
+    return this.offset - this.partial.length;
+  }
+
   /** Reads everything appended since the last call; safe to call any time. */
   drain(): void {
     if (this.closed) return;

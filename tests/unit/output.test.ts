@@ -8,6 +8,7 @@ import {
   findBegin,
   findEnd,
   MARKER_OVERLAP,
+  OutputDigest,
   pageOutput,
   replyCost,
   replySize,
@@ -735,6 +736,31 @@ describe("tailWithin", () => {
       const before = codePoints(t.slice(0, t.length - r.text.length)).at(-1);
       if (before !== undefined) expect(replySize(before + r.text)).toBeGreaterThan(budget);
     }
+  });
+});
+
+describe("OutputDigest", () => {
+  it("caps as capOutput of the whole would, holding the whole only while it is short", () => {
+    const piece = fc.string({ unit: fc.constantFrom("a", "\n", "中", "😀", "\ud83d"), maxLength: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 40 }),
+        fc.integer({ min: 4, max: 400 }),
+        fc.integer({ min: 0, max: 400 }),
+        piece,
+        (pieces, hold, m, rest) => {
+          const d = new OutputDigest(hold);
+          for (const p of pieces) d.push(p);
+          const whole = pieces.join("");
+          const max = Math.max(4, Math.min(m, hold));
+          expect(d.length).toBe(whole.length);
+          expect(d.whole()).toBe(whole.length <= 2 * hold ? whole : undefined);
+          expect(d.cap(max)).toEqual(capOutput(whole, max));
+          expect(d.cap(max, rest)).toEqual(capOutput(whole + rest, max));
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });
 

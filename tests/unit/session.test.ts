@@ -1,16 +1,16 @@
 import fc from "fast-check";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { profileSchema, type Profile } from "../../src/config/schema.js";
-import { beginMarker, cleanOutput } from "../../src/session/output.js";
+import { beginMarker, capOutput, cleanOutput } from "../../src/session/output.js";
 import { Session } from "../../src/session/session.js";
 import { TranscriptWriter } from "../../src/transcript/writer.js";
 
 /**
- * Session's completion logic fed with output chunks directly (pure logic: no tmux, no tap; the
- * transcript writer writes to a temp file nobody reads).
+ * Session's completion logic fed with output chunks directly (no tmux): each chunk is written to
+ * the transcript as the tap would, then passed on as the follower would.
  */
 const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-session-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,6 +30,11 @@ function session(): Session {
     writer: new TranscriptWriter(join(dir, `${id}.jsonl`), id),
     idleMs: 60_000,
   });
+}
+
+function feed(s: Session, text: string): void {
+  s.writer.write("recv", { text });
+  s.onRecv(text, statSync(s.transcriptPath).size);
 }
 
 /** Lines of output as a terminal sends them: CRLF, colours, progress redraws, tabs, CJK. */
@@ -69,12 +74,14 @@ describe("Session: a marker command's output", () => {
           const raw = `${beginMarker(cmd.nonce)}\r\n${body}\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n$ `;
           for (let i = 0, k = 0; i < raw.length; k++) {
             const size = sizes[k % sizes.length] as number;
-            s.onRecv(raw.slice(i, i + size));
+            feed(s, raw.slice(i, i + size));
             i += size;
           }
           expect(cmd.result.status).toBe("completed");
           expect(cmd.result.exit_code).toBe(0);
-          expect(cmd.result.output).toBe(cleanOutput(body));
+          const want = cleanOutput(body);
+          expect(s.cappedOutput(cmd, 64_000)).toEqual(capOutput(want, 64_000));
+          expect(s.currentOutput(cmd)).toBe(want);
           s.writer.close();
         },
       ),
@@ -82,15 +89,44 @@ describe("Session: a marker command's output", () => {
     );
   });
 
-  it("reads the same while the command is still running", () => {
+  it("reads the same while the command is still running, holding little of the raw output", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
-    const body = Array.from({ length: 20_000 }, (_, i) => `\x1b[32m${i}\x1b[0m\r\n`).join("");
-    s.onRecv(`${beginMarker(cmd.nonce)}\r\n`);
-    for (let i = 0; i < body.length; i += 4096) s.onRecv(body.slice(i, i + 4096));
+    const body = Array.from({ length: 200_000 }, (_, i) => `\x1b[32m${i}\x1b[0m\r\n`).join("");
+    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+    for (let i = 0; i < body.length; i += 4096) feed(s, body.slice(i, i + 4096));
     expect(cmd.result.status).toBe("running");
-    expect(cmd.cleaned?.length).toBeGreaterThan(1);
+    expect(cmd.cleaned?.length).toBeGreaterThan(1_000_000);
+    // 3.6 MB came; what is cleaned is not held raw as well.
+    expect(body.length).toBeGreaterThan(3_000_000);
+    expect(s.stream.kept).toBeLessThan(1_200_000);
+    expect(s.cappedOutput(cmd, 64_000)).toEqual(capOutput(cleanOutput(body), 64_000));
     expect(s.currentOutput(cmd)).toBe(cleanOutput(body));
+    s.writer.close();
+  });
+
+  it("a long output is held as its head and tail, and read again whole when asked", () => {
+    const s = session();
+    const cmd = s.newCommand("cmd", "marker");
+    const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
+    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+    for (let i = 0; i < body.length; i += 7000) feed(s, body.slice(i, i + 7000));
+    feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n$ `);
+    feed(s, "more output after the prompt\r\n");
+    const want = cleanOutput(body);
+    expect(cmd.result.status).toBe("completed");
+    // Not held whole: the reply comes from head and tail, the length from the digest.
+    expect(cmd.result.output).toBe("");
+    expect(s.cappedOutput(cmd, 64_000)).toEqual(capOutput(want, 64_000));
+    const done = readFileSync(s.transcriptPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { dir: string; output_chars?: number })
+      .find((e) => e.dir === "command_complete");
+    expect(done?.output_chars).toBe(want.length);
+    // Paging reads it whole, once.
+    expect(s.currentOutput(cmd)).toBe(want);
+    expect(cmd.result.output).toBe(want);
     s.writer.close();
   });
 
@@ -99,15 +135,15 @@ describe("Session: a marker command's output", () => {
     const cmd = s.newCommand("cmd", "marker");
     const filler = "y\r\n".repeat(40_000);
     const body = `${filler}__SSHMCP_E_0123456789abcdef_0__\r\n${filler}`;
-    s.onRecv(`${beginMarker(cmd.nonce)}\r\n`);
+    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
     // The chunk ends where the last line break more than 64 characters back is the one before
     // the late marker: the cut would fall right there.
     const cut = filler.length + 80;
-    s.onRecv(body.slice(0, cut));
-    s.onRecv(body.slice(cut));
-    s.onRecv(`\r\n__SSHMCP_E_${cmd.nonce}_3__\r\n`);
+    feed(s, body.slice(0, cut));
+    feed(s, body.slice(cut));
+    feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_3__\r\n`);
     expect(cmd.result.exit_code).toBe(3);
-    expect(cmd.result.output).toBe(cleanOutput(body));
+    expect(s.currentOutput(cmd)).toBe(cleanOutput(body));
     s.writer.close();
   });
 });
