@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,7 +6,8 @@ import { secretEnvNames, type Config } from "./config/load.js";
 import { createLogger, type Logger } from "./log.js";
 import { createRuntime, serverMeta, writeServerMeta, type Runtime } from "./runtime.js";
 import { SessionManager } from "./session/manager.js";
-import { AskpassServer } from "./ssh/askpass-server.js";
+import { serverAlive } from "./session/adopt.js";
+import { askpassDir as makeAskpassDir, AskpassServer } from "./ssh/askpass-server.js";
 import { Tmux } from "./tmux/client.js";
 import { startViewer, type RunningViewer } from "./viewer/server.js";
 
@@ -32,8 +33,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
   tmux.onError = (err) => logger.debug("tmux error", { error: err.message });
   tmux.onControlFailure = (err) => logger.warn("tmux control client failed", { error: err.message });
   tmux.enableControl();
-  // The askpass socket lives in a short private temp dir: unix socket paths are limited to ~107 bytes.
-  const askpassDir = mkdtempSync(join(tmpdir(), "ssh-mcp-ask-"));
+  const askpassDir = makeAskpassDir(tmpdir(), serverAlive);
   const askpass = new AskpassServer(askpassDir, fileURLToPath(new URL("./ssh/askpass.js", import.meta.url)));
   let viewer: RunningViewer | undefined;
   const viewerUrl = (sessionId?: string, bare = false): string | null => {

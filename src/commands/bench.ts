@@ -303,32 +303,43 @@ export async function runBench(args: {
       target: "<= 1.5",
     });
 
-    // 3. Large output: lossless, wall time vs tmux's own floor.
-    const t0 = performance.now();
-    const big = await c.call("execute_command", { session_id: sid, command: `seq 1 ${lines}`, timeout: 600 });
-    const bigMs = performance.now() - t0;
-    let offset: number | null = 0;
-    let count = 0;
-    let lastLine = "";
-    while (offset !== null) {
-      const g = await c.call("get_command", {
+    // 3. Large output: lossless, wall time vs tmux's own floor. Three runs of each, medians
+    // compared: single runs of either spread by a third on this kind of VM.
+    const bigRuns: number[] = [];
+    let lossless = true;
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      const big = await c.call("execute_command", {
         session_id: sid,
-        command_id: big.command_id as string,
-        output_offset: offset,
+        command: `seq 1 ${lines}`,
+        timeout: 600,
       });
-      const text = (g.command as { output: string }).output;
-      count += (text.match(/\n/g) ?? []).length;
-      lastLine = text.trimEnd().split("\n").pop() ?? lastLine;
-      offset = g.next_offset as number | null;
+      bigRuns.push(performance.now() - t0);
+      let offset: number | null = 0;
+      let count = 0;
+      let lastLine = "";
+      while (offset !== null) {
+        const g = await c.call("get_command", {
+          session_id: sid,
+          command_id: big.command_id as string,
+          output_offset: offset,
+        });
+        const text = (g.command as { output: string }).output;
+        count += (text.match(/\n/g) ?? []).length;
+        lastLine = text.trimEnd().split("\n").pop() ?? lastLine;
+        offset = g.next_offset as number | null;
+      }
+      lossless &&= count === lines && lastLine === String(lines);
     }
-    const lossless = count === lines && lastLine === String(lines);
-    const tf = tmuxFloor(lines);
+    const floorRuns = [tmuxFloor(lines), tmuxFloor(lines), tmuxFloor(lines)];
     rows.push({
       name: `seq 1 ${lines} (${lossless ? "lossless" : "LOST LINES"})`,
-      median_ms: r2(bigMs),
-      floor: r2(tf),
-      ratio: r2(bigMs / tf),
+      median_ms: r2(median(bigRuns)),
+      p95_ms: r2(Math.max(...bigRuns)),
+      floor: r2(median(floorRuns)),
+      ratio: r2(median(bigRuns) / median(floorRuns)),
       target: "<= 1.25",
+      note: "median of 3 runs, against the median of 3 floor runs; p95 column: the slowest run",
     });
 
     // 4. N sessions at once: time to all open, RSS added per session.

@@ -97,6 +97,8 @@ export class Session {
   private commandSeq = 0;
   readonly idleMs: number;
   readonly holdChars: number;
+  /** The one long finished output held whole after a re-read (see currentOutput). */
+  private reread: TrackedCommand | undefined;
   /** Transcript byte offset just past the line being passed to onRecv (when the caller knows). */
   private lineEnd: number | undefined;
   /** True while a transcript is replayed into this session (adoption): nothing is written. */
@@ -211,7 +213,9 @@ export class Session {
     if (this.commands.size > MAX_COMMANDS) {
       for (const [cid, c] of this.commands) {
         if (this.commands.size <= MAX_COMMANDS) break;
-        if (c.result.status !== "running") this.commands.delete(cid);
+        if (c.result.status === "running") continue;
+        this.commands.delete(cid);
+        if (c === this.reread) this.reread = undefined;
       }
     }
     return tracked;
@@ -350,9 +354,18 @@ export class Session {
 
   /** Output so far of a command, cleaned (the whole output once it is finished). */
   currentOutput(cmd: TrackedCommand): string {
-    if (cmd.span) {
-      cmd.result.output = outputOfText(recvText(this.transcriptPath, cmd.span.from, cmd.span.to), cmd);
-      cmd.span = cmd.preview = undefined;
+    if (cmd.span && this.reread !== cmd) {
+      const text = outputOfText(recvText(this.transcriptPath, cmd.span.from, cmd.span.to), cmd);
+      if (text.length <= 2 * this.holdChars) {
+        cmd.result.output = text;
+        cmd.span = cmd.preview = undefined;
+      } else {
+        // A long output is held whole for one command at a time (someone paging through it):
+        // the one held before goes back to its span.
+        if (this.reread) this.reread.result.output = "";
+        cmd.result.output = text;
+        this.reread = cmd;
+      }
     }
     if (cmd.result.status !== "running") return cmd.result.output;
     if (cmd.mode === "marker") {

@@ -1,7 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+
+/** Askpass dirs are named after their server's pid: `<prefix><pid>-XXXXXX`. */
+const PREFIX = "ssh-mcp-ask-";
 
 /**
  * Serves passphrases and passwords to the askpass helper. Each login gets a token that answers
@@ -106,4 +109,26 @@ export class AskpassServer {
     this.server = undefined;
     rmSync(this.socketPath, { force: true });
   }
+}
+
+/**
+ * A private temp dir for this server's askpass socket (unix socket paths are limited to ~107
+ * bytes, so not under the runtime dir), after removing those of servers that are gone: a killed
+ * server cannot remove its own, and test runs and benchmarks kill many. Sessions already logged
+ * in never use askpass again, so a dead server's dir serves nobody. `alive` decides.
+ */
+export function askpassDir(tmp: string, alive: (pid: number) => boolean): string {
+  const uid = process.getuid?.();
+  for (const name of readdirSync(tmp)) {
+    const pid = Number(/^ssh-mcp-ask-(\d+)-/.exec(name)?.[1] ?? 0);
+    if (!pid || alive(pid)) continue;
+    const path = join(tmp, name);
+    try {
+      if (uid !== undefined && statSync(path).uid !== uid) continue;
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+  return mkdtempSync(join(tmp, `${PREFIX}${process.pid}-`));
 }

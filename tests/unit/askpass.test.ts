@@ -1,9 +1,18 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AskpassServer } from "../../src/ssh/askpass-server.js";
+import { askpassDir, AskpassServer } from "../../src/ssh/askpass-server.js";
 
 const HELPER = resolve("dist/ssh/askpass.js");
 const PASSPHRASE_PROMPT = "Enter passphrase for key '/x':";
@@ -140,5 +149,28 @@ describe("AskpassServer + askpass helper", () => {
     expect(statSync(server.scriptPath).mode & 0o777).toBe(0o700);
     expect(statSync(server.socketPath).mode & 0o777).toBe(0o600);
     g.revoke();
+  });
+});
+
+describe("askpassDir", () => {
+  it("removes the askpass dirs of servers that are gone, and only those", () => {
+    const tmp = mkdtempSync(join(tmpdir(), "ssh-mcp-asktmp-"));
+    try {
+      const dead = join(tmp, "ssh-mcp-ask-999991-AbCdEf");
+      const live = join(tmp, "ssh-mcp-ask-999992-GhIjKl");
+      const unnamed = join(tmp, "ssh-mcp-ask-MnOpQr"); // an older server's: no pid to judge by
+      const other = join(tmp, "something-else-999991");
+      for (const d of [dead, live, unnamed, other]) {
+        mkdirSync(d);
+        writeFileSync(join(d, "askpass.sh"), "#!/bin/sh\n");
+      }
+      const mine = askpassDir(tmp, (pid) => pid === 999992);
+      expect(existsSync(dead)).toBe(false);
+      expect([live, unnamed, other].every((d) => existsSync(d))).toBe(true);
+      expect(mine.startsWith(join(tmp, `ssh-mcp-ask-${process.pid}-`))).toBe(true);
+      expect(readdirSync(tmp)).toHaveLength(4);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

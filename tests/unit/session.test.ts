@@ -127,6 +127,16 @@ describe("Session: a marker command's output", () => {
     // Paging reads it whole, once.
     expect(s.currentOutput(cmd)).toBe(want);
     expect(cmd.result.output).toBe(want);
+    // One long output is held whole at a time: paging through another lets the first go.
+    const cmd2 = s.newCommand("cmd2", "marker");
+    const body2 = body.replaceAll("\r\n", "-2\r\n");
+    feed(s, `${beginMarker(cmd2.nonce)}\r\n`);
+    for (let i = 0; i < body2.length; i += 7000) feed(s, body2.slice(i, i + 7000));
+    feed(s, `\r\n__SSHMCP_E_${cmd2.nonce}_0__\r\n$ `);
+    expect(s.currentOutput(cmd2)).toBe(cleanOutput(body2));
+    expect(cmd.result.output).toBe("");
+    expect(s.currentOutput(cmd)).toBe(want);
+    expect(cmd2.result.output).toBe("");
     s.writer.close();
   });
 
