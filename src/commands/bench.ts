@@ -364,7 +364,7 @@ export async function runBench(args: {
     const ok = opened.filter((o) => o.ok).length;
     // Why some did not open, once per distinct reason.
     for (const why of new Set(
-      opened.filter((o) => !o.ok).map((o) => `${String(o.code)}: ${String(o.message)}`),
+      opened.filter((o) => !o.ok).map((o) => `${String(o.code)}: ${String(o.error)}`),
     ))
       process.stderr.write(`open_session failed: ${why.slice(0, 400)}\n`);
     const perSession = (total() - before) / 1024 / nSessions;

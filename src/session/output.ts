@@ -118,6 +118,40 @@ export function findEnd(text: string, nonce: string, from = 0): EndMatch | undef
   return undefined;
 }
 
+/**
+ * Piecewise cleaning. cleanOutput is line-local, so a text cut right after line breaks and
+ * cleaned piece by piece gives the same as cleaning it whole (a property test checks it). One
+ * regex replace with a match per line over 16 MB cost ~1 s, mostly garbage collection; 64 kB
+ * pieces cost a tenth of that.
+ */
+export const CLEAN_PIECE = 64 * 1024;
+
+/** The last cut in (from, limit], just after a line break; `from` if none. */
+export function cutBefore(text: string, from: number, limit: number): number {
+  const i = text.lastIndexOf("\n", limit - 1);
+  return i >= from ? i + 1 : from;
+}
+
+/** The first cut at or after `from`; the text's end if none. */
+function cutAfter(text: string, from: number): number {
+  const i = text.indexOf("\n", from);
+  return i === -1 ? text.length : i + 1;
+}
+
+/** cleanOutput of a text of any length, in pieces of about `piece` characters. */
+export function cleanLong(text: string, piece = CLEAN_PIECE): string {
+  if (text.length <= 2 * piece) return cleanOutput(text);
+  const parts: string[] = [];
+  let pos = 0;
+  while (pos < text.length) {
+    let cut = text.length - pos > piece ? cutBefore(text, pos, pos + piece) : text.length;
+    if (cut === pos) cut = cutAfter(text, pos + piece); // a line longer than a piece
+    parts.push(cleanOutput(text.slice(pos, cut)));
+    pos = cut;
+  }
+  return parts.join("");
+}
+
 /** Longest marker text, so incremental searches can back up this far across chunk edges. */
 export const MARKER_OVERLAP = 64;
 
@@ -139,8 +173,10 @@ export function cleanOutput(raw: string): string {
   }
   // Fast path for the common case (plain lines ending in CRLF): whole-string passes only.
   let text = stripped.replace(/\r+\n/g, "\n");
-  // A marker printed late (a nested shell's command ending when that shell exits) is noise here.
-  if (text.includes("__SSHMCP_")) text = text.replace(/\n?__SSHMCP_[BE]_[0-9a-f]{16}(?:_\d{1,3})?__/g, "");
+  // A marker printed late (a nested shell's command ending when that shell exits) is noise here:
+  // on a line of its own the line goes, else the marker alone. Within its own line, so cleaning
+  // stays line-local (see cleanLong).
+  if (text.includes("__SSHMCP_")) text = text.replace(LATE_MARKER, "");
   if (!text.includes("\r") && !text.includes("\b")) {
     // eslint-disable-next-line no-control-regex
     return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "");
@@ -160,6 +196,10 @@ export function cleanOutput(raw: string): string {
 }
 
 const ERASE = "\ufdd0";
+
+/** A late marker: with its line break when it is the whole line (after a LF, not just a CR). */
+const LATE_MARKER =
+  /(?<![^\n])__SSHMCP_[BE]_[0-9a-f]{16}(?:_\d{1,3})?__(?:\n|$)|__SSHMCP_[BE]_[0-9a-f]{16}(?:_\d{1,3})?__/g;
 
 let scratch = Buffer.allocUnsafeSlow(256 * 1024);
 

@@ -3,7 +3,17 @@ import type { Profile } from "../config/schema.js";
 import { recvText, type TranscriptFollower } from "../transcript/reader.js";
 import type { TranscriptWriter } from "../transcript/writer.js";
 import { lastLines } from "./login.js";
-import { capOutput, cleanOutput, findBegin, findEnd, MARKER_OVERLAP, OutputDigest } from "./output.js";
+import {
+  capOutput,
+  CLEAN_PIECE,
+  cleanLong,
+  cleanOutput,
+  cutBefore,
+  findBegin,
+  findEnd,
+  MARKER_OVERLAP,
+  OutputDigest,
+} from "./output.js";
 import { OutputStream } from "./stream.js";
 import type { CommandResult, Completion, InputLock, SessionStatus } from "./types.js";
 
@@ -69,9 +79,6 @@ const NO_SHELL_QUIET_MS = 2000;
 
 /** Output characters a command holds at least (more if replies carry more, SessionInit). */
 const DEFAULT_HOLD = 256 * 1024;
-
-/** Raw output cleaned at a time while a marker command runs (see TrackedCommand.cleaned). */
-const CLEAN_STEP = 64 * 1024;
 
 /** Finished commands kept in memory with their output (older ones: transcript only). */
 const MAX_COMMANDS = 100;
@@ -262,15 +269,11 @@ export class Session {
     // The last MARKER_OVERLAP characters stay raw: the end marker (and the line break before it,
     // which is not output) may be arriving there.
     const until = this.stream.end - MARKER_OVERLAP;
-    if (until - cmd.cleanedTo < CLEAN_STEP) return;
-    const raw = this.stream.slice(cmd.cleanedTo, until);
-    let cut = raw.lastIndexOf("\n") + 1;
-    // cleanOutput removes a marker printed late (a nested shell's) with the line break before
-    // it: never cut between the two. The reserve above means the text after the cut is here.
-    while (cut > 0 && this.stream.slice(cmd.cleanedTo + cut, cmd.cleanedTo + cut + 9) === "__SSHMCP_")
-      cut = raw.lastIndexOf("\n", cut - 2) + 1;
+    if (until - cmd.cleanedTo < CLEAN_PIECE) return;
+    const text = this.stream.slice(cmd.cleanedTo, until);
+    const cut = cutBefore(text, 0, text.length);
     if (cut === 0) return; // one long line so far: it is cleaned with what follows
-    cmd.cleaned.push(cleanOutput(raw.slice(0, cut)));
+    cmd.cleaned.push(cleanOutput(text.slice(0, cut)));
     cmd.cleanedTo += cut;
     // The raw text before this point is not needed any more: let the stream drop it.
     cmd.releasePin?.();
@@ -421,11 +424,11 @@ export class Session {
 
 /** A command's output from the raw text it spans: what the live path would have kept. */
 export function outputOfText(text: string, cmd: Pick<TrackedCommand, "mode" | "nonce" | "echo">): string {
-  if (cmd.mode === "raw") return dropEcho(cleanOutput(text), cmd.echo);
+  if (cmd.mode === "raw") return dropEcho(cleanLong(text), cmd.echo);
   const b = findBegin(text, cmd.nonce);
   if (b === -1) return "";
   const e = findEnd(text, cmd.nonce, b);
-  return cleanOutput(text.slice(b, e ? e.outputEnd : undefined));
+  return cleanLong(text.slice(b, e ? e.outputEnd : undefined));
 }
 
 /**

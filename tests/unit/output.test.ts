@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import {
   beginMarker,
   capOutput,
+  cleanLong,
   cleanOutput,
   findBegin,
   findEnd,
@@ -789,6 +790,25 @@ describe("cleanOutput, piecewise", () => {
       { maxLength: 30 },
     )
     .map((p) => p.join(""));
+
+  it("cleanLong, cut after any line break, equals cleanOutput, late markers included", () => {
+    const late = fc.constantFrom("__SSHMCP_E_0123456789abcdef_0__", "__SSHMCP_B_0123456789abcdef__", "\n\n");
+    const withMarkers = fc.array(fc.oneof(text, late), { maxLength: 8 }).map((p) => p.join(""));
+    fc.assert(
+      fc.property(withMarkers, fc.integer({ min: 1, max: 40 }), (t, piece) => {
+        expect(cleanLong(t, piece)).toBe(cleanOutput(t));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("removes a late marker with its line when it stands on a line of its own", () => {
+    const m = "__SSHMCP_E_0123456789abcdef_0__";
+    expect(cleanOutput(`out\r\n${m}\r\nnext\r\n`)).toBe("out\nnext\n");
+    expect(cleanOutput(`out${m}\r\n`)).toBe("out\n");
+    expect(cleanOutput(`\x1b[K${m}\r\nnext`)).toBe("next");
+    expect(cleanOutput(`a\n__SSHMCP_B_0123456789abcdef__\nb`)).toBe("a\nb");
+  });
 
   it("cleaning A (ending in a line break) then B equals cleaning A + B", () => {
     fc.assert(
