@@ -74,7 +74,9 @@ export const terminalTools = [
         .min(1)
         .max(10_000)
         .default(100)
-        .describe("How many lines, counted from the bottom"),
+        .describe(
+          "How many lines, counted from the bottom: the screen plus up to 2000 lines of tmux history (older output: get_transcript)",
+        ),
       ansi: z.boolean().default(false).describe("Keep colors and attributes as ANSI escape sequences"),
     }),
     annotations: { readOnlyHint: true },

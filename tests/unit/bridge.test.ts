@@ -142,7 +142,7 @@ describe("paneCommands", () => {
       }),
     );
     expect(cmds[0]).toEqual(["set-option", "-s", "exit-empty", "off"]);
-    expect(cmds[1]).toEqual(["set-option", "-g", "history-limit", "50000"]);
+    expect(cmds[1]).toEqual(["set-option", "-g", "history-limit", "2000"]);
     expect(cmds[2]).toEqual(["set-option", "-gw", "remain-on-exit", "on"]);
     expect(cmds[3]?.[0]).toBe("new-session");
     expect(cmds.slice(4, -1)).toEqual([
