@@ -154,14 +154,16 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     );
     // Commands the tap saw finish while no server ran: record their completion now.
     for (const id of replay.finishedWithoutEvent) {
-      const c = s.commands.get(id)?.result;
+      const cmd = s.commands.get(id);
+      const c = cmd?.result;
       if (c) {
         s.writer.write("command_complete", {
           command_id: id,
           status: c.status,
           exit_code: c.exit_code,
           completion: c.completion,
-          output_chars: c.output.length,
+          // A long output is held as a digest: its length is the digest's.
+          output_chars: cmd?.preview?.length ?? c.output.length,
           while_no_server: true,
         });
       }

@@ -166,7 +166,12 @@ export function cleanOutput(raw: string): string {
   // sequence, and let overlay() honour the mark.
   // eslint-disable-next-line no-control-regex
   const marked = raw.includes("\x1b[") ? raw.replace(/\r\x1b\[[02]?K|\x1b\[2K\r/g, `\r${ERASE}`) : raw;
-  const stripped = stripAnsi(marked);
+  // Line by line: strip-ansi matches an OSC or DCS body across line breaks, so one unterminated
+  // `ESC ]` swallowed every line up to the next BEL; per line, cleaning also stays line-local.
+  const stripped =
+    marked.includes("\x1b") || marked.includes("\x9b")
+      ? marked.split("\n").map(stripAnsi).join("\n")
+      : marked;
   if (!stripped.includes("__SSHMCP_")) {
     const plain = foldPlainAscii(stripped);
     if (plain !== undefined) return plain;

@@ -42,6 +42,8 @@ export interface TrackedCommand {
    */
   cleaned?: OutputDigest;
   cleanedTo?: number;
+  /** Stream offset up to which the uncleaned text was searched for a line break in vain. */
+  noBreakTo?: number;
   /** Transcript byte offset at or before its first output line (where a re-read starts). */
   from?: number;
   /** A finished long output's head and tail, while `span` says where the whole is. */
@@ -270,11 +272,18 @@ export class Session {
     // which is not output) may be arriving there.
     const until = this.stream.end - MARKER_OVERLAP;
     if (until - cmd.cleanedTo < CLEAN_PIECE) return;
-    const text = this.stream.slice(cmd.cleanedTo, until);
-    const cut = cutBefore(text, 0, text.length);
-    if (cut === 0) return; // one long line so far: it is cleaned with what follows
-    cmd.cleaned.push(cleanOutput(text.slice(0, cut)));
-    cmd.cleanedTo += cut;
+    // Only text not yet searched is searched for a line break: a long line (base64 -w0, a
+    // minified file) would otherwise be copied and searched again on every chunk.
+    const from = Math.max(cmd.cleanedTo, cmd.noBreakTo ?? 0);
+    const fresh = this.stream.slice(from, until);
+    const nl = cutBefore(fresh, 0, fresh.length);
+    if (nl === 0) {
+      cmd.noBreakTo = until; // one long line so far: it is cleaned with what follows
+      return;
+    }
+    const cut = from + nl;
+    cmd.cleaned.push(cleanOutput(this.stream.slice(cmd.cleanedTo, cut)));
+    cmd.cleanedTo = cut;
     // The raw text before this point is not needed any more: let the stream drop it.
     cmd.releasePin?.();
     cmd.releasePin = this.stream.pin(cmd.cleanedTo);
@@ -314,7 +323,7 @@ export class Session {
     cmd.releasePin?.();
     cmd.from = from;
     cmd.streamStart = cmd.scanFrom = this.stream.end;
-    cmd.outStart = cmd.cleaned = cmd.cleanedTo = undefined;
+    cmd.outStart = cmd.cleaned = cmd.cleanedTo = cmd.noBreakTo = undefined;
     cmd.releasePin = this.stream.pin(this.stream.end);
   }
 
@@ -359,7 +368,10 @@ export class Session {
   currentOutput(cmd: TrackedCommand): string {
     if (cmd.span && this.reread !== cmd) {
       const text = outputOfText(recvText(this.transcriptPath, cmd.span.from, cmd.span.to), cmd);
-      if (text.length <= 2 * this.holdChars) {
+      if (cmd.preview && text.length !== cmd.preview.length) {
+        // The transcript is gone or cut short: what it gave, without forgetting the digest.
+        return text;
+      } else if (text.length <= 2 * this.holdChars) {
         cmd.result.output = text;
         cmd.span = cmd.preview = undefined;
       } else {
@@ -386,6 +398,21 @@ export class Session {
     output?: string | OutputDigest,
   ): void {
     if (cmd.result.status !== "running") return;
+    // A long marker output finished another way (cancel, prompt, a closed session): keep its
+    // digest too, rather than reading it whole again from the transcript and holding it.
+    if (
+      output === undefined &&
+      cmd.cleaned &&
+      cmd.cleanedTo !== undefined &&
+      cmd.cleaned.whole() === undefined
+    ) {
+      cmd.cleaned.push(cleanOutput(this.stream.slice(cmd.cleanedTo)));
+      cmd.preview = output = cmd.cleaned;
+      cmd.span = {
+        from: cmd.from ?? 0,
+        to: this.follower?.lineStart ?? this.lineEnd ?? Number.MAX_SAFE_INTEGER,
+      };
+    }
     // A digest: the output is long and not held; its length is known.
     const text = output instanceof OutputDigest ? "" : (output ?? this.currentOutput(cmd));
     const chars = output instanceof OutputDigest ? output.length : text.length;
@@ -398,7 +425,7 @@ export class Session {
       completed_at: new Date().toISOString(),
     };
     cmd.releasePin?.();
-    cmd.cleaned = cmd.cleanedTo = undefined;
+    cmd.cleaned = cmd.cleanedTo = cmd.noBreakTo = undefined;
     if (cmd.fallbackTimer) clearInterval(cmd.fallbackTimer);
     if (this.active === cmd) this.active = undefined;
     this.stream.trim();

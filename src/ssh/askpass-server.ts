@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 
 /** Askpass dirs are named after their server's pid: `<prefix><pid>-XXXXXX`. */
@@ -113,22 +113,51 @@ export class AskpassServer {
 
 /**
  * A private temp dir for this server's askpass socket (unix socket paths are limited to ~107
- * bytes, so not under the runtime dir), after removing those of servers that are gone: a killed
- * server cannot remove its own, and test runs and benchmarks kill many. Sessions already logged
- * in never use askpass again, so a dead server's dir serves nobody. `alive` decides.
+ * bytes, so not under the runtime dir). Those of servers that are gone are removed in the
+ * background (sweepAskpassDirs): a killed server cannot remove its own, and test runs and
+ * benchmarks kill many.
  */
 export function askpassDir(tmp: string, alive: (pid: number) => boolean): string {
+  void sweepAskpassDirs(tmp, alive).catch(() => undefined);
+  return mkdtempSync(join(tmp, `${PREFIX}${process.pid}-`));
+}
+
+/**
+ * Removes the askpass dirs of servers that are gone; returns what it removed. Gone means: the pid
+ * in the name is not a live ssh-mcp server, and nothing answers on the dir's socket (a server
+ * in another pid namespace sharing /tmp still answers). Only our own uid's real directories.
+ * Sessions already logged in never use askpass again, so a dead server's dir serves nobody.
+ */
+export async function sweepAskpassDirs(tmp: string, alive: (pid: number) => boolean): Promise<string[]> {
   const uid = process.getuid?.();
-  for (const name of readdirSync(tmp)) {
+  let names: string[];
+  try {
+    names = readdirSync(tmp);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
     const pid = Number(/^ssh-mcp-ask-(\d+)-/.exec(name)?.[1] ?? 0);
-    if (!pid || alive(pid)) continue;
+    if (!pid || pid === process.pid || alive(pid)) continue;
     const path = join(tmp, name);
     try {
-      if (uid !== undefined && statSync(path).uid !== uid) continue;
+      const st = lstatSync(path);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      if (await answers(join(path, "askpass.sock"))) continue;
       rmSync(path, { recursive: true, force: true });
+      removed.push(path);
     } catch {
       // Gone already, or not ours to remove.
     }
   }
-  return mkdtempSync(join(tmp, `${PREFIX}${process.pid}-`));
+  return removed;
+}
+
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(socketPath);
+    sock.once("connect", () => (sock.destroy(), resolve(true)));
+    sock.once("error", () => resolve(false));
+  });
 }

@@ -223,8 +223,8 @@ export class TranscriptStore extends EventEmitter {
 
   /**
    * Watches one transcript closely while someone is subscribed to it (an open page, a long
-   * poll): an fs.watch on the file itself plus a slow poll, on top of chokidar's directory
-   * watching, so an appended line reaches the client at once. Returns the unsubscribe.
+   * poll): an fs.watch on the file itself plus a slow poll, so an appended line reaches the
+   * client at once. Returns the unsubscribe.
    */
   follow(sessionId: string): () => void {
     const file = this.files.get(sessionId);

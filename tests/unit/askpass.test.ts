@@ -12,7 +12,8 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { askpassDir, AskpassServer } from "../../src/ssh/askpass-server.js";
+import { askpassDir, AskpassServer, sweepAskpassDirs } from "../../src/ssh/askpass-server.js";
+import { createServer } from "node:net";
 
 const HELPER = resolve("dist/ssh/askpass.js");
 const PASSPHRASE_PROMPT = "Enter passphrase for key '/x':";
@@ -153,23 +154,30 @@ describe("AskpassServer + askpass helper", () => {
 });
 
 describe("askpassDir", () => {
-  it("removes the askpass dirs of servers that are gone, and only those", () => {
+  it("removes the askpass dirs of servers that are gone, and only those", async () => {
     const tmp = mkdtempSync(join(tmpdir(), "ssh-mcp-asktmp-"));
+    const listening = createServer();
     try {
       const dead = join(tmp, "ssh-mcp-ask-999991-AbCdEf");
       const live = join(tmp, "ssh-mcp-ask-999992-GhIjKl");
+      // A dead-looking pid whose socket answers: a server in another pid namespace.
+      const answering = join(tmp, "ssh-mcp-ask-999993-StUvWx");
       const unnamed = join(tmp, "ssh-mcp-ask-MnOpQr"); // an older server's: no pid to judge by
       const other = join(tmp, "something-else-999991");
-      for (const d of [dead, live, unnamed, other]) {
+      for (const d of [dead, live, answering, unnamed, other]) {
         mkdirSync(d);
         writeFileSync(join(d, "askpass.sh"), "#!/bin/sh\n");
       }
-      const mine = askpassDir(tmp, (pid) => pid === 999992);
+      await new Promise<void>((r) => listening.listen(join(answering, "askpass.sock"), r));
+      const removed = await sweepAskpassDirs(tmp, (pid) => pid === 999992);
+      expect(removed).toEqual([dead]);
       expect(existsSync(dead)).toBe(false);
-      expect([live, unnamed, other].every((d) => existsSync(d))).toBe(true);
+      expect([live, answering, unnamed, other].every((d) => existsSync(d))).toBe(true);
+      const mine = askpassDir(tmp, () => true);
       expect(mine.startsWith(join(tmp, `ssh-mcp-ask-${process.pid}-`))).toBe(true);
-      expect(readdirSync(tmp)).toHaveLength(4);
+      expect(readdirSync(tmp)).toHaveLength(5);
     } finally {
+      listening.close();
       rmSync(tmp, { recursive: true, force: true });
     }
   });

@@ -792,7 +792,15 @@ describe("cleanOutput, piecewise", () => {
     .map((p) => p.join(""));
 
   it("cleanLong, cut after any line break, equals cleanOutput, late markers included", () => {
-    const late = fc.constantFrom("__SSHMCP_E_0123456789abcdef_0__", "__SSHMCP_B_0123456789abcdef__", "\n\n");
+    const late = fc.constantFrom(
+      "__SSHMCP_E_0123456789abcdef_0__",
+      "__SSHMCP_B_0123456789abcdef__",
+      "\n\n",
+      "\x1b]0;title ",
+      "\x07",
+      "\x1bP",
+      "\x1b\\",
+    );
     const withMarkers = fc.array(fc.oneof(text, late), { maxLength: 8 }).map((p) => p.join(""));
     fc.assert(
       fc.property(withMarkers, fc.integer({ min: 1, max: 40 }), (t, piece) => {
@@ -800,6 +808,11 @@ describe("cleanOutput, piecewise", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it("never lets an unterminated OSC swallow the lines after it", () => {
+    expect(cleanOutput("a\x1b]0;t\nline2\nb\x07c\n")).toBe("a]0;t\nline2\nbc\n");
+    expect(cleanOutput("\x1b]0;root@host: /var/log\x07out\n")).toBe("out\n");
   });
 
   it("removes a late marker with its line when it stands on a line of its own", () => {

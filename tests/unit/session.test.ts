@@ -140,6 +140,46 @@ describe("Session: a marker command's output", () => {
     s.writer.close();
   });
 
+  it("a long line with no line break is searched once, and comes out whole", () => {
+    const s = session();
+    const cmd = s.newCommand("cmd", "marker");
+    const line = "x".repeat(2_000_000);
+    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+    for (let i = 0; i < line.length; i += 4096) feed(s, line.slice(i, i + 4096));
+    // The text searched in vain is remembered: the next chunk searches only what is new.
+    expect(cmd.noBreakTo).toBeGreaterThan(line.length - 10_000);
+    feed(s, `\r\nafter\r\n\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n`);
+    expect(s.currentOutput(cmd)).toBe(`${line}\nafter\n`);
+    s.writer.close();
+  });
+
+  it("a long output finished without its end marker (cancelled) keeps a digest too", () => {
+    const s = session();
+    const cmd = s.newCommand("cmd", "marker");
+    const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
+    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+    for (let i = 0; i < body.length; i += 7000) feed(s, body.slice(i, i + 7000));
+    s.finish(cmd, "cancelled", "timeout", null);
+    const want = cleanOutput(body);
+    expect(cmd.result.output).toBe("");
+    expect(s.cappedOutput(cmd, 64_000)).toEqual(capOutput(want, 64_000));
+    expect(s.currentOutput(cmd)).toBe(want);
+    s.writer.close();
+  });
+
+  it("a long output whose transcript is gone still answers from its digest", () => {
+    const s = session();
+    const cmd = s.newCommand("cmd", "marker");
+    const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
+    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+    for (let i = 0; i < body.length; i += 7000) feed(s, body.slice(i, i + 7000));
+    feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n`);
+    s.writer.close();
+    rmSync(s.transcriptPath);
+    expect(s.currentOutput(cmd)).toBe("");
+    expect(s.cappedOutput(cmd, 64_000)).toEqual(capOutput(cleanOutput(body), 64_000));
+  });
+
   it("keeps the line break before a late marker of a nested shell out, as cleaning the whole does", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
