@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { profileSchema, type Profile } from "../../src/config/schema.js";
 import { beginMarker, capOutput, cleanOutput } from "../../src/session/output.js";
-import { Session } from "../../src/session/session.js";
+import { Session, type TrackedCommand } from "../../src/session/session.js";
 import { TranscriptWriter } from "../../src/transcript/writer.js";
 
 /**
@@ -35,6 +35,12 @@ function session(): Session {
 function feed(s: Session, text: string): void {
   s.writer.write("recv", { text });
   s.onRecv(text, statSync(s.transcriptPath).size);
+}
+
+/** A marker command's begin marker, then `body` in chunks of `step` characters. */
+function stream(s: Session, cmd: TrackedCommand, body: string, step: number): void {
+  feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+  for (let i = 0; i < body.length; i += step) feed(s, body.slice(i, i + step));
 }
 
 /** Lines of output as a terminal sends them: CRLF, colours, progress redraws, tabs, CJK. */
@@ -93,8 +99,7 @@ describe("Session: a marker command's output", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
     const body = Array.from({ length: 200_000 }, (_, i) => `\x1b[32m${i}\x1b[0m\r\n`).join("");
-    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
-    for (let i = 0; i < body.length; i += 4096) feed(s, body.slice(i, i + 4096));
+    stream(s, cmd, body, 4096);
     expect(cmd.result.status).toBe("running");
     expect(cmd.cleaned?.length).toBeGreaterThan(1_000_000);
     // 3.6 MB came; what is cleaned is not held raw as well.
@@ -109,8 +114,7 @@ describe("Session: a marker command's output", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
     const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
-    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
-    for (let i = 0; i < body.length; i += 7000) feed(s, body.slice(i, i + 7000));
+    stream(s, cmd, body, 7000);
     feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n$ `);
     feed(s, "more output after the prompt\r\n");
     const want = cleanOutput(body);
@@ -130,8 +134,7 @@ describe("Session: a marker command's output", () => {
     // One long output is held whole at a time: paging through another lets the first go.
     const cmd2 = s.newCommand("cmd2", "marker");
     const body2 = body.replaceAll("\r\n", "-2\r\n");
-    feed(s, `${beginMarker(cmd2.nonce)}\r\n`);
-    for (let i = 0; i < body2.length; i += 7000) feed(s, body2.slice(i, i + 7000));
+    stream(s, cmd2, body2, 7000);
     feed(s, `\r\n__SSHMCP_E_${cmd2.nonce}_0__\r\n$ `);
     expect(s.currentOutput(cmd2)).toBe(cleanOutput(body2));
     expect(cmd.result.output).toBe("");
@@ -144,8 +147,7 @@ describe("Session: a marker command's output", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
     const line = "x".repeat(2_000_000);
-    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
-    for (let i = 0; i < line.length; i += 4096) feed(s, line.slice(i, i + 4096));
+    stream(s, cmd, line, 4096);
     // The text searched in vain is remembered: the next chunk searches only what is new.
     expect(cmd.noBreakTo).toBeGreaterThan(line.length - 10_000);
     feed(s, `\r\nafter\r\n\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n`);
@@ -157,8 +159,7 @@ describe("Session: a marker command's output", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
     const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
-    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
-    for (let i = 0; i < body.length; i += 7000) feed(s, body.slice(i, i + 7000));
+    stream(s, cmd, body, 7000);
     s.finish(cmd, "cancelled", "timeout", null);
     const want = cleanOutput(body);
     expect(cmd.result.output).toBe("");
@@ -171,8 +172,7 @@ describe("Session: a marker command's output", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
     const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
-    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
-    for (let i = 0; i < body.length; i += 7000) feed(s, body.slice(i, i + 7000));
+    stream(s, cmd, body, 7000);
     feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n`);
     s.writer.close();
     rmSync(s.transcriptPath);
