@@ -55,8 +55,8 @@ export interface TrackedCommand {
   releasePin?: () => void;
   fallbackTimer?: NodeJS.Timeout;
   /**
-   * A finished command rebuilt by adoption: its output is not held but read on first use from
-   * this byte span of the transcript (between its command_start and its completion lines).
+   * A finished command whose output is not held (rebuilt by adoption, or long): it is read from
+   * this byte span of the transcript when first needed (see Session.currentOutput).
    */
   span?: { from: number; to: number };
 }
@@ -253,16 +253,31 @@ export class Session {
       return;
     }
     const to = from + e.outputEnd;
-    if (cmd.cleaned && cmd.cleanedTo !== undefined) {
-      // The last piece, then the whole if it is held, else its digest and where it is.
-      cmd.cleaned.push(cleanOutput(this.stream.slice(Math.min(cmd.cleanedTo, to), to)));
-      const whole = cmd.cleaned.whole();
-      if (whole !== undefined) return this.finish(cmd, "completed", "marker", e.exitCode, whole);
-      cmd.preview = cmd.cleaned;
-      cmd.span = { from: cmd.from ?? 0, to: this.lineEnd ?? Number.MAX_SAFE_INTEGER };
-      return this.finish(cmd, "completed", "marker", e.exitCode, cmd.preview);
-    }
-    this.finish(cmd, "completed", "marker", e.exitCode, cleanOutput(this.stream.slice(cmd.outStart, to)));
+    // The span ends with the line holding the end marker (the follower is mid-read here).
+    const output =
+      this.settle(cmd, to, this.lineEnd ?? Number.MAX_SAFE_INTEGER) ??
+      cleanOutput(this.stream.slice(cmd.outStart, to));
+    this.finish(cmd, "completed", "marker", e.exitCode, output);
+  }
+
+  /**
+   * A marker command's cleaned output up to stream offset `to`, as it ends: the whole while it
+   * is held, else its digest, with the transcript span a re-read uses (ending at `spanTo`).
+   * Undefined when nothing was cleaned (its begin marker never came).
+   */
+  private settle(cmd: TrackedCommand, to: number, spanTo: number): string | OutputDigest | undefined {
+    if (!cmd.cleaned || cmd.cleanedTo === undefined) return undefined;
+    cmd.cleaned.push(cleanOutput(this.stream.slice(Math.min(cmd.cleanedTo, to), to)));
+    const whole = cmd.cleaned.whole();
+    if (whole !== undefined) return whole;
+    cmd.preview = cmd.cleaned;
+    cmd.span = { from: cmd.from ?? 0, to: spanTo };
+    return cmd.preview;
+  }
+
+  /** Transcript offset of the first line not yet passed on (the end of a re-read of "so far"). */
+  private get readTo(): number {
+    return this.follower?.lineStart ?? this.lineEnd ?? Number.MAX_SAFE_INTEGER;
   }
 
   /** Cleans a running marker command's output up to the last line break, once 64 kB have come. */
@@ -297,8 +312,7 @@ export class Session {
     const whole = cmd.cleaned.whole();
     if (whole !== undefined) return whole + rest(cmd.cleanedTo);
     // Only its head and tail are held: read it again from the transcript.
-    const to = this.follower?.lineStart ?? this.lineEnd ?? Number.MAX_SAFE_INTEGER;
-    return outputOfText(recvText(this.transcriptPath, cmd.from ?? 0, to), cmd);
+    return outputOfText(recvText(this.transcriptPath, cmd.from ?? 0, this.readTo), cmd);
   }
 
   /** capOutput of a command's output, from what is held when the output is long. */
@@ -398,21 +412,9 @@ export class Session {
     output?: string | OutputDigest,
   ): void {
     if (cmd.result.status !== "running") return;
-    // A long marker output finished another way (cancel, prompt, a closed session): keep its
-    // digest too, rather than reading it whole again from the transcript and holding it.
-    if (
-      output === undefined &&
-      cmd.cleaned &&
-      cmd.cleanedTo !== undefined &&
-      cmd.cleaned.whole() === undefined
-    ) {
-      cmd.cleaned.push(cleanOutput(this.stream.slice(cmd.cleanedTo)));
-      cmd.preview = output = cmd.cleaned;
-      cmd.span = {
-        from: cmd.from ?? 0,
-        to: this.follower?.lineStart ?? this.lineEnd ?? Number.MAX_SAFE_INTEGER,
-      };
-    }
+    // A marker output finished another way (cancel, prompt, a closed session) settles as one
+    // finished by its marker: a long one keeps its digest, never read whole again and held.
+    output ??= this.settle(cmd, this.stream.end, this.readTo);
     // A digest: the output is long and not held; its length is known.
     const text = output instanceof OutputDigest ? "" : (output ?? this.currentOutput(cmd));
     const chars = output instanceof OutputDigest ? output.length : text.length;

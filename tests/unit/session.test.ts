@@ -43,6 +43,14 @@ function stream(s: Session, cmd: TrackedCommand, body: string, step: number): vo
   for (let i = 0; i < body.length; i += step) feed(s, body.slice(i, i + step));
 }
 
+/** Output past a command's hold (512 kB): 300000 numbered lines, 2.3 MB. */
+const LONG = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
+
+/** The end marker of `cmd` with exit status `code`, as the shell prints it. */
+function end(s: Session, cmd: TrackedCommand, code = 0, after = ""): void {
+  feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_${code}__\r\n${after}`);
+}
+
 /** Lines of output as a terminal sends them: CRLF, colours, progress redraws, tabs, CJK. */
 const line = fc
   .array(
@@ -113,9 +121,9 @@ describe("Session: a marker command's output", () => {
   it("a long output is held as its head and tail, and read again whole when asked", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
-    const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
+    const body = LONG;
     stream(s, cmd, body, 7000);
-    feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n$ `);
+    end(s, cmd, 0, "$ ");
     feed(s, "more output after the prompt\r\n");
     const want = cleanOutput(body);
     expect(cmd.result.status).toBe("completed");
@@ -135,7 +143,7 @@ describe("Session: a marker command's output", () => {
     const cmd2 = s.newCommand("cmd2", "marker");
     const body2 = body.replaceAll("\r\n", "-2\r\n");
     stream(s, cmd2, body2, 7000);
-    feed(s, `\r\n__SSHMCP_E_${cmd2.nonce}_0__\r\n$ `);
+    end(s, cmd2, 0, "$ ");
     expect(s.currentOutput(cmd2)).toBe(cleanOutput(body2));
     expect(cmd.result.output).toBe("");
     expect(s.currentOutput(cmd)).toBe(want);
@@ -158,7 +166,7 @@ describe("Session: a marker command's output", () => {
   it("a long output finished without its end marker (cancelled) keeps a digest too", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
-    const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
+    const body = LONG;
     stream(s, cmd, body, 7000);
     s.finish(cmd, "cancelled", "timeout", null);
     const want = cleanOutput(body);
@@ -171,9 +179,9 @@ describe("Session: a marker command's output", () => {
   it("a long output whose transcript is gone still answers from its digest", () => {
     const s = session();
     const cmd = s.newCommand("cmd", "marker");
-    const body = Array.from({ length: 300_000 }, (_, i) => `${i}\r\n`).join("");
+    const body = LONG;
     stream(s, cmd, body, 7000);
-    feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n`);
+    end(s, cmd, 0);
     s.writer.close();
     rmSync(s.transcriptPath);
     expect(s.currentOutput(cmd)).toBe("");
@@ -191,7 +199,7 @@ describe("Session: a marker command's output", () => {
     const cut = filler.length + 80;
     feed(s, body.slice(0, cut));
     feed(s, body.slice(cut));
-    feed(s, `\r\n__SSHMCP_E_${cmd.nonce}_3__\r\n`);
+    end(s, cmd, 3);
     expect(cmd.result.exit_code).toBe(3);
     expect(s.currentOutput(cmd)).toBe(cleanOutput(body));
     s.writer.close();
