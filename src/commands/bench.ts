@@ -16,7 +16,9 @@ import { fileURLToPath } from "node:url";
 import * as pty from "node-pty";
 import { startBenchSshd, type BenchSshd } from "../bench/sshd.js";
 import { connectStdio, type ToolClient } from "../mcp/client.js";
-import { findEnd, wrapCommand } from "../session/output.js";
+import { cleanOutput, findEnd } from "../session/output.js";
+import { classifyScreen } from "../session/screen.js";
+import { installLine, parseInstall, wrapCommand } from "../session/shells.js";
 
 /**
  * `ssh-mcp bench [--quick] [--sessions N]`: SPEC section 9, each figure next to its floor
@@ -86,15 +88,21 @@ function tree(root: number): number[] {
 }
 
 interface FloorLine {
+  /** Typed once before the round trips (the shell's helpers), and whether its answer came. */
+  setup?: { line(nonce: string): string; done(output: string, nonce: string): boolean };
   /** What is typed for one round trip (Enter included). */
   line(nonce: string): string;
   /** Whether the output so far ends it. */
   done(output: string, nonce: string): boolean;
 }
 
-/** execute_command's line: C-u, then the marker wrapper around `true`. */
+/** execute_command's line: C-u, then the short marked line around `true` (helpers installed first). */
 const EXECUTE_LINE: FloorLine = {
-  line: (n) => `\x15${wrapCommand("true", n)}\n`,
+  setup: {
+    line: (n) => `\x15${installLine("posix", n)}\n`,
+    done: (out, n) => parseInstall(out, "posix", n) !== undefined,
+  },
+  line: (n) => `\x15${wrapCommand({ name: "bash" }, "posix", "true", n)}\n`,
   done: (out, n) => findEnd(out, n) !== undefined,
 };
 /** The bench's send_text line. */
@@ -108,7 +116,43 @@ const PRINTF_LINE: FloorLine = {
  * very line the tool types, so what is left of the ratio is ssh-mcp's own cost.
  */
 async function floorRoundTrips(sshd: BenchSshd, runs: number, what: FloorLine): Promise<number[]> {
-  const term = pty.spawn(
+  const term = sshPty(sshd);
+  let out = "";
+  let last = Date.now();
+  term.onData((d) => {
+    out += d;
+    last = Date.now();
+  });
+  const until = async (ok: () => boolean, ms = 15_000): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error("bench floor: timed out");
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  await until(() => out.length > 0 && Date.now() - last > 300);
+  if (what.setup) {
+    const nonce = randomBytes(8).toString("hex");
+    out = "";
+    term.write(what.setup.line(nonce));
+    await until(() => what.setup?.done(out, nonce) ?? true);
+  }
+  const times: number[] = [];
+  for (let i = 0; i < runs + 5; i++) {
+    const nonce = randomBytes(8).toString("hex");
+    out = "";
+    const t0 = performance.now();
+    term.write(what.line(nonce));
+    await until(() => what.done(out, nonce));
+    if (i >= 5) times.push(performance.now() - t0);
+  }
+  term.kill();
+  return times;
+}
+
+/** A bare `ssh -tt` login to the bench sshd in a pseudo-terminal (no tmux, no MCP). */
+function sshPty(sshd: BenchSshd): pty.IPty {
+  return pty.spawn(
     "ssh",
     [
       "-tt",
@@ -128,31 +172,27 @@ async function floorRoundTrips(sshd: BenchSshd, runs: number, what: FloorLine): 
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/", TERM: "xterm-256color" },
     },
   );
+}
+
+/**
+ * The login floor: a bare `ssh -tt` in a pty, from spawn until its output ends on a shell prompt
+ * (the same "looks like a shell prompt" test open_session uses, without the probe).
+ */
+async function floorLogin(sshd: BenchSshd): Promise<number> {
+  const t0 = performance.now();
+  const term = sshPty(sshd);
   let out = "";
-  let last = Date.now();
   term.onData((d) => {
     out += d;
-    last = Date.now();
   });
-  const until = async (ok: () => boolean, ms = 15_000): Promise<void> => {
-    const deadline = Date.now() + ms;
-    while (!ok()) {
-      if (Date.now() > deadline) throw new Error("bench floor: timed out");
-      await new Promise((r) => setImmediate(r));
-    }
-  };
-  await until(() => out.length > 0 && Date.now() - last > 300);
-  const times: number[] = [];
-  for (let i = 0; i < runs + 5; i++) {
-    const nonce = randomBytes(8).toString("hex");
-    out = "";
-    const t0 = performance.now();
-    term.write(what.line(nonce));
-    await until(() => what.done(out, nonce));
-    if (i >= 5) times.push(performance.now() - t0);
+  const deadline = Date.now() + 15_000;
+  while (!classifyScreen(cleanOutput(out)).shellLike) {
+    if (Date.now() > deadline) throw new Error("bench login floor: timed out");
+    await new Promise((r) => setTimeout(r, 1));
   }
+  const ms = performance.now() - t0;
   term.kill();
-  return times;
+  return ms;
 }
 
 function tmuxFloor(lines: number): number {
@@ -303,7 +343,28 @@ export async function runBench(args: {
       target: "<= 1.5",
     });
 
-    // 3. Large output: lossless, wall time vs tmux's own floor. Three runs of each, medians
+    // 3. open_session on a shell landing (its shell probed) vs a bare ssh -tt login to the prompt.
+    const opens: number[] = [];
+    const logins: number[] = [];
+    for (let i = 0; i < (args.quick ? 5 : 15); i++) {
+      logins.push(await floorLogin(sshd));
+      const t0 = performance.now();
+      const o = await c.call("open_session", { profile: "bench" });
+      opens.push(performance.now() - t0);
+      if (o.ok)
+        await c.call("close_session", { session_id: (o.session as { session_id: string }).session_id });
+    }
+    rows.push({
+      name: "open_session (shell landing, probed)",
+      median_ms: r2(median(opens)),
+      p95_ms: r2(p95(opens)),
+      floor: r2(median(logins)),
+      ratio: r2(median(opens) / median(logins)),
+      target: "<= 1.5",
+      note: "floor: a bare ssh -tt login until its output ends on a shell prompt",
+    });
+
+    // 4. Large output: lossless, wall time vs tmux's own floor. Three runs of each, medians
     // compared: single runs of either spread by a third on this kind of VM.
     const bigRuns: number[] = [];
     let lossless = true;
@@ -342,7 +403,7 @@ export async function runBench(args: {
       note: "median of 3 runs, against the median of 3 floor runs; p95 column: the slowest run",
     });
 
-    // 4. N sessions at once: time to all open, RSS added per session.
+    // 5. N sessions at once: time to all open, RSS added per session.
     const meta = () => {
       const inst = join(dir, "runtime", "instances");
       const d = readdirSync(inst).sort().pop() as string;
@@ -389,7 +450,7 @@ export async function runBench(args: {
       note: "counts shared binary pages (node, ssh, libc) once per process",
     });
 
-    // 5. Restart with them all live: kill the server, start a new one; time from its answer to
+    // 6. Restart with them all live: kill the server, start a new one; time from its answer to
     // `initialize` (the issue's clock) and from its spawn (node's own start-up included) to all
     // of them listed open and ours.
     // (Profiling: SIGTERM, so the first server writes its profile too.)

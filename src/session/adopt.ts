@@ -4,6 +4,7 @@ import type { PaneInfo } from "../tmux/client.js";
 import { chain, type TmuxCommand } from "../tmux/client.js";
 import { eachLine, isRecvLine, TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js";
+import type { ShellState } from "./shells.js";
 import type { SessionManager } from "./manager.js";
 import { Session } from "./session.js";
 import type { CommandResult, Completion } from "./types.js";
@@ -284,12 +285,13 @@ function applyEvent(
     case "command_start":
       if (id && typeof ev.command === "string" && typeof ev.nonce === "string") {
         const mode = ev.mode === "raw" ? "raw" : "marker";
-        s.newCommand(ev.command, mode, {
+        const c = s.newCommand(ev.command, mode, {
           id,
           nonce: ev.nonce,
           startedAt: ev.ts,
           ...(mode === "raw" ? { echo: ev.command } : {}),
         });
+        if (typeof ev.shell === "string") c.result.shell = ev.shell;
       }
       break;
     case "command_complete":
@@ -320,6 +322,18 @@ function applyEvent(
     case "event":
       if (ev.event === "reopened_from" && typeof ev.previous_session_id === "string") {
         s.previousSessionId = ev.previous_session_id;
+      }
+      // The shell keeps its helpers across our restart: a probe's outcome still holds (a shell
+      // changed meanwhile shows as NOT_STARTED on the next command, which probes again).
+      if (ev.event === "shell" && typeof ev.family === "string") {
+        const known = ev.family === "posix" || ev.family === "fish" || ev.family === "csh";
+        const name = typeof ev.name === "string" ? ev.name : null;
+        s.shell = {
+          family: known || ev.family === "other" ? (ev.family as ShellState["family"]) : "unknown",
+          name,
+          ready: known && name !== null,
+        };
+        if (cmd) cmd.result = { ...cmd.result, shell: name ?? ev.family };
       }
       break;
   }

@@ -138,8 +138,9 @@ export class SessionManager {
    * Runs `commands` (which must fit one tmux message) if the window is still ours, alive and
    * unlocked. False: nothing ran, and the next input goes the full way.
    */
-  async sendChecked(s: Session, commands: TmuxCommand[]): Promise<boolean> {
-    const cond = `#{&&:#{==:#{@ssh_mcp_server_instance_id},${this.deps.instanceId}},#{&&:#{==:#{pane_dead},0},#{==:#{@ssh_mcp_lock},}}}`;
+  async sendChecked(s: Session, commands: TmuxCommand[], also?: string): Promise<boolean> {
+    let cond = `#{&&:#{==:#{@ssh_mcp_server_instance_id},${this.deps.instanceId}},#{&&:#{==:#{pane_dead},0},#{==:#{@ssh_mcp_lock},}}}`;
+    if (also) cond = `#{&&:${cond},${also}}`;
     const sent = await this.deps.tmux.runIf(s.paneId, cond, commands);
     if (!sent) s.fastInput = false;
     return sent;
@@ -253,6 +254,7 @@ export class SessionManager {
         attach_command: attachCommand(this.deps.tmux.socket, r.tmuxName),
         bridge: this.config.profiles[r.profile]?.bridge ?? "native",
         active_command_id: null,
+        shell: null,
         attached_clients: r.info.attachedClients,
         owned_by_this_server: false,
         previous_session_id: null,
@@ -379,6 +381,7 @@ export class SessionManager {
       attach_command: attachCommand(this.deps.tmux.socket, s.tmuxName),
       bridge: s.profile.bridge,
       active_command_id: s.active?.result.command_id ?? null,
+      shell: { family: s.shell.family, name: s.shell.name },
       attached_clients: s.attachedClients,
       owned_by_this_server: true,
       previous_session_id: s.previousSessionId,

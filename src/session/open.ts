@@ -15,6 +15,8 @@ import { classifyLoginFailure, lastLines } from "./login.js";
 import type { SessionManager } from "./manager.js";
 import { cleanOutput } from "./output.js";
 import { ensureLab, labEnv } from "./lab.js";
+import { probeShell } from "./operations.js";
+import { classifyScreen } from "./screen.js";
 import { Session } from "./session.js";
 
 /**
@@ -208,6 +210,7 @@ export async function openSession(
   try {
     await awaitLogin(mgr, session);
     await runRoute(mgr, session);
+    await landing(mgr, session);
   } catch (err) {
     await deps.tmux.killSession(id);
     writer.write("event", { event: "open_failed", error: (err as Error).message });
@@ -252,11 +255,16 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
       }
       if (dead) return "dead";
       if (session.stream.end === 0) return undefined;
+      const quiet = now - session.stream.lastRecvAt;
+      // A shell prompt is ready as soon as the output pauses: the probe confirms it (no fixed
+      // quiet wait). Anything else (a menu, a banner still printing) settles as before.
+      if (quiet >= PROMPT_PAUSE_MS && classifyScreen(screenTail()).shellLike) return "ok";
+      if (quiet >= PROMPT_PAUSE_MS && wizard(screenTail())) return "ok";
       if (session.prompt) return session.prompt.test(lastLines(screenTail(), 3)) ? "ok" : undefined;
-      return now - session.stream.lastRecvAt >= settle ? "ok" : undefined;
+      return quiet >= settle ? "ok" : undefined;
     },
     Math.max(0, deadline - Date.now()),
-    50,
+    10,
   );
   if (outcome === "ok") {
     const info = await tmux.paneInfo(session.paneId);
@@ -298,6 +306,50 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
 
 const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
 
+/** How long output must pause on a shell prompt before the landing is probed. */
+const PROMPT_PAUSE_MS = 25;
+
+/**
+ * First-run wizards that stand between a login and its prompt, and the key that leaves each
+ * without changing anything on the remote (zsh-newuser-install's `q`: "Quit and do nothing",
+ * it asks again next time; `0` would write a ~/.zshrc).
+ */
+const WIZARDS: { name: string; screen: RegExp; keys: string[] }[] = [
+  {
+    name: "zsh-newuser-install",
+    screen: /zsh-newuser-install|Z Shell configuration function for new users/,
+    keys: ["q"],
+  },
+];
+
+function wizard(text: string): (typeof WIZARDS)[number] | undefined {
+  return WIZARDS.find((w) => w.screen.test(text));
+}
+
+/**
+ * What the session landed on, known before open_session returns: a first-run wizard is
+ * dismissed (recorded), then a shell prompt is probed (shells.ts) so the family is known and the
+ * first command wraps at once; a menu or another prompt is left as it is ("other" after a probe
+ * that got no answer, "unknown" when not probed).
+ */
+async function landing(mgr: SessionManager, session: Session): Promise<void> {
+  const tail = (): string => cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 8192)));
+  const w = wizard(lastLines(tail(), 30));
+  if (w) {
+    session.writer.write("send", { tool: "landing", keys: w.keys, text: w.keys.join(""), actor: "agent" });
+    session.writer.write("event", { event: "first_run_wizard", name: w.name, dismissed_with: w.keys });
+    session.otherInput();
+    const from = session.stream.end;
+    await mgr.deps.tmux.sendKeys(session.paneId, w.keys);
+    await session.waitUntil(() => {
+      const quiet = Date.now() - session.stream.lastRecvAt >= PROMPT_PAUSE_MS;
+      const after = cleanOutput(session.stream.slice(from));
+      return quiet && classifyScreen(after).kind === "prompt" ? true : undefined;
+    }, mgr.config.timing.connectTimeoutMs);
+  }
+  if (session.screen().shellLike) await probeShell(mgr, session);
+}
+
 /**
  * The profile's route (bastion menu choices): each step waits for `expect` in the output that
  * arrived since the previous step, then sends its text. A step that does not match in time fails
@@ -334,6 +386,7 @@ async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
       text = value;
     }
     from = session.stream.end;
+    session.otherInput();
     session.writer.write("send", {
       tool: "route",
       text: sensitive ? "[REDACTED]" : text + enter,

@@ -5,7 +5,18 @@ import type { SessionManager } from "./manager.js";
 import { checkCommand, checkText, type Verdict } from "../security/policy.js";
 import { lastLines } from "./login.js";
 import { redactValues } from "../transcript/redact.js";
-import { cleanOutput, pageOutput, replySize, tailWithin, wrapCommand } from "./output.js";
+import { randomBytes } from "node:crypto";
+import { cleanOutput, pageOutput, replySize, tailWithin } from "./output.js";
+import { classifyScreen, howToLeave, isBusy } from "./screen.js";
+import {
+  cannotWrap,
+  installLine,
+  parseInstall,
+  parseProbe,
+  probeLine,
+  wrapCommand,
+  type Family,
+} from "./shells.js";
 import { fitsOneMessage, literalCommands } from "../tmux/client.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
@@ -61,89 +72,298 @@ export interface ExecuteOptions extends Access {
   tool?: string;
 }
 
+/**
+ * execute_command. Types only at a shell prompt (SCREEN_BUSY otherwise, nothing typed); wraps
+ * the command for the shell family the last probe found (probing first when that is not known);
+ * types it as-is where no shell answers (a menu, a REPL). A line that did not start (another
+ * shell is listening) is retried once after a new probe, else NOT_STARTED. See docs/shells.md.
+ */
 export async function executeCommand(
   mgr: SessionManager,
   sessionId: string,
   opts: ExecuteOptions,
-  fast = true,
 ): Promise<CommandResult> {
-  const quick = fast ? await mgr.fastUsable(sessionId, opts) : undefined;
-  const s = quick ?? (await mgr.usable(sessionId, opts));
+  const quick = await mgr.fastUsable(sessionId, opts);
+  let s = quick ?? (await mgr.usable(sessionId, opts));
+  let fast = Boolean(quick);
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
   // search_logs builds its own read-only command from quoted arguments.
   if (opts.tool !== "search_logs")
     enforce(s, opts.tool ?? "execute_command", checkCommand(s.profile, opts.command), opts.command);
-  if (s.active) {
+  const tool = opts.tool ?? "execute_command";
+  let retried = false;
+  for (;;) {
+    if (s.active) {
+      throw new SshMcpError(
+        "COMMAND_RUNNING",
+        `Command ${s.active.result.command_id} (${JSON.stringify(s.active.result.command.slice(0, 80))}) is still running in session '${s.id}'. ` +
+          `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
+      );
+    }
+    const family = await prepareInput(mgr, s, opts.waitForPrompt);
+    const mode = family ? "marker" : "raw";
+    if (family) {
+      const why = cannotWrap(family, opts.command);
+      if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
+    }
+    const enter = enterOf(s);
+    const cmd = s.newCommand(opts.command, mode);
+    cmd.result.shell = s.shell.name ?? s.shell.family;
+    const text = family ? wrapCommand(s.shell, family, opts.command, cmd.nonce) : opts.command;
+    if (!family) {
+      cmd.echo = opts.command;
+      s.otherInput();
+    }
+    // Clears whatever is half-typed on the line first (C-u: readline's and the tty's line kill),
+    // or leftover input would be prefixed to the line and swallow the begin mark.
+    const clear = family ? ["C-u"] : [];
+    const keys = literalCommands(s.paneId, text + enter, clear);
+    s.writer.write("command_start", {
+      // The same instant as the ledger's, so a replay rebuilds it exactly.
+      ts: cmd.result.started_at,
+      command_id: cmd.result.command_id,
+      command: opts.command,
+      mode,
+      nonce: cmd.nonce,
+      tool,
+      shell: s.shell.name ?? s.shell.family,
+    });
+    s.writer.write("send", {
+      tool,
+      text: text + enter,
+      actor: "agent",
+      ...(clear.length ? { keys_before: clear } : {}),
+    });
+    try {
+      if (fast && fitsOneMessage(keys)) {
+        // Typed only if the window is still ours, alive, unlocked and not on the alternate screen.
+        if (!(await mgr.sendChecked(s, keys, NOT_ALTERNATE))) {
+          notSent(s, cmd);
+          // The window changed under us: the full check explains the refusal, or sends if it allows.
+          s = await mgr.usable(sessionId, opts);
+          fast = false;
+          continue;
+        }
+      } else await mgr.deps.tmux.sendCommands(keys);
+      cmd.sentAt = Date.now();
+    } catch (err) {
+      s.finish(cmd, "failed", "timeout", null, "");
+      throw err;
+    }
+    await waitForCompletion(mgr, s, cmd, opts.timeoutMs);
+    if (cmd.result.completion === "not_started") {
+      // Nothing of the line ran (the shell refused it before our helper printed anything).
+      if (!retried && (await atPromptSoon(s)) && (await probeShell(mgr, s))) {
+        retried = true;
+        continue;
+      }
+      throw notStartedError(s, cmd);
+    }
+    // A command that left us at another shell's prompt (kubectl exec, ssh, exit): find out which.
+    if (cmd.result.completion === "prompt" && mode === "marker" && s.screen().shellLike) {
+      await probeShell(mgr, s, cmd.result.command_id).catch(() => false);
+      // The result names the shell the command left us in (recorded with the probe's event).
+      cmd.result = { ...cmd.result, shell: s.shell.name ?? s.shell.family };
+    }
+    return resultFor(mgr, s, cmd);
+  }
+}
+
+const NOT_ALTERNATE = "#{==:#{alternate_on},0}";
+
+/** Whether a shell prompt shows once output pauses (after a shell's error, its prompt follows). */
+async function atPromptSoon(s: Session): Promise<boolean> {
+  const settled = await s.waitUntil(
+    () => (Date.now() - s.stream.lastRecvAt >= 40 && s.screen().shellLike ? true : undefined),
+    Math.max(1000, s.idleMs),
+    20,
+  );
+  return settled === true;
+}
+
+function notStartedError(s: Session, cmd: TrackedCommand): SshMcpError {
+  const tail = lastLines(cleanOutput(s.stream.slice(Math.max(cmd.streamStart, s.stream.end - 4000))), 6);
+  return new SshMcpError(
+    "NOT_STARTED",
+    `The command did not start (${cmd.notStarted ?? "no begin mark"}); nothing of it ran. Screen tail:\n${tail || "(nothing)"}\n` +
+      `Look with get_screen: if a shell prompt is there, call execute_command again (the shell is probed anew); otherwise answer or leave the program on screen with send_text/send_keys.`,
+    { command_id: cmd.result.command_id, screen_tail: tail, shell: s.shell },
+  );
+}
+
+/**
+ * Checks the screen before execute_command types, and finds the shell when it is not known.
+ * Returns the family to wrap the command for, or undefined to type it as-is (no shell answers
+ * there: a menu, a REPL, a device CLI). Throws SCREEN_BUSY (nothing typed) when a program that
+ * is not a shell prompt holds the terminal.
+ */
+async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): Promise<Family | undefined> {
+  let screen = s.screen();
+  if (screen.kind !== "prompt") {
+    // Input that just went in (keys, a send_text without wait) may still be changing the screen:
+    // judge it once it is still, and from what tmux renders (the stream's tail says little
+    // after a full-screen program drew with cursor moves).
+    const pause = Math.max(150, Math.min(s.idleMs, 500));
+    await s.waitUntil(
+      () => (Date.now() - Math.max(s.stream.lastRecvAt, s.lastInputAt) >= pause ? true : undefined),
+      Math.max(2000, 4 * pause),
+      25,
+    );
+    screen = s.screen();
+    if (screen.kind !== "prompt") screen = await renderedScreen(mgr, s);
+  }
+  if (isBusy(screen.kind) || (screen.kind === "text" && s.shell.ready)) {
+    s.writer.write("event", { event: "screen_busy", kind: screen.kind, line: redactValues(screen.line) });
     throw new SshMcpError(
-      "COMMAND_RUNNING",
-      `Command ${s.active.result.command_id} (${JSON.stringify(s.active.result.command.slice(0, 80))}) is still running in session '${s.id}'. ` +
-        `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
+      "SCREEN_BUSY",
+      `Not typed: the terminal is not at a shell prompt (${describeKind(screen.kind)}: '${redactValues(screen.line).slice(0, 120)}'). ${howToLeave(screen.kind)} Then call execute_command again.`,
+      { screen_kind: screen.kind, line: redactValues(screen.line) },
     );
   }
+  if (!marked || screen.kind === "repl") return undefined;
+  if (s.shell.ready && s.shell.family !== "other" && s.shell.family !== "unknown") return s.shell.family;
+  if (!screen.shellLike) return undefined;
+  if (s.shell.family === "other" && s.probedOtherGen === s.inputGen) return undefined;
+  return (await probeShell(mgr, s)) ? (s.shell.family as Family) : undefined;
+}
+
+function describeKind(kind: string): string {
+  return kind === "text"
+    ? "a program is reading input"
+    : kind === "other"
+      ? "a full-screen program"
+      : `a ${kind}`;
+}
+
+/** The screen as tmux renders it (for full-screen programs, whose stream tail says little). */
+async function renderedScreen(mgr: SessionManager, s: Session) {
+  const info = await mgr.deps.tmux.paneInfo(s.paneId);
+  if (info) s.altScreen = info.alternate;
+  // Some history too: a long typed line wraps over more rows than the screen has.
+  const text = await mgr.deps.tmux.capture(s.paneId, { start: -200 }).catch(() => "");
+  // Rows below the last written one are blank; the capture joins wrapped rows, so where the
+  // cursor is tells only whether it sits at the start of a fresh line (then that line is the
+  // cursor's, and empty) or on the last written one.
+  const written = text.replace(/\s+$/, "");
+  const visible = info && info.cursorX === 0 ? written + "\n" : written;
+  return classifyScreen(s.altScreen ? text : visible, {
+    alternate: s.altScreen,
+    prompt: s.prompt,
+    knownPrompt: s.knownPrompt,
+  });
+}
+
+/**
+ * Finds out which shell family listens at the prompt (shells.ts) and installs its helpers.
+ * False when nothing answered (the shell is then "other": commands are typed as-is).
+ */
+export async function probeShell(mgr: SessionManager, s: Session, commandId?: string): Promise<boolean> {
+  const about = commandId ? { command_id: commandId } : {};
   const enter = enterOf(s);
-  const mode = opts.waitForPrompt ? "marker" : "raw";
-  const cmd = s.newCommand(opts.command, mode);
-  const text = mode === "marker" ? wrapCommand(opts.command, cmd.nonce) : opts.command;
-  if (mode === "raw") cmd.echo = opts.command;
-  // Marker mode first clears whatever is half-typed on the line (C-u: readline's and the tty's
-  // line kill), or leftover input would be prefixed to the wrapper and swallow the begin marker.
-  const clear = mode === "marker" ? ["C-u"] : [];
-  const keys = literalCommands(s.paneId, text + enter, clear);
-  const checked = Boolean(quick) && fitsOneMessage(keys);
-  s.writer.write("command_start", {
-    // The same instant as the ledger's, so a replay rebuilds it exactly.
-    ts: cmd.result.started_at,
-    command_id: cmd.result.command_id,
-    command: opts.command,
-    mode,
-    nonce: cmd.nonce,
-    tool: opts.tool ?? "execute_command",
-  });
-  s.writer.write("send", {
-    tool: opts.tool ?? "execute_command",
-    text: text + enter,
-    actor: "agent",
-    ...(clear.length ? { keys_before: clear } : {}),
-  });
-  try {
-    if (checked) {
-      if (!(await mgr.sendChecked(s, keys))) {
-        notSent(s, cmd);
-        // The window changed under us (a lock, another owner, a dead pane): the full check
-        // explains the refusal, or sends if it allows.
-        return await executeCommand(mgr, sessionId, opts, false);
-      }
-    } else await mgr.deps.tmux.sendCommands(keys);
-    cmd.sentAt = Date.now();
-  } catch (err) {
-    s.finish(cmd, "failed", "timeout", null, "");
-    throw err;
+  const quietMs = Math.max(200, Math.min(s.idleMs, 500));
+  const ask = async <T>(tool: string, line: string, parse: (text: string) => T | undefined) => {
+    const start = s.stream.end;
+    const sentAt = Date.now();
+    s.writer.write("send", { tool, text: line + enter, actor: "agent", keys_before: ["C-u"] });
+    await mgr.deps.tmux.sendCommands(literalCommands(s.paneId, line + enter, ["C-u"]));
+    let at = start;
+    const answer = await s.waitUntil<{ v: T | null }>(
+      () => {
+        const text = s.stream.slice(start);
+        const v = parse(text);
+        if (v !== undefined) {
+          at = s.stream.end;
+          return { v };
+        }
+        const quiet = Date.now() - Math.max(sentAt, s.stream.lastRecvAt);
+        return s.stream.end > start && quiet >= quietMs ? { v: null } : undefined;
+      },
+      Math.max(3000, 4 * quietMs),
+      25,
+    );
+    return { value: answer?.v ?? undefined, at };
+  };
+  const probeNonce = randomBytes(8).toString("hex");
+  const probe = await ask("probe", probeLine(probeNonce), (t) => parseProbe(t, probeNonce));
+  if (!probe.value) {
+    s.shell = { family: "other", name: null, ready: false };
+    s.probedOtherGen = s.inputGen;
+    s.writer.write("event", { event: "shell", family: "other", name: null, ...about });
+    return false;
   }
-  await waitForCompletion(s, cmd, opts.timeoutMs);
-  return resultFor(mgr, s, cmd);
+  const family = probe.value;
+  const nonce = randomBytes(8).toString("hex");
+  const installed = await ask("probe", installLine(family, nonce), (t) => parseInstall(t, family, nonce));
+  if (!installed.value) {
+    s.shell = { family, name: null, ready: false };
+    s.writer.write("event", { event: "shell", family, name: null, installed: false, ...about });
+    return false;
+  }
+  s.shell = { family, name: installed.value, ready: true };
+  s.promptAt(installed.at);
+  s.writer.write("event", { event: "shell", family, name: installed.value, ...about });
+  return true;
 }
 
 /** Records that the input of a just-recorded send never reached the pane. */
 function notSent(s: Session, cmd?: TrackedCommand): void {
   s.writer.write("event", {
     event: "not_sent",
-    reason: "the window changed before the send (lock, owner or exit); checked again",
+    reason: "the window changed before the send (lock, owner, exit or a full-screen program); checked again",
     ...(cmd ? { command_id: cmd.result.command_id } : {}),
   });
   if (cmd) s.finish(cmd, "failed", "timeout", null, "");
 }
 
-async function waitForCompletion(s: Session, cmd: TrackedCommand, timeoutMs: number) {
-  const done = await s.waitUntil(() => (cmd.result.status !== "running" ? true : undefined), timeoutMs);
+/**
+ * Waits until the command completes, or its screen has settled on a question for the user (a
+ * password, a yes/no, a pager, an editor, a REPL): execute_command then returns at once with
+ * `state: "awaiting_input"` instead of waiting out its timeout.
+ */
+async function waitForCompletion(mgr: SessionManager, s: Session, cmd: TrackedCommand, timeoutMs: number) {
+  const stableMs = Math.max(150, Math.min(s.idleMs, 500));
+  const done = await s.waitUntil(() => {
+    if (cmd.result.status !== "running") return true;
+    return inputWait(s, cmd, stableMs) ? true : undefined;
+  }, timeoutMs);
   if (!done && cmd.result.status === "running") {
     cmd.result = { ...cmd.result, timed_out: true };
     s.writer.write("command_timeout", { command_id: cmd.result.command_id, timeout_ms: timeoutMs });
   }
+  if (cmd.result.status === "running" && s.altScreen) {
+    const rendered = await renderedScreen(mgr, s);
+    cmd.waiting = {
+      input_kind: rendered.kind === "prompt" || rendered.kind === "text" ? "other" : rendered.kind,
+      prompt: rendered.line,
+    };
+  }
+}
+
+/** A running command's wait for input, when its screen has been still for `stableMs` on one. */
+function inputWait(s: Session, cmd: TrackedCommand, stableMs: number): TrackedCommand["waiting"] {
+  cmd.waiting = undefined;
+  if (cmd.result.status !== "running" || s.active !== cmd) return undefined;
+  if (cmd.mode === "marker" && cmd.outStart === undefined) return undefined;
+  if (Date.now() - Math.max(s.stream.lastRecvAt, cmd.sentAt) < stableMs) return undefined;
+  const screen = s.screen();
+  if (screen.kind === "prompt" || screen.kind === "text") return undefined;
+  cmd.waiting = { input_kind: screen.kind, prompt: redactValues(screen.line) };
+  return cmd.waiting;
 }
 
 function resultFor(mgr: SessionManager, s: Session, cmd: TrackedCommand): CommandResult {
   const { output, truncated } = s.cappedOutput(cmd, mgr.config.resultOutputChars);
-  return { ...cmd.result, output, output_truncated: truncated };
+  return withState(s, cmd, { ...cmd.result, output, output_truncated: truncated });
+}
+
+/** Adds what a running command waits for, and the shell, to a result. */
+function withState(s: Session, cmd: TrackedCommand, r: CommandResult): CommandResult {
+  const out: CommandResult = { ...r, shell: r.shell ?? s.shell.name ?? s.shell.family };
+  if (r.status === "running") {
+    const w = cmd.waiting ?? inputWait(s, cmd, Math.max(150, Math.min(s.idleMs, 500)));
+    if (w) return { ...out, state: "awaiting_input", input_kind: w.input_kind, prompt: w.prompt };
+  }
+  return out;
 }
 
 export function findCommand(s: Session, commandId: string): TrackedCommand {
@@ -182,7 +402,7 @@ export function getCommand(
     truncated = output.length < full.length;
   }
   return {
-    command: { ...cmd.result, output, output_truncated: truncated },
+    command: withState(s, cmd, { ...cmd.result, output, output_truncated: truncated }),
     output_total_chars: full.length,
     next_offset: next,
   };
@@ -190,7 +410,9 @@ export function getCommand(
 
 export function listCommands(mgr: SessionManager, sessionId: string): CommandResult[] {
   const s = mgr.get(sessionId);
-  return [...s.commands.values()].map((c) => ({ ...c.result, output: "", output_truncated: false }));
+  return [...s.commands.values()].map((c) =>
+    withState(s, c, { ...c.result, output: "", output_truncated: false }),
+  );
 }
 
 export async function interrupt(
@@ -201,6 +423,7 @@ export async function interrupt(
 ): Promise<Session> {
   const s = await mgr.usable(sessionId, access);
   s.writer.write("send", { tool, keys: ["C-c"], text: "\u0003", actor: "agent" });
+  s.otherInput();
   await mgr.deps.tmux.sendKeys(s.paneId, ["C-c"]);
   const cmd = s.active;
   const sentAt = Date.now();
@@ -278,6 +501,7 @@ export async function sendText(
       ...(o.sensitive ? { sensitive: true } : {}),
     });
     const sentAt = Date.now();
+    s.otherInput();
     if (o.sensitive) {
       // Never on a command line: secrets go to tmux through stdin (load-buffer) and are pasted.
       await mgr.deps.tmux.pasteText(s.paneId, o.text);
@@ -365,6 +589,7 @@ export async function sendKeys(
   });
   const s = await mgr.usable(sessionId, access);
   s.writer.write("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
+  s.otherInput();
   await mgr.deps.tmux.sendKeys(s.paneId, keys);
   return keys;
 }
@@ -440,6 +665,7 @@ export async function getScreen(mgr: SessionManager, sessionId: string, lines: n
     height,
     cursor: { x: info?.cursorX ?? 0, y: info?.cursorY ?? 0 },
     alternate_screen: info?.alternate ?? false,
+    shell: mgr.sessions.get(s.id)?.shell.name ?? mgr.sessions.get(s.id)?.shell.family ?? null,
     status: s.status,
   };
 }

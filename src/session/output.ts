@@ -1,91 +1,37 @@
 import stripAnsi from "strip-ansi";
 
 /**
- * Pure text handling for command output: the in-band markers, cleaning terminal bytes into
- * plain text, and capping/paging. Kept free of I/O so it is unit-tested on its own.
+ * Pure text handling for command output: the marks that bound a command's output, cleaning
+ * terminal bytes into plain text, and capping/paging. Kept free of I/O so it is unit-tested on
+ * its own. How a command is typed per shell family is in shells.ts.
  *
- * The marker design: the command is sent as one line (or a few continued lines)
- *    printf '__SSHMCP_B_%s__\n' NONCE; __sshmcp_c='COMMAND'; case ... command eval "$__sshmcp_c" ...;
- *    printf '\n__SSHMCP_E_%s_%s__\n' NONCE "$?"; unset __sshmcp_c
- * - The nonce is a printf argument, so the echo of the typed line never contains the assembled
- *   marker text and cannot complete the command early.
- * - COMMAND travels inside single quotes and is parsed by `eval`: history expansion (`!`) never
- *   touches it, a syntax error or unbalanced quote makes eval fail with status 2 (the end marker
- *   still prints), and comments, heredocs, `&` and multi-line scripts work unchanged.
- * - Long commands are cut into quoted pieces joined by backslash-newline (a line continuation),
- *   so no physical line reaches the tty's 4095-byte canonical-mode limit (dash, busybox).
- * - Control characters (TAB would trigger readline completion) are sent as printf %b escapes:
- *   eval "$(printf '%b' '...')".
- * - The leading space keeps the wrapper out of shell history (HISTCONTROL=ignorespace).
- * The end marker's leading newline guarantees it starts a line; exactly one line break before it
- * is removed again, so output that does not end in a newline comes back exactly.
+ * The marks are OSC 133 sequences with the command's nonce, invisible on a terminal:
+ *   ESC ] 133 ; C ; sshmcp=NONCE BEL            output starts right after it
+ *   ESC ] 133 ; D ; STATUS ; sshmcp=NONCE BEL    output ends right before it
+ * Transcripts written before them carry text markers (`__SSHMCP_B_NONCE__` on a line of its
+ * own, `\n__SSHMCP_E_NONCE_STATUS__`, one line break before it not output); both are read, so a
+ * command started by an older server is still completed after adoption.
  */
 
 const B = "__SSHMCP_B_";
 const E = "__SSHMCP_E_";
-/** Longest physical line of a wrapped command, well under the tty's 4095-byte line limit. */
-const PIECE = 1000;
-
-function singleQuote(piece: string): string {
-  return `'${piece.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Splits so that each piece, once single-quoted, stays near PIECE bytes; never inside a surrogate pair. */
-function pieces(text: string): string[] {
-  const out: string[] = [];
-  let start = 0;
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    const size =
-      code === 0x27 ? 4 : code < 0x80 ? 1 : code < 0x800 ? 2 : code >= 0xdc00 && code <= 0xdfff ? 1 : 3;
-    if (bytes + size > PIECE && i > start && !(code >= 0xdc00 && code <= 0xdfff)) {
-      out.push(text.slice(start, i));
-      start = i;
-      bytes = 0;
-    }
-    bytes += size;
-  }
-  out.push(text.slice(start));
-  return out;
-}
-
-function percentBEscape(text: string): string {
-  let out = "";
-  for (const ch of text) {
-    const code = ch.charCodeAt(0);
-    if (ch === "\\") out += "\\\\";
-    // `!` too: inside "$(...)" bash's history expansion would still see it.
-    else if (code < 0x20 || code === 0x7f || ch === "!") out += "\\0" + code.toString(8).padStart(3, "0");
-    else out += ch;
-  }
-  return out;
-}
-
-/** The shell text that runs `command` between the begin and end markers. */
-export function wrapCommand(command: string, nonce: string): string {
-  // eslint-disable-next-line no-control-regex
-  const needsEscapes = /[\x00-\x09\x0b-\x1f\x7f]/.test(command);
-  const body = needsEscapes ? percentBEscape(command) : command;
-  // Continuations always use LF: a CR from a "crlf" profile would end the line early.
-  const quoted = pieces(body).map(singleQuote).join("\\\n");
-  const evalArg = needsEscapes ? `"$(printf '%b' ${quoted})"` : quoted;
-  // `command eval` keeps a syntax error from aborting the whole line in dash/ash (eval is a
-  // special builtin); zsh's `command` only runs external commands, so zsh gets `builtin eval`.
-  const run = `case \${ZSH_VERSION+z} in z) builtin eval "$${V}";; *) command eval "$${V}";; esac`;
-  return ` printf '${B}%s__\\n' ${nonce}; ${V}=${evalArg}; ${run}; printf '\\n${E}%s_%s__\\n' ${nonce} "$?"; unset ${V}`;
-}
-
-/** Shell variable holding the command text for the duration of the wrapper. */
-const V = "__sshmcp_c";
+const OSC_C = "\x1b]133;C;sshmcp=";
+const OSC_D = "\x1b]133;D;";
 
 export function beginMarker(nonce: string): string {
-  return `${B}${nonce}__`;
+  return `${OSC_C}${nonce}\x07`;
 }
 
-/** Index just past the begin marker line in `text`, or -1. */
+export function endMarker(nonce: string, status: number): string {
+  return `${OSC_D}${status};sshmcp=${nonce}\x07`;
+}
+
+/** Index just past the begin mark in `text`, or -1. */
 export function findBegin(text: string, nonce: string, from = 0): number {
-  const m = beginMarker(nonce);
+  const osc = beginMarker(nonce);
+  const k = text.indexOf(osc, from);
+  if (k !== -1) return k + osc.length;
+  const m = `${B}${nonce}__`;
   const i = text.indexOf(m, from);
   if (i === -1) return -1;
   let j = i + m.length;
@@ -103,6 +49,15 @@ export interface EndMatch {
 }
 
 export function findEnd(text: string, nonce: string, from = 0): EndMatch | undefined {
+  const tail = `;sshmcp=${nonce}\x07`;
+  let k = text.indexOf(tail, from);
+  while (k !== -1) {
+    // eslint-disable-next-line no-control-regex
+    const head = /\x1b\]133;D;(\d{1,3})$/.exec(text.slice(Math.max(from, k - 12), k));
+    if (head?.[1] !== undefined)
+      return { outputEnd: k - head[0].length, markerEnd: k + tail.length, exitCode: Number(head[1]) };
+    k = text.indexOf(tail, k + 1);
+  }
   const m = `${E}${nonce}_`;
   let i = text.indexOf(m, from);
   while (i !== -1) {

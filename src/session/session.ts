@@ -14,6 +14,8 @@ import {
   MARKER_OVERLAP,
   OutputDigest,
 } from "./output.js";
+import { classifyScreen, type InputKind, type ScreenState } from "./screen.js";
+import { helpersMissing, mayEnterShell, UNKNOWN_SHELL, type ShellState } from "./shells.js";
 import { OutputStream } from "./stream.js";
 import type { CommandResult, Completion, InputLock, SessionStatus } from "./types.js";
 
@@ -52,6 +54,10 @@ export interface TrackedCommand {
   echo?: string;
   /** When the text went out (set by the caller once sent). */
   sentAt: number;
+  /** Why a marked command did not start (completion "not_started"). */
+  notStarted?: string;
+  /** What a running command's screen waits for, when it settled on a question (screen.ts). */
+  waiting?: { input_kind: InputKind; prompt: string };
   releasePin?: () => void;
   fallbackTimer?: NodeJS.Timeout;
   /**
@@ -76,8 +82,12 @@ export interface SessionInit {
   resultOutputChars?: number;
 }
 
-/** Quiet period before a command whose begin marker never came counts as "no shell here". */
-const NO_SHELL_QUIET_MS = 2000;
+/**
+ * Quiet period after which a command whose begin mark never came counts as not started (when the
+ * shell did not already say that our helper is missing). A shell at its prompt prints the mark
+ * as soon as it reads the line, in the same burst as the echo.
+ */
+const NOT_STARTED_QUIET_MS = 1000;
 
 /** Output characters a command holds at least (more if replies carry more, SessionInit). */
 const DEFAULT_HOLD = 256 * 1024;
@@ -122,7 +132,20 @@ export class Session {
   adoptedFrom: string | null = null;
   /** The profile's prompt_regex, compiled once (validated when the config was loaded). */
   readonly prompt: RegExp | undefined;
-
+  /** The shell at the prompt, as the last probe found it (shells.ts). */
+  shell: ShellState = UNKNOWN_SHELL;
+  /** The prompt line seen after our last marked command or probe (an exact "at the prompt"). */
+  knownPrompt: string | null = null;
+  /** Stream offset just past the last end mark or probe answer: the prompt follows it. */
+  promptFrom = -1;
+  /** inputGen when promptFrom was set: while unchanged, what follows it is the prompt. */
+  promptGen = -1;
+  /** Counts input that did not go through a marked command (send_text, keys, route, humans). */
+  inputGen = 0;
+  /** inputGen when a probe last got no answer (not probed again until more input went in). */
+  probedOtherGen = -1;
+  /** The alternate screen is on, as the stream's own switch sequences say. */
+  altScreen = false;
   constructor(init: SessionInit) {
     this.id = init.id;
     this.profile = init.profile;
@@ -142,6 +165,12 @@ export class Session {
   onRecv(text: string, lineEnd?: number): void {
     this.lineEnd = lineEnd;
     this.stream.append(text);
+    if (text.includes("\x1b[?")) {
+      // The last switch in the chunk wins: 1049/1047/47 h (enter) or l (leave).
+      // eslint-disable-next-line no-control-regex
+      const re = /\x1b\[\?(?:1049|1047|47)([hl])/g;
+      for (let m = re.exec(text); m; m = re.exec(text)) this.altScreen = m[1] === "h";
+    }
     this.lastActivityAt = new Date().toISOString();
     if (this.active?.mode === "marker") this.scanMarkers(this.active);
     // Output must not grow memory forever (a `tail -f` typed with send_text, a long command):
@@ -253,6 +282,7 @@ export class Session {
       return;
     }
     const to = from + e.outputEnd;
+    this.promptAt(from + e.markerEnd);
     // The span ends with the line holding the end marker (the follower is mid-read here).
     const output =
       this.settle(cmd, to, this.lineEnd ?? Number.MAX_SAFE_INTEGER) ??
@@ -351,15 +381,28 @@ export class Session {
   }
 
   /**
-   * Completion for input no POSIX shell answers. Once output has been quiet for the idle period:
-   * raw mode completes ("prompt" if prompt_regex matches the last line, else "idle"); marker mode
-   * whose command started completes by prompt_regex only (it entered a nested shell or an
-   * interactive program); marker mode whose begin marker never came (a menu, a REPL, fish)
-   * completes after twice the idle period.
+   * Completion without an end mark, checked on a timer (so a command past its timeout still
+   * ends), once output has been quiet for the idle period:
+   * - raw mode (a menu, a REPL, a shell that answered no probe) completes: "prompt" when
+   *   prompt_regex matches the last line, else "idle";
+   * - marked mode whose begin mark never came did not start: the shell said our helper is
+   *   missing (another shell is listening), or the line drew no mark at all. It fails as
+   *   "not_started" (execute_command probes again, or says NOT_STARTED): nothing of it ran;
+   * - marked mode that started completes as "prompt" when it left us at a prompt: prompt_regex
+   *   matches, or the command may enter or leave a shell (ssh, su, kubectl exec, bash, exit) and
+   *   the last line looks like a shell prompt. The shell there is probed before the next command.
    */
   checkFallbacks(cmd: TrackedCommand): void {
     if (cmd.result.status !== "running" || this.replaying) return;
     const quietFor = Date.now() - Math.max(this.stream.lastRecvAt, cmd.sentAt);
+    if (cmd.mode === "marker" && cmd.outStart === undefined) {
+      const since = cleanOutput(this.stream.slice(cmd.streamStart));
+      if (helpersMissing(since))
+        return this.notStarted(cmd, "the shell has no ssh-mcp helpers: another shell is listening");
+      if (quietFor >= Math.max(this.idleMs, NOT_STARTED_QUIET_MS) && this.stream.end > cmd.streamStart)
+        return this.notStarted(cmd, "no begin mark: the line did not reach a shell that ran it");
+      return;
+    }
     if (quietFor < this.idleMs || this.stream.end <= cmd.streamStart) return;
     const tail = lastLines(
       cleanOutput(this.stream.slice(Math.max(cmd.streamStart, this.stream.end - 2000))),
@@ -367,15 +410,60 @@ export class Session {
     );
     const atPrompt = this.prompt?.test(tail) ?? false;
     if (cmd.mode === "raw") return this.finish(cmd, "completed", atPrompt ? "prompt" : "idle", null);
-    if (cmd.outStart !== undefined) {
-      if (atPrompt) this.finish(cmd, "completed", "prompt", null);
-      return;
+    const screen = this.screen();
+    if (atPrompt || (mayEnterShell(cmd.result.command) && screen.kind === "prompt")) {
+      this.shellChanged();
+      this.finish(cmd, "completed", "prompt", null);
     }
-    // No begin marker at all: wait longer than for anything else, a loaded machine can be slow
-    // to run even the first printf.
-    if (atPrompt || quietFor >= Math.max(2 * this.idleMs, NO_SHELL_QUIET_MS)) {
-      this.finish(cmd, "completed", atPrompt ? "prompt" : "idle", null);
+  }
+
+  private notStarted(cmd: TrackedCommand, reason: string): void {
+    this.shellChanged();
+    cmd.notStarted = reason;
+    this.finish(cmd, "failed", "not_started", null, "");
+  }
+
+  /** The shell at the prompt may not be the one probed last: probe before the next command. */
+  shellChanged(): void {
+    this.shell = UNKNOWN_SHELL;
+    this.knownPrompt = null;
+    this.inputGen++;
+  }
+
+  /** Input went in that was not a marked command: what listens may have changed. */
+  otherInput(): void {
+    this.inputGen++;
+    this.lastInputAt = Date.now();
+  }
+
+  /** When otherInput last happened (ms). */
+  lastInputAt = 0;
+
+  /** Marks where the shell's prompt starts (after an end mark or a probe's answer). */
+  promptAt(offset: number): void {
+    this.promptFrom = offset;
+    this.promptGen = this.inputGen;
+  }
+
+  /**
+   * The screen's state from the stream's tail (a full-screen program: kind "other"). The line
+   * the shell printed after our last end mark, with no other input since, is its prompt whatever
+   * it looks like.
+   */
+  screen(): ScreenState {
+    const tail = cleanOutput(this.stream.slice(Math.max(0, this.stream.end - 4000)));
+    let known = this.knownPrompt;
+    // Right after our own mark with no input since, the shell is printing its prompt (while no
+    // command runs: a running command's output follows that mark too).
+    const idle = this.active === undefined && this.promptGen === this.inputGen && this.promptFrom >= 0;
+    if (idle && this.stream.end === this.promptFrom && !this.altScreen)
+      return { kind: "prompt", line: known ?? "", shellLike: true };
+    if (idle && this.stream.end > this.promptFrom) {
+      const since = cleanOutput(this.stream.slice(Math.max(this.promptFrom, this.stream.end - 4000)));
+      const line = lastLines(since, 1);
+      if (line) known = this.knownPrompt = line;
     }
+    return classifyScreen(tail, { alternate: this.altScreen, prompt: this.prompt, knownPrompt: known });
   }
 
   /** Output so far of a command, cleaned (the whole output once it is finished). */

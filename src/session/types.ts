@@ -1,6 +1,6 @@
 export type SessionStatus = "open" | "unhealthy" | "closed";
 export type CommandStatus = "completed" | "running" | "cancelled" | "session_closed" | "failed";
-export type Completion = "marker" | "prompt" | "idle" | "timeout";
+export type Completion = "marker" | "prompt" | "idle" | "timeout" | "not_started";
 
 /** What tools return about a command (SPEC CommandResult). */
 export interface CommandResult {
@@ -14,6 +14,13 @@ export interface CommandResult {
   completion: Completion;
   started_at: string;
   completed_at: string | null;
+  /** The shell the command was typed into (bash, zsh, sh, fish, tcsh...; "other": no shell answered). */
+  shell?: string;
+  /** A running command whose screen settled on a question for the user (docs/shells.md). */
+  state?: "awaiting_input";
+  input_kind?: "password" | "confirm" | "pager" | "editor" | "repl" | "other";
+  /** The line that asks (redacted). */
+  prompt?: string;
 }
 
 export interface SessionInfo {
@@ -35,6 +42,12 @@ export interface SessionInfo {
   attach_command: string;
   bridge: "native" | "ssh2";
   active_command_id: string | null;
+  /**
+   * The shell at the prompt as last probed: family posix/fish/csh with its name (bash, zsh, sh,
+   * ash, ksh, fish, tcsh, csh); "other" when no shell answered (a menu, a REPL, a device CLI);
+   * "unknown" before any probe. Null for another server's session.
+   */
+  shell: { family: string; name: string | null } | null;
   attached_clients: number;
   /** False for a session of another live server: listed, driven only with force. */
   owned_by_this_server: boolean;

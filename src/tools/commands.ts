@@ -10,7 +10,7 @@ export const commandTools = [
     name: "execute_command",
     title: "Execute command",
     description:
-      "Run a shell command in the session's current shell (whatever host or pod it is in now) and return only its own output and exit code. If it outlives timeout it returns status 'running' and keeps being tracked: poll get_command. To enter an interactive program or nested shell (ssh, su, kubectl exec -it), or to answer a menu, use wait_for_prompt=false or send_text.",
+      "Run a command in the session's current shell (whatever host or pod it is in now: bash, zsh, dash, ash, mksh, fish or tcsh, detected) and return only its own output and exit code. Typed only at a shell prompt: a pager, editor, password or yes/no prompt on screen gives SCREEN_BUSY and nothing is typed. A line the shell did not run gives NOT_STARTED. If the command waits for input it returns at once with status 'running', state 'awaiting_input' and input_kind (password, confirm, pager, editor, repl, other): answer with send_text/send_keys. If it outlives timeout it returns status 'running' and keeps being tracked: poll get_command. Entering a nested shell (ssh, su, kubectl exec -it) completes as 'prompt' and reports the new shell. Where no shell answers (a menu, a REPL) the line is typed as-is and completes when output goes quiet.",
     inputSchema: z.object({
       session_id: sessionId,
       command: z.string().min(1).max(100_000).describe("Shell command line (may span several lines)"),
@@ -18,7 +18,7 @@ export const commandTools = [
         .boolean()
         .default(true)
         .describe(
-          "true: POSIX shell, exact output and exit code. false: send the line as is and return when output goes quiet",
+          "true: run in the shell with exact output and exit code. false: send the line as is and return when output goes quiet",
         ),
       timeout: timeoutSeconds(30),
       force,

@@ -22,6 +22,11 @@ const MAX_KEY_LINES = 200;
  */
 const TRIGGER = /pass|pwd|secret|token|key|credential|bearer/i;
 
+/** Whether a text has a word every redaction pattern needs (so it may hold a secret, or its start). */
+export function mayHoldSecret(text: string): boolean {
+  return TRIGGER.test(text);
+}
+
 export class Redactor {
   private inKey = false;
   private keyLines = 0;

@@ -7,10 +7,12 @@
  *
  * With --redact, secrets are masked line by line (redact.ts): complete lines go out at once,
  * an unfinished last line (a prompt) is held at most HOLD_MS (100 ms) so a secret split across two reads
- * is still seen whole.
+ * is still seen whole. A line is also cut just past an ssh-mcp mark (OSC 133 with `sshmcp=`):
+ * a command's end mark is followed by the prompt with no line break, and holding it would add
+ * HOLD_MS to every command.
  */
 import { StringDecoder } from "node:string_decoder";
-import { Redactor } from "./redact.js";
+import { mayHoldSecret, Redactor } from "./redact.js";
 import { TranscriptWriter } from "./writer.js";
 
 const args = process.argv.slice(2);
@@ -22,6 +24,8 @@ if (!transcriptPath || !sessionId) {
 }
 
 const HOLD_MS = 100;
+/** An unfinished line that ends like a shell prompt (`$ `, `# `, `% `, `> `). */
+const PROMPT_END = /[$#%>] $/;
 const writer = new TranscriptWriter(transcriptPath, sessionId);
 const decoder = new StringDecoder("utf8");
 const redactor = new Redactor();
@@ -44,12 +48,23 @@ function onText(text: string): void {
   if (!redact) return emit(text);
   const all = held + text;
   const cut = all.lastIndexOf("\n") + 1;
+  const mark = lastMarkEnd(all, cut);
   const complete = all.slice(0, cut);
-  held = all.slice(cut);
+  held = all.slice(Math.max(cut, mark));
   emit(complete ? redactor.block(complete) : "");
-  // A long unfinished line is not a secret waiting for its end: let it go now.
-  if (held.length > 4096) flushHeld();
+  if (mark > cut) emit(redactor.line(all.slice(cut, mark)));
+  // A long unfinished line is not a secret waiting for its end, nor is a shell prompt with none
+  // of the words a secret's key needs (waiting on it would delay every login): let it go now.
+  if (held.length > 4096 || (PROMPT_END.test(held) && held.length < 512 && !mayHoldSecret(held))) flushHeld();
   if (held && !timer) timer = setTimeout(flushHeld, HOLD_MS);
+}
+
+/** Index just past the last ssh-mcp mark at or after `from`, or -1. */
+function lastMarkEnd(text: string, from: number): number {
+  const i = text.lastIndexOf("\x1b]133;");
+  if (i < from) return -1;
+  const end = text.indexOf("\x07", i);
+  return end !== -1 && text.slice(i, end).includes("sshmcp=") ? end + 1 : -1;
 }
 
 process.stdin.on("data", (chunk: Buffer) => onText(decoder.write(chunk)));

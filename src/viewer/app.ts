@@ -273,6 +273,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       );
     }
     s.writer.write("send", { tool: "viewer", text: body.data.data, actor: "human" });
+    s.otherInput();
     await mgr.deps.tmux.sendLiteral(s.paneId, body.data.data);
     return { ok: true, sent: body.data.data.length };
   });

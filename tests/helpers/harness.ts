@@ -128,6 +128,10 @@ export interface Cmd {
   completion: string;
   code?: string;
   error?: string;
+  shell?: string;
+  state?: string;
+  input_kind?: string;
+  prompt?: string;
 }
 
 /**

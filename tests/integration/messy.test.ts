@@ -44,10 +44,12 @@ describe("bash", () => {
     });
   });
 
-  it("a program that is not a shell completes on a quiet period instead of blocking the session", async () => {
+  it("a program reading input is never typed into: SCREEN_BUSY, nothing sent", async () => {
     await h.call("send_text", { session_id: sid, text: "cat", timeout: 1 });
+    const before = await h.call("get_screen", { session_id: sid, lines: 5 });
     const r = await exec("echo into-cat", { timeout: 20 });
-    expect(r).toMatchObject({ status: "completed", completion: "idle", exit_code: null });
+    expect(r).toMatchObject({ ok: false, code: "SCREEN_BUSY" });
+    expect((await h.call("get_screen", { session_id: sid, lines: 5 })).screen).toBe(before.screen);
     await h.call("send_keys", { session_id: sid, keys: ["C-d"] });
     expect(await exec("echo back")).toMatchObject({ exit_code: 0, output: "back\n" });
   });

@@ -115,7 +115,7 @@ describe("restarts", () => {
       const transcript = (open.session as { transcript_path: string }).transcript_path;
       // The tap keeps recording with no server at all: the output line itself (not the echo of
       // the command, which also says produced-while-down) lands in the transcript.
-      await pollUntil(() => received(transcript).includes("\nproduced-while-down\r\n"), {
+      await pollUntil(() => /[\n\x07]produced-while-down\r\n/.test(received(transcript)), {
         timeoutMs: 15_000,
       });
       h.client = await connectClient(h.env);
@@ -233,7 +233,7 @@ describe("two servers starting at once after a crash", () => {
     });
     await killServerHard();
     writeFileSync(gate, "");
-    await pollUntil(() => received(sid.transcript_path).includes("\nraced\r\n"));
+    await pollUntil(() => /[\n\x07]raced\r\n/.test(received(sid.transcript_path)));
     const [a, b] = await Promise.all([connectClient(h.env), connectClient(h.env)]);
     try {
       const [la, lb] = await Promise.all([callOn(a, "list_sessions"), callOn(b, "list_sessions")]);

@@ -14,8 +14,16 @@ import {
   replyCost,
   replySize,
   tailWithin,
-  wrapCommand,
 } from "../../src/session/output.js";
+import { installLine, wrapCommand as wrapFor } from "../../src/session/shells.js";
+
+/** The line a bash session types for `command`. */
+const wrapCommand = (command: string, nonce: string, name = "bash"): string =>
+  wrapFor({ name }, "posix", command, nonce);
+
+/** A script for a shell started fresh: the helpers, then the command's line. */
+const script = (name: string, ...lines: string[]): string =>
+  [installLine("posix", "feedfacefeedface"), ...lines].join("\n");
 
 const NONCE = "0123456789abcdef";
 const TAB = "\t";
@@ -51,26 +59,44 @@ const ZSH: Record<string, [string, number]> = {
   "} as an argument": ["", 1],
 };
 
-/** dash as /bin/sh and bash without rc files (the shells a session most often sits in), zsh, ash. */
-const SHELLS: [string, string, string[], Record<string, [string, number]>][] = [
-  ["sh (dash)", "sh", ["-c"], {}],
-  ["bash --norc", "bash", ["--norc", "-c"], {}],
-  ["zsh -f", "zsh", ["-f", "-c"], ZSH],
-  ["busybox ash", "busybox", ["sh", "-c"], {}],
+/** mksh's: parse errors give status 1. */
+const MKSH: Record<string, [string, number]> = {
+  "syntax error": ["", 1],
+  "unbalanced quote": ["", 1],
+  "a lone }": ["", 1],
+};
+
+/**
+ * dash as /bin/sh and bash without rc files (the shells a session most often sits in), zsh, ash,
+ * mksh: [label, program, args, differences, the name the probe reports].
+ */
+const SHELLS: [string, string, string[], Record<string, [string, number]>, string][] = [
+  ["sh (dash)", "sh", ["-c"], {}, "dash"],
+  ["bash --norc", "bash", ["--norc", "-c"], {}, "bash"],
+  ["zsh -f", "zsh", ["-f", "-c"], ZSH, "zsh"],
+  ["busybox ash", "busybox", ["sh", "-c"], {}, "ash"],
+  ["mksh", "mksh", ["-c"], MKSH, "mksh"],
 ];
 
 /** The same shells reading commands from stdin as interactive shells. */
-const INTERACTIVE: [string, string, string[], number][] = [
-  ["sh (dash) -i", "sh", ["-i"], 2],
-  ["bash --norc -i", "bash", ["--norc", "-i"], 2],
-  ["zsh -f -i", "zsh", ["-f", "-i"], 1],
-  ["busybox ash -i", "busybox", ["sh", "-i"], 2],
+const INTERACTIVE: [string, string, string[], number, string][] = [
+  ["sh (dash) -i", "sh", ["-i"], 2, "dash"],
+  ["bash --norc -i", "bash", ["--norc", "-i"], 2, "bash"],
+  ["zsh -f -i", "zsh", ["-f", "-i"], 1, "zsh"],
+  ["busybox ash -i", "busybox", ["sh", "-i"], 2, "ash"],
+  ["mksh -i", "mksh", ["-i"], 1, "mksh"],
 ];
 
-/** What the terminal shows for one marker-wrapped command: echo, begin line, output, end line. */
+/** What the terminal showed for one command under an older server: echo, begin line, output, end line. */
 function terminalText(output: string, exitCode: number, nonce = NONCE): string {
-  const echo = wrapCommand("cmd", nonce).replace(/\n/g, "\r\n");
+  const echo = ` printf '__SSHMCP_B_%s__\\n' ${nonce}; eval 'cmd'; printf '\\n__SSHMCP_E_%s_%s__\\n' ${nonce} "$?"`;
   return `${echo}\r\n__SSHMCP_B_${nonce}__\r\n${output}\r\n__SSHMCP_E_${nonce}_${exitCode}__\r\n$ `;
+}
+
+/** The same with today's invisible marks: echo, C mark, output, D mark, prompt. */
+function oscText(output: string, exitCode: number, nonce = NONCE): string {
+  const echo = wrapCommand("cmd", nonce).replace(/\n/g, "\r\n");
+  return `${echo}\r\n${beginMarker(nonce)}${output}\x1b]133;D;${exitCode};sshmcp=${nonce}\x07$ `;
 }
 
 function hasLoneSurrogate(s: string): boolean {
@@ -133,16 +159,13 @@ const ROUND_TRIPS: [string, string, string, number][] = [
 ];
 
 describe("wrapCommand", () => {
-  const BEGIN_PRINTF = ` printf '__SSHMCP_B_%s__\\n' ${NONCE}; `;
-  const END_PRINTF = `; printf '\\n__SSHMCP_E_%s_%s__\\n' ${NONCE} "$?"`;
+  const BEGIN_PRINTF = ` __mcp_b ${NONCE}&&command eval `;
+  const END_PRINTF = `;__mcp_e $?`;
 
-  it("puts the single-quoted command between the two printf markers, with a leading space", () => {
-    const w = wrapCommand("ls -l", NONCE);
-    expect(w.startsWith(BEGIN_PRINTF)).toBe(true);
-    expect(w.indexOf("'ls -l'")).toBeGreaterThanOrEqual(BEGIN_PRINTF.length);
-    expect(w.indexOf(END_PRINTF)).toBeGreaterThan(w.indexOf("'ls -l'"));
-    expect(w).toMatch(/\beval\b/);
-    expect(physicalLines(w)).toHaveLength(1);
+  it("is one short line: the helpers around the single-quoted command, with a leading space", () => {
+    expect(wrapCommand("ls -l", NONCE)).toBe(` __mcp_b ${NONCE}&&command eval 'ls -l';__mcp_e $?`);
+    expect(wrapCommand("ls -l", NONCE, "zsh")).toBe(` __mcp_b ${NONCE}&&builtin eval 'ls -l';__mcp_e $?`);
+    expect(wrapCommand("ls -l", NONCE, "mksh")).toBe(` __mcp_b ${NONCE}&&__mcp_x 'ls -l' "$@";__mcp_e $?`);
   });
 
   it("escapes single quotes as '\\'' and leaves !, } and newlines alone outside the escape mode", () => {
@@ -217,31 +240,39 @@ describe("wrapCommand", () => {
     }
   });
 
-  describe.each(SHELLS)("round-trips through a real %s", (_label, shell, args, differs) => {
+  describe.each(SHELLS)("round-trips through a real %s", (_label, shell, args, differs, probed) => {
     it.each(ROUND_TRIPS)("%s", async (name, command, output, code) => {
       const [wantOutput, wantCode] = differs[name] ?? [output, code];
-      const r = await run(shell, [...args, wrapCommand(command, NONCE)]);
+      const r = await run(shell, [
+        ...args,
+        script(probed, wrapCommand(command, NONCE, probed), "echo AFTER"),
+      ]);
       const b = findBegin(r.stdout, NONCE);
       expect(b, `stderr: ${r.stderr}`).toBeGreaterThan(0);
       const e = findEnd(r.stdout, NONCE, b);
       expect(e, `end marker missing; stderr: ${r.stderr}`).toBeDefined();
       expect(e?.exitCode).toBe(wantCode);
       expect(r.stdout.slice(b, e?.outputEnd)).toBe(wantOutput);
-      expect(e?.markerEnd).toBe(r.stdout.length - 1); // only the marker line's "\n" follows
-      expect(r.code).toBe(0); // the shell itself went on past the end marker
+      // The shell itself went on past the end mark.
+      expect(r.stdout.slice(e?.markerEnd)).toBe("AFTER\n");
     });
   });
 
   describe.each(INTERACTIVE)(
     "keeps an interactive %s going after a syntax error",
-    (_label, shell, args, code) => {
+    (_label, shell, args, code, probed) => {
       it.each([
         ["syntax error", "echo a |"],
         ["unbalanced quote", 'echo "x'],
         ["a lone }", "}"],
       ])("%s", async (_name, command) => {
-        const script = `${wrapCommand(command, NONCE)}\n${wrapCommand("echo after", "fedcba9876543210")}\nexit 0\n`;
-        const r = await run(shell, args, script);
+        const text = script(
+          probed,
+          wrapCommand(command, NONCE, probed),
+          wrapCommand("echo after", "fedcba9876543210", probed),
+          "exit 0\n",
+        );
+        const r = await run(shell, args, text);
         const b = findBegin(r.stdout, NONCE);
         const e = findEnd(r.stdout, NONCE, Math.max(b, 0));
         expect(b, `stdout: ${r.stdout} stderr: ${r.stderr}`).toBeGreaterThan(-1);
@@ -266,7 +297,7 @@ describe("wrapCommand", () => {
     // The harness can see history expansion: the bare command fails with "event not found".
     const bare = await run("bash", ["--norc"], `${prelude}echo "x!nosuchevent"\n`);
     expect(bare.stderr).toMatch(/event not found/);
-    const r = await run("bash", ["--norc"], `${prelude}${wrapCommand(command, NONCE)}\n`);
+    const r = await run("bash", ["--norc"], `${prelude}${script("bash", wrapCommand(command, NONCE))}\n`);
     expect(r.stderr).toBe("");
     const b = findBegin(r.stdout, NONCE);
     const e = findEnd(r.stdout, NONCE, b);
@@ -831,5 +862,41 @@ describe("cleanOutput, piecewise", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("the OSC 133 marks", () => {
+  it.each([0, 1, 2, 127, 130, 255])("read exit code %i, the output between them exactly", (code) => {
+    for (const out of ["out", "line1\r\nline2\r\n", ""]) {
+      const text = oscText(out, code);
+      const b = findBegin(text, NONCE);
+      const e = findEnd(text, NONCE, b);
+      expect(e?.exitCode).toBe(code);
+      expect(text.slice(b, e?.outputEnd)).toBe(out);
+      expect(text.slice(e?.markerEnd)).toBe("$ ");
+    }
+  });
+
+  it("find nothing until a whole mark has arrived, at every cut point", () => {
+    const text = oscText("data", 127);
+    const full = findEnd(text, NONCE);
+    const markerEnd = full?.markerEnd ?? -1;
+    const begin = findBegin(text, NONCE);
+    for (let k = 0; k <= text.length; k++) {
+      const cut = text.slice(0, k);
+      expect(findBegin(cut, NONCE), `cut at ${k}`).toBe(k >= begin ? begin : -1);
+      if (k < markerEnd) expect(findEnd(cut, NONCE), `cut at ${k}`).toBeUndefined();
+      else expect(findEnd(cut, NONCE), `cut at ${k}`).toEqual(full);
+    }
+  });
+
+  it("ignore marks of another nonce, and fit in MARKER_OVERLAP", () => {
+    expect(findEnd(oscText("x", 0, "ffffffffffffffff"), NONCE)).toBeUndefined();
+    expect(findBegin(oscText("x", 0, "ffffffffffffffff"), NONCE)).toBe(-1);
+    expect(`\x1b]133;D;255;sshmcp=${NONCE}\x07`.length).toBeLessThanOrEqual(MARKER_OVERLAP);
+  });
+
+  it("are invisible once cleaned", () => {
+    expect(cleanOutput(oscText("hi\r\n", 0))).not.toMatch(/133|sshmcp/);
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { profileSchema, type Profile } from "../../src/config/schema.js";
-import { beginMarker, capOutput, cleanOutput } from "../../src/session/output.js";
+import { beginMarker, capOutput, cleanOutput, endMarker } from "../../src/session/output.js";
 import { Session, type TrackedCommand } from "../../src/session/session.js";
 import { TranscriptWriter } from "../../src/transcript/writer.js";
 
@@ -32,6 +32,9 @@ function session(): Session {
   });
 }
 
+/** The text begin marker of transcripts written before the OSC 133 marks (still read). */
+const legacyBegin = (nonce: string): string => `__SSHMCP_B_${nonce}__`;
+
 function feed(s: Session, text: string): void {
   s.writer.write("recv", { text });
   s.onRecv(text, statSync(s.transcriptPath).size);
@@ -39,7 +42,7 @@ function feed(s: Session, text: string): void {
 
 /** A marker command's begin marker, then `body` in chunks of `step` characters. */
 function stream(s: Session, cmd: TrackedCommand, body: string, step: number): void {
-  feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+  feed(s, `${legacyBegin(cmd.nonce)}\r\n`);
   for (let i = 0; i < body.length; i += step) feed(s, body.slice(i, i + step));
 }
 
@@ -85,7 +88,7 @@ describe("Session: a marker command's output", () => {
           const cmd = s.newCommand("cmd", "marker");
           // Enough output to cross the 64 kB cleaning step several times.
           const body = lines.join("").repeat(Math.ceil(repeat / lines.length));
-          const raw = `${beginMarker(cmd.nonce)}\r\n${body}\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n$ `;
+          const raw = `${legacyBegin(cmd.nonce)}\r\n${body}\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n$ `;
           for (let i = 0, k = 0; i < raw.length; k++) {
             const size = sizes[k % sizes.length] as number;
             feed(s, raw.slice(i, i + size));
@@ -193,7 +196,7 @@ describe("Session: a marker command's output", () => {
     const cmd = s.newCommand("cmd", "marker");
     const filler = "y\r\n".repeat(40_000);
     const body = `${filler}__SSHMCP_E_0123456789abcdef_0__\r\n${filler}`;
-    feed(s, `${beginMarker(cmd.nonce)}\r\n`);
+    feed(s, `${legacyBegin(cmd.nonce)}\r\n`);
     // The chunk ends where the last line break more than 64 characters back is the one before
     // the late marker: the cut would fall right there.
     const cut = filler.length + 80;
@@ -203,5 +206,30 @@ describe("Session: a marker command's output", () => {
     expect(cmd.result.exit_code).toBe(3);
     expect(s.currentOutput(cmd)).toBe(cleanOutput(body));
     s.writer.close();
+  });
+
+  it("reads the invisible OSC 133 marks: output between C and D, exit status from D, however the chunks fall", () => {
+    fc.assert(
+      fc.property(
+        fc.array(line, { minLength: 1, maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 0, max: 255 }),
+        (lines, sizes, code) => {
+          const s = session();
+          const cmd = s.newCommand("cmd", "marker");
+          const body = lines.join("");
+          const raw = ` __mcp_b ${cmd.nonce}&&command eval 'cmd';__mcp_e $?\r\n${beginMarker(cmd.nonce)}${body}${endMarker(cmd.nonce, code)}$ `;
+          for (let i = 0, k = 0; i < raw.length; k++) {
+            const size = sizes[k % sizes.length] as number;
+            feed(s, raw.slice(i, i + size));
+            i += size;
+          }
+          expect(cmd.result).toMatchObject({ status: "completed", completion: "marker", exit_code: code });
+          expect(s.currentOutput(cmd)).toBe(cleanOutput(body));
+          s.writer.close();
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });

@@ -1,0 +1,257 @@
+/**
+ * Shell families: how to find out which shell listens at a prompt, and how each family runs a
+ * command between two invisible marks. Pure text, no I/O (unit-tested on its own); see
+ * docs/shells.md for the design.
+ *
+ * - The probe is one line that every family parses without error and answers differently:
+ *   `printf '\033]133;P;sshmcp=%s;probe=%s;%s\007' NONCE 'a\\b' "$shell"`. fish reads `\\`
+ *   inside single quotes as one backslash (POSIX sh and csh keep both); only csh/tcsh set
+ *   `$shell`. The answer is an invisible mark assembled by printf, so the echo of the typed line
+ *   never matches it.
+ * - The install line of the family then defines two tiny helpers, `__mcp_b NONCE` (prints the
+ *   begin mark, remembers the nonce) and `__mcp_e STATUS` (prints the end mark with the status
+ *   and restores `$?`), and answers with the shell's name. Every command is then typed as one
+ *   short line, ` __mcp_b NONCE&&command eval 'CMD';__mcp_e $?`, instead of a 200-character
+ *   wrapper: what a human watching the pane sees stays readable.
+ * - The marks are OSC 133 shell-integration sequences (C: output starts, D: command done, with
+ *   its exit status), carrying the per-command nonce: a terminal shows nothing for them, and
+ *   output cannot forge them without the nonce.
+ * - The helpers are the shell's identity: a nested shell (bash in bash, fish, a pod's sh) does
+ *   not have them, so the line fails at `__mcp_b` before the command runs (`&&`), with the
+ *   shell's own "not found". The server then probes again and retries: a command never runs
+ *   twice and never runs untracked.
+ * Adding a family (PowerShell, cmd.exe) is a row: an answer to the probe, an install line, a
+ * wrapper. Their probe would be a second line sent only when the first gets no answer.
+ */
+
+export type Family = "posix" | "fish" | "csh";
+
+/** What the session knows of the shell at its prompt. */
+export interface ShellState {
+  /** A family that answered the probe; "other" when a probe got no answer; "unknown" before. */
+  family: Family | "other" | "unknown";
+  /** bash, zsh, ksh, ash, sh, fish, tcsh, csh; null when not known. */
+  name: string | null;
+  /** The helpers are installed in the shell that answered (commands can be wrapped). */
+  ready: boolean;
+}
+
+export const UNKNOWN_SHELL: ShellState = { family: "unknown", name: null, ready: false };
+
+export const BEGIN_FN = "__mcp_b";
+export const END_FN = "__mcp_e";
+/** ksh only: eval inside a function, where mksh keeps a syntax error from aborting the line. */
+const RUN_FN = "__mcp_x";
+
+const C = (fmt: string): string => `\\033]133;${fmt}\\007`;
+
+/** The probe line (without Enter). Harmless in every family, and an error elsewhere. */
+export function probeLine(nonce: string): string {
+  return ` printf '${C("P;sshmcp=%s;probe=%s;%s")}' ${nonce} 'a\\\\b' "$shell"`;
+}
+
+/** The family the probe's answer names, or undefined while it has not come. */
+export function parseProbe(text: string, nonce: string): Family | undefined {
+  const tag = `\x1b]133;P;sshmcp=${nonce};probe=`;
+  const i = text.indexOf(tag);
+  if (i === -1) return undefined;
+  // eslint-disable-next-line no-control-regex
+  const m = /^(a\\\\b|a\\b);([^\x07\r\n]*)\x07/.exec(text.slice(i + tag.length));
+  if (!m) return undefined;
+  if (m[1] === "a\\b") return "fish";
+  return /csh$/.test((m[2] ?? "").trim()) ? "csh" : "posix";
+}
+
+/** The line that installs the family's helpers and answers with the shell's name. */
+export function installLine(family: Family, nonce: string): string {
+  const begin = C("C;sshmcp=%s");
+  const end = C("D;%s;sshmcp=%s");
+  const answer = C("P;sshmcp=%s;shell=%s");
+  switch (family) {
+    case "posix":
+      return (
+        ` ${BEGIN_FN}(){ __mcp_n=$1;printf '${begin}' "$1";};` +
+        `${END_FN}(){ printf '${end}' "$1" "$__mcp_n";return $1;};` +
+        `${RUN_FN}(){ __mcp_c=$1;shift;command eval "$__mcp_c";};` +
+        `printf '${answer}' ${nonce} "\${ZSH_VERSION:+zsh}\${BASH_VERSION:+bash}\${KSH_VERSION:+ksh}:$(readlink /proc/$$/exe 2>/dev/null)"`
+      );
+    case "fish":
+      return (
+        ` function ${BEGIN_FN}; set -g __mcp_n $argv[1]; printf '${begin}' $argv[1]; end;` +
+        ` function ${END_FN}; printf '${end}' $argv[1] $__mcp_n; return $argv[1]; end;` +
+        ` printf '${answer}' ${nonce} fish`
+      );
+    case "csh":
+      return (
+        ` alias ${BEGIN_FN} 'set __mcp_n=\\!:1; printf "${begin}" \\!:1';` +
+        ` alias ${END_FN} 'printf "${end}" \\!:1 $__mcp_n';` +
+        ` printf '${answer}' ${nonce} $?tcsh`
+      );
+  }
+}
+
+/** The shell's name from the install line's answer, or undefined while it has not come. */
+export function parseInstall(text: string, family: Family, nonce: string): string | undefined {
+  const m = new RegExp(`\\x1b\\]133;P;sshmcp=${nonce};shell=([^\\x07\\r\\n]*)\\x07`).exec(text);
+  if (!m) return undefined;
+  const v = m[1] ?? "";
+  if (family === "fish") return "fish";
+  if (family === "csh") return v === "1" ? "tcsh" : "csh";
+  // POSIX: the version variables, then the program behind the process (/proc, where there is one).
+  const [vars = "", exe = ""] = v.split(":");
+  const base = exe.split("/").pop() ?? "";
+  if (/^(bash|zsh|dash|mksh|lksh|yash|posh)$/.test(base)) return base === "lksh" ? "mksh" : base;
+  if (base === "busybox") return "ash";
+  if (/^ksh/.test(base)) return "ksh";
+  return vars.replace(/^(zsh|bash|ksh).*$/, "$1") || "sh";
+}
+
+/** Why `command` cannot be typed into this family, or undefined when it can. */
+export function cannotWrap(family: Family, command: string): string | undefined {
+  if (family === "csh" && /[\r\n]/.test(command))
+    return "csh/tcsh cannot take a multi-line command: send one line (join with ';'), or run it with sh -c '...'.";
+  return undefined;
+}
+
+/** Longest physical line of a wrapped POSIX command, well under the tty's 4095-byte line limit. */
+const PIECE = 1000;
+
+function singleQuote(piece: string): string {
+  return `'${piece.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Splits so that each piece, once single-quoted, stays near PIECE bytes; never inside a surrogate pair. */
+function pieces(text: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const size =
+      code === 0x27 ? 4 : code < 0x80 ? 1 : code < 0x800 ? 2 : code >= 0xdc00 && code <= 0xdfff ? 1 : 3;
+    if (bytes + size > PIECE && i > start && !(code >= 0xdc00 && code <= 0xdfff)) {
+      out.push(text.slice(start, i));
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  out.push(text.slice(start));
+  return out;
+}
+
+function percentBEscape(text: string): string {
+  let out = "";
+  for (const ch of text) {
+    const code = ch.charCodeAt(0);
+    if (ch === "\\") out += "\\\\";
+    // `!` too: inside "$(...)" bash's history expansion would still see it.
+    else if (code < 0x20 || code === 0x7f || ch === "!") out += "\\0" + code.toString(8).padStart(3, "0");
+    else out += ch;
+  }
+  return out;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x09\x0b-\x1f\x7f]/;
+
+/**
+ * POSIX: COMMAND travels inside single quotes and is parsed by `eval`, so history expansion
+ * never touches it and a syntax error makes eval fail (the end mark still prints). Long commands
+ * are cut into quoted pieces joined by backslash-newline, so no physical line reaches the tty's
+ * 4095-byte canonical-mode limit (dash, busybox); control characters (TAB would complete) travel
+ * as printf %b escapes. `command eval` keeps a syntax error from aborting the line in dash/ash
+ * (eval is a special builtin); zsh's `command` only runs external commands, so zsh gets
+ * `builtin eval`. mksh aborts the whole line on a syntax error even in `command eval`, except
+ * inside a function: ksh runs it through `__mcp_x CMD "$@"` (positional parameters passed on; a
+ * `typeset` there is local to that function). The leading space keeps the line out of history (HISTCONTROL=ignorespace).
+ */
+function posixArg(command: string): string {
+  const needsEscapes = CONTROL.test(command);
+  const body = needsEscapes ? percentBEscape(command) : command;
+  // Continuations always use LF: a CR from a "crlf" profile would end the line early.
+  const quoted = pieces(body).map(singleQuote).join("\\\n");
+  return needsEscapes ? `"$(printf '%b' ${quoted})"` : quoted;
+}
+
+/**
+ * fish: single quotes where only `\\` and `\'` are special; a line break or control character
+ * goes outside the quotes as fish's own escape (`'a'\n'b'`), so the line stays one line and a
+ * TAB never reaches the line editor.
+ */
+function fishArg(command: string): string {
+  let out = "'";
+  for (const ch of command) {
+    const code = ch.charCodeAt(0);
+    if (ch === "\\" || ch === "'") out += "\\" + ch;
+    else if (ch === "\n") out += "'\\n'";
+    else if (code < 0x20 || code === 0x7f) out += `'\\x${code.toString(16).padStart(2, "0")}'`;
+    else out += ch;
+  }
+  return out + "'";
+}
+
+/**
+ * csh/tcsh: single quotes, `'` as `'\''`; `!` (history expansion happens even in single quotes,
+ * and again inside eval) as `\\!`; a control character is preceded by ^V (the line editor's and
+ * the tty's literal-next), so a TAB is typed rather than completed.
+ */
+function cshArg(command: string): string {
+  let out = "'";
+  for (const ch of command) {
+    const code = ch.charCodeAt(0);
+    if (ch === "'") out += `'\\''`;
+    else if (ch === "!") out += "\\\\!";
+    else if (code < 0x20 || code === 0x7f) out += "\x16" + ch;
+    else out += ch;
+  }
+  return out + "'";
+}
+
+/** The short line that runs `command` between the family's marks (see the module comment). */
+export function wrapCommand(
+  shell: Pick<ShellState, "name">,
+  family: Family,
+  command: string,
+  nonce: string,
+): string {
+  switch (family) {
+    case "posix": {
+      const arg = posixArg(command);
+      if (shell.name === "zsh") return ` ${BEGIN_FN} ${nonce}&&builtin eval ${arg};${END_FN} $?`;
+      if (/ksh/.test(shell.name ?? "")) return ` ${BEGIN_FN} ${nonce}&&${RUN_FN} ${arg} "$@";${END_FN} $?`;
+      return ` ${BEGIN_FN} ${nonce}&&command eval ${arg};${END_FN} $?`;
+    }
+    case "fish":
+      return ` ${BEGIN_FN} ${nonce} && eval ${fishArg(command)}; ${END_FN} $status`;
+    case "csh":
+      return ` ${BEGIN_FN} ${nonce} && eval ${cshArg(command)}; ${END_FN} $status`;
+  }
+}
+
+/**
+ * The shell's own words for "no such command: __mcp_b" (the helpers are missing: this is not the
+ * shell they were installed in), or for a line of another family's syntax it refused to parse.
+ * Either way nothing of the line ran.
+ */
+export function helpersMissing(text: string): boolean {
+  const i = text.indexOf(BEGIN_FN);
+  if (i === -1) return false;
+  const after = text.slice(i);
+  return (
+    /__mcp_b[^\n]*(not found|unknown command|command not found|not defined|no such)/i.test(after) ||
+    /(command not found|unknown command|not found)[^\n]*__mcp_b/i.test(text) ||
+    /\$\? is not the exit status|Variable syntax|Unsupported use of/i.test(after)
+  );
+}
+
+/**
+ * Commands that may leave the shell that ran them at another shell's prompt: logins, su/sudo,
+ * container and pod shells, a shell started by name, exec, and leaving one (exit, logout).
+ */
+const SHELL_ENTRY =
+  /(^|[\s;&|(])(ssh|mosh|telnet|su|sudo|doas|kubectl|oc|docker|podman|nerdctl|crictl|lxc|lxc-attach|nsenter|chroot|machinectl|toolbox|distrobox|vagrant|gcloud|az|aws|bash|sh|dash|zsh|ksh|mksh|ash|busybox|fish|tcsh|csh|exec|exit|logout|screen|tmux|script)(\s|$)/;
+
+export function mayEnterShell(command: string): boolean {
+  return SHELL_ENTRY.test(command);
+}
