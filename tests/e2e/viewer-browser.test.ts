@@ -53,10 +53,35 @@ describe("viewer in a browser", () => {
         timeout: 15_000,
       },
     );
-    // Agent input is listed apart from the terminal, marked with its actor.
-    await page.waitForFunction(() => document.querySelector("#sends .send.agent") !== null, undefined, {
-      timeout: 15_000,
+    // Each command is a block apart from the terminal: the command as asked (not the line that
+    // carried it), its output without colours or marks, its exit status, its actor and shell.
+    await h.call("execute_command", { session_id: sid, command: "echo block-out; false" });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("#sends .cmd.fail")].some((b) => b.textContent?.includes("exit 1")),
+      undefined,
+      { timeout: 15_000 },
+    );
+    const blocks = await page.$$eval("#sends .cmd", (els) =>
+      els.map((e) => ({
+        line: e.querySelector(".line")?.textContent,
+        out: e.querySelector(".out")?.textContent,
+        st: e.querySelector(".st")?.textContent,
+        who: e.querySelector(".badge")?.textContent,
+        tool: e.querySelector(".tool")?.textContent,
+      })),
+    );
+    expect(blocks).toContainEqual({
+      line: "$ printf '\\033[32mbrowser-sees-this\\033[0m\\n'",
+      out: "browser-sees-this\n",
+      st: "exit 0",
+      who: "agent",
+      tool: "execute_command in bash",
     });
+    expect(blocks).toContainEqual(
+      expect.objectContaining({ line: "$ echo block-out; false", out: "block-out\n", st: "exit 1" }),
+    );
+    // The line that carried the command is not shown as the command.
+    expect(JSON.stringify(blocks)).not.toContain("__mcp_b");
     const shot = join(h.dir, "viewer.png");
     await page.screenshot({ path: shot });
     expect(existsSync(shot) && statSync(shot).size).toBeGreaterThan(1000);
