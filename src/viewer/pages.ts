@@ -7,8 +7,8 @@ export function esc(v: unknown): string {
 }
 
 /** What the session page strips from a command's output (ANSI sequences, control characters). */
-// eslint-disable-next-line no-control-regex
 const STRIP =
+  // eslint-disable-next-line no-control-regex
   /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]|\x1b[=>]|[\x00-\x08\x0b-\x1f\x7f]/g;
 const OSC_C = "\x1b]133;C;sshmcp=";
 const OSC_D = "\x1b]133;D;";
