@@ -68,7 +68,7 @@ export async function runDemo(env: NodeJS.ProcessEnv): Promise<number> {
         command: "kubectl exec -it payment-api-7d9f8b6c4-x2k9p -n payment -- /bin/sh",
         timeout: 15,
       },
-      (r) => `${String(r.output)}(completion: ${String(r.completion)})`,
+      (r) => `${String(r.output)}(completion: ${String(r.completion)}, now in: ${String(r.shell)})`,
     );
     await step(
       "Search the pod's logs",

@@ -27,7 +27,7 @@ const PASSWORD =
   /(pass(word|phrase|code)?|passwd|PIN|verification code|one-time code|OTP|token code)\b[^\n]{0,60}:\s*$|\[sudo\] [^\n]*:\s*$|Enter PEM pass phrase:?\s*$/i;
 
 const CONFIRM =
-  /(\[(y(es)?\/n(o)?|Y\/n|y\/N)\]|\((y(es)?\/n(o)?|Y\/n|y\/N)(\/\[fingerprint\])?\)|\[[yY]\]\/n|y\/\[[nN]\])\s*[:?]?\s*$|\b(yes\/no|y\/n)\s*[:?]\s*$/i;
+  /(\[(y(es)?\/n(o)?|Y\/n|y\/N)\]|\((y(es)?\/n(o)?|Y\/n|y\/N)(\/\[fingerprint\])?( \[[yn]\])?\)|\[[yY]\]\/n|y\/\[[nN]\])\s*[:?]?\s*$|\b(yes\/no|y\/n)\s*[:?]\s*$|^[\w.-]+: (remove|overwrite|replace|descend into|remove write-protected)\b.*\?\s*$/i;
 
 const PAGER =
   /^(:|\(END\)|.*--More--.*|.*\(press RETURN\).*|.*\blines \d+-\d+(\/\d+)?.*|Manual page .* line \d+.*|.*\(END\)\s*$|.*byte \d+.*|HIT RETURN.*|Press RETURN.*)\s*$/;
@@ -39,10 +39,10 @@ const REPL =
   /^(>>> ?|\.\.\. ?|In \[\d+\]: ?|irb\([^)]*\):\d+:\d+[>*] ?|\[\d+\] pry\([^)]*\)> ?|(mysql|MariaDB \[[^\]]*\]|sqlite|ghci|scala|jshell|mongo|redis[^>]*|psql|sql|cqlsh[^>]*)> ?|[A-Za-z0-9_-]+=[#>] ?|[A-Za-z0-9_-]+-[#>] ?)\s*$/;
 
 /** A shell prompt: ends in one of the usual prompt characters, optionally followed by a space. */
-const PROMPT = /[$#%>❯➜»λ→]\s?$/;
+const PROMPT = /[$#%>❯➜»λ→▶\ue0b0\ue0b1]\s?$/;
 
 /** A shell prompt followed by typed text: `user@host:~$ echo half`. */
-const PROMPT_WITH_INPUT = /^[^\n]{0,100}?\S[$#%>❯➜»λ→] \S/;
+const PROMPT_WITH_INPUT = /^[^\n]{0,100}?\S[$#%>❯➜»λ→▶\ue0b0\ue0b1] \S/;
 
 /** The last non-empty line of a text, right-trimmed. */
 export function lastLine(text: string): string {

@@ -112,6 +112,19 @@ describe.each(SHELLS)("$name", (shell) => {
     expect(await exec("echo still-here")).toMatchObject({ exit_code: 0, output: "still-here\n" });
   });
 
+  it("search_logs finds matches in this shell too", async () => {
+    const dir = `/tmp/ssh-mcp-sl-${shell.name}-${process.pid}`;
+    expect(
+      await exec(`mkdir -p ${dir}; printf 'a timeout\\nb ok\\nc a.b\\n' > ${dir}/app.log`),
+    ).toMatchObject({
+      exit_code: 0,
+    });
+    const r = await h.call("search_logs", { session_id: sid, pattern: "time(out)?|a\\.b", path: dir });
+    expect(r).toMatchObject({ ok: true });
+    expect((r.matches as { line: number }[]).map((m) => m.line)).toEqual([1, 3]);
+    await exec(`rm -r ${dir}`);
+  });
+
   it("returns 2000 lines of output whole", async () => {
     const r = await exec("seq 1 2000");
     expect(r).toMatchObject({ exit_code: 0 });
