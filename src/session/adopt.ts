@@ -6,6 +6,7 @@ import { eachLine, isRecvLine, TranscriptFollower } from "../transcript/reader.j
 import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js";
 import type { ShellState } from "./shells.js";
 import type { SessionManager } from "./manager.js";
+import { watchNestedShells } from "./operations.js";
 import { Session } from "./session.js";
 import type { CommandResult, Completion } from "./types.js";
 
@@ -171,6 +172,7 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     }
     if (s.active) s.startFallbacks(s.active);
     mgr.sessions.set(s.id, s);
+    watchNestedShells(mgr, s);
     adopted.push(s);
   }
   for (const s of adopted) {
@@ -309,6 +311,10 @@ function applyEvent(
         if (from !== undefined && lineStart !== undefined) cmd.span = { from, to: lineStart };
       }
       if (cmd) cmd.result = { ...cmd.result, completed_at: ev.ts };
+      break;
+    case "send":
+      // Input other than a marked command may have changed what listens (see Session.inputGen).
+      if (ev.tool !== "execute_command" && ev.tool !== "search_logs" && ev.tool !== "probe") s.otherInput();
       break;
     case "command_timeout":
       if (cmd) cmd.result = { ...cmd.result, timed_out: true };

@@ -15,7 +15,7 @@ import { classifyLoginFailure, lastLines } from "./login.js";
 import type { SessionManager } from "./manager.js";
 import { cleanOutput } from "./output.js";
 import { ensureLab, labEnv } from "./lab.js";
-import { probeShell } from "./operations.js";
+import { probeShell, watchNestedShells } from "./operations.js";
 import { classifyScreen } from "./screen.js";
 import { Session } from "./session.js";
 
@@ -207,6 +207,7 @@ export async function openSession(
     if (ev.dir === "recv" && typeof ev.text === "string") session.onRecv(ev.text, end);
   });
   mgr.sessions.set(id, session);
+  watchNestedShells(mgr, session);
   try {
     await awaitLogin(mgr, session);
     await runRoute(mgr, session);
@@ -259,6 +260,7 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
       // A shell prompt is ready as soon as the output pauses: the probe confirms it (no fixed
       // quiet wait). Anything else (a menu, a banner still printing) settles as before.
       if (quiet >= PROMPT_PAUSE_MS && classifyScreen(screenTail()).shellLike) return "ok";
+      // (An exotic prompt settles like a menu, below, and is probed by landing().)
       if (quiet >= PROMPT_PAUSE_MS && wizard(screenTail())) return "ok";
       if (session.prompt) return session.prompt.test(lastLines(screenTail(), 3)) ? "ok" : undefined;
       return quiet >= settle ? "ok" : undefined;
@@ -347,7 +349,10 @@ async function landing(mgr: SessionManager, session: Session): Promise<void> {
       return quiet && classifyScreen(after).kind === "prompt" ? true : undefined;
     }, mgr.config.timing.connectTimeoutMs);
   }
-  if (session.screen().shellLike) await probeShell(mgr, session);
+  // Nothing was typed yet: whatever waits there without asking (`➜  ~ `, tcsh's `> `) is worth a
+  // probe; a menu or a question (`Target IP: `) is not.
+  const screen = session.screen();
+  if (screen.probeWorthy || (screen.kind === "text" && screen.line === ">")) await probeShell(mgr, session);
 }
 
 /**

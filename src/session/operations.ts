@@ -10,6 +10,7 @@ import { cleanOutput, pageOutput, replySize, tailWithin } from "./output.js";
 import { classifyScreen, howToLeave, isBusy } from "./screen.js";
 import {
   cannotWrap,
+  echoEnd,
   installLine,
   parseInstall,
   parseProbe,
@@ -160,7 +161,7 @@ export async function executeCommand(
       throw notStartedError(s, cmd);
     }
     // A command that left us at another shell's prompt (kubectl exec, ssh, exit): find out which.
-    if (cmd.result.completion === "prompt" && mode === "marker" && s.screen().shellLike) {
+    if (cmd.result.completion === "prompt" && mode === "marker" && !s.shell.ready && s.screen().probeWorthy) {
       await probeShell(mgr, s, cmd.result.command_id).catch(() => false);
       // The result names the shell the command left us in (recorded with the probe's event).
       cmd.result = { ...cmd.result, shell: s.shell.name ?? s.shell.family };
@@ -212,7 +213,12 @@ async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): P
     screen = s.screen();
     if (screen.kind !== "prompt") screen = await renderedScreen(mgr, s);
   }
-  if (isBusy(screen.kind) || (screen.kind === "text" && s.shell.ready)) {
+  const known = s.shell.ready && s.shell.family !== "other" && s.shell.family !== "unknown";
+  // Where a shell is known, a line that is not its prompt is a program reading input. Where
+  // none is, only a line worth a probe may be typed at, or a program already found to be no
+  // shell (`other`). Typed as-is (wait_for_prompt=false), only the busy kinds are refused.
+  const reading = screen.kind === "text" && (known || (s.shell.family !== "other" && !screen.probeWorthy));
+  if (isBusy(screen.kind) || (marked && reading)) {
     s.writer.write("event", { event: "screen_busy", kind: screen.kind, line: redactValues(screen.line) });
     throw new SshMcpError(
       "SCREEN_BUSY",
@@ -221,9 +227,10 @@ async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): P
     );
   }
   if (!marked || screen.kind === "repl") return undefined;
-  if (s.shell.ready && s.shell.family !== "other" && s.shell.family !== "unknown") return s.shell.family;
-  if (!screen.shellLike) return undefined;
-  if (s.shell.family === "other" && s.probedOtherGen === s.inputGen) return undefined;
+  if (known) return s.shell.family as Family;
+  if (!screen.probeWorthy) return undefined;
+  // A program that answered no probe on this very line (a device CLI) is not probed again.
+  if (s.shell.family === "other" && s.otherLine === screen.line) return undefined;
   return (await probeShell(mgr, s)) ? (s.shell.family as Family) : undefined;
 }
 
@@ -257,11 +264,45 @@ async function renderedScreen(mgr: SessionManager, s: Session) {
  * Finds out which shell family listens at the prompt (shells.ts) and installs its helpers.
  * False when nothing answered (the shell is then "other": commands are typed as-is).
  */
-export async function probeShell(mgr: SessionManager, s: Session, commandId?: string): Promise<boolean> {
+/**
+ * Lets a session probe the shell a running command may have entered (Session.checkFallbacks):
+ * when it answers, the command completes as "prompt" with its output up to the probe, and the
+ * session's shell is the new one. When nothing answers, the command goes on running and the
+ * session's shell stays what it was.
+ */
+export function watchNestedShells(mgr: SessionManager, s: Session): void {
+  s.nestedProbe = async (cmd) => {
+    const stop = s.stream.end;
+    try {
+      const ok = await probeShell(mgr, s, cmd.result.command_id, { keepOnFailure: true });
+      if (ok && cmd.result.status === "running") {
+        s.finishAt(cmd, stop, "prompt");
+        cmd.result = { ...cmd.result, shell: s.shell.name ?? s.shell.family };
+      }
+    } catch (err) {
+      mgr.deps.logger.warn("nested shell probe failed", { session_id: s.id, error: String(err) });
+    } finally {
+      cmd.probing = false;
+      cmd.probedAt = s.stream.end;
+    }
+  };
+}
+
+export async function probeShell(
+  mgr: SessionManager,
+  s: Session,
+  commandId?: string,
+  opts: { keepOnFailure?: boolean } = {},
+): Promise<boolean> {
   const about = commandId ? { command_id: commandId } : {};
   const enter = enterOf(s);
   const quietMs = Math.max(200, Math.min(s.idleMs, 500));
-  const ask = async <T>(tool: string, line: string, parse: (text: string) => T | undefined) => {
+  const ask = async <T>(
+    tool: string,
+    line: string,
+    nonce: string,
+    parse: (text: string) => T | undefined,
+  ) => {
     const start = s.stream.end;
     const sentAt = Date.now();
     s.writer.write("send", { tool, text: line + enter, actor: "agent", keys_before: ["C-u"] });
@@ -275,25 +316,36 @@ export async function probeShell(mgr: SessionManager, s: Session, commandId?: st
           at = s.stream.end;
           return { v };
         }
+        // No answer once something other than our own echo came and then quiet (a shell still
+        // busy before reading the line, e.g. a slow prompt, has said nothing after the echo).
+        const end = echoEnd(text, nonce);
+        const after = end === -1 ? text : text.slice(end);
         const quiet = Date.now() - Math.max(sentAt, s.stream.lastRecvAt);
-        return s.stream.end > start && quiet >= quietMs ? { v: null } : undefined;
+        return cleanOutput(after).trim() !== "" && quiet >= quietMs ? { v: null } : undefined;
       },
       Math.max(3000, 4 * quietMs),
       25,
     );
     return { value: answer?.v ?? undefined, at };
   };
+  const atLine = s.screen().line;
   const probeNonce = randomBytes(8).toString("hex");
-  const probe = await ask("probe", probeLine(probeNonce), (t) => parseProbe(t, probeNonce));
+  const probe = await ask("probe", probeLine(probeNonce), probeNonce, (t) => parseProbe(t, probeNonce));
   if (!probe.value) {
+    if (opts.keepOnFailure) {
+      s.writer.write("event", { event: "probe_unanswered", ...about });
+      return false;
+    }
     s.shell = { family: "other", name: null, ready: false };
-    s.probedOtherGen = s.inputGen;
+    s.otherLine = atLine;
     s.writer.write("event", { event: "shell", family: "other", name: null, ...about });
     return false;
   }
   const family = probe.value;
   const nonce = randomBytes(8).toString("hex");
-  const installed = await ask("probe", installLine(family, nonce), (t) => parseInstall(t, family, nonce));
+  const installed = await ask("probe", installLine(family, nonce), nonce, (t) =>
+    parseInstall(t, family, nonce),
+  );
   if (!installed.value) {
     s.shell = { family, name: null, ready: false };
     s.writer.write("event", { event: "shell", family, name: null, installed: false, ...about });

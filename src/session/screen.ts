@@ -17,10 +17,12 @@ export interface ScreenState {
   /** The line that decided it (the last non-empty line). */
   line: string;
   /**
-   * A prompt that looks like a shell's (or is the one our shell printed): worth a probe. A
-   * prompt_regex match alone is not (it matches menus too).
+   * A prompt that looks like a shell's (or is the one our shell printed). A prompt_regex match
+   * alone is not (it matches menus too).
    */
   shellLike?: boolean;
+  /** Where no shell is known yet, a probe may be typed here (see classifyScreen). */
+  probeWorthy?: boolean;
 }
 
 const PASSWORD =
@@ -40,6 +42,16 @@ const REPL =
 
 /** A shell prompt: ends in one of the usual prompt characters, optionally followed by a space. */
 const PROMPT = /[$#%>❯➜»λ→▶\ue0b0\ue0b1]\s?$/;
+
+/** Continuation prompts: a bare `>` (sh's PS2), zsh's `dquote>`, `for>`, `cmdsubst>`... */
+const CONTINUATION =
+  /^(>|((dquote|quote|bquote|cmdsubst|cmdand|cmdor|pipe|for|foreach|if|then|else|elif|while|until|select|case|function|heredoc|cursh|subsh|braceparam|math|mathsubst|array|dquote)\s)*(dquote|quote|bquote|cmdsubst|cmdand|cmdor|pipe|for|foreach|if|then|else|elif|while|until|select|case|function|heredoc|cursh|subsh|braceparam|math|mathsubst|array)>)$/;
+
+/** One word and `>`: a program's own prompt (`sftp>`, `127.0.0.1:6379>`, `value>`). */
+const TOKEN_PROMPT = /^[^\s>]+>$/;
+
+/** But `host:~/dir>` or `host:/dir>` is tcsh's default prompt. */
+const HOST_PATH_PROMPT = /^[\w.-]+:[~/][^\s]*>$/;
 
 /** A shell prompt followed by typed text: `user@host:~$ echo half`. */
 const PROMPT_WITH_INPUT = /^[^\n]{0,100}?\S[$#%>❯➜»λ→▶\ue0b0\ue0b1] \S/;
@@ -71,24 +83,29 @@ export function classifyScreen(
   if (CONFIRM.test(trimmed)) return { kind: "confirm", line: trimmed };
   if (EDITOR.test(trimmed)) return { kind: "editor", line: trimmed };
   if (PAGER.test(trimmed)) return { kind: "pager", line: trimmed };
+  // The cursor is on the last line only when the text does not end in a line break.
+  const cursorLine = (text.split("\n").pop() ?? "").replace(/\r+$/, "");
+  // A shell's continuation prompt (`> `, zsh's `dquote> `): a command is half-way typed.
+  if (CONTINUATION.test(trimmed)) return { kind: "text", line: trimmed };
   if (opts.knownPrompt) {
     // Our shell's own prompt, alone or with text typed after it on the cursor's line (which the
     // line kill before each command clears).
     const known = opts.knownPrompt.trimEnd();
-    const cursorLine = (text.split("\n").pop() ?? "").replace(/\r+$/, "");
     if (trimmed === known || (known.length >= 2 && cursorLine.startsWith(known)))
-      return { kind: "prompt", line: trimmed, shellLike: true };
+      return { kind: "prompt", line: trimmed, shellLike: true, probeWorthy: true };
   }
-  if (REPL.test(trimmed)) return { kind: "repl", line: trimmed };
-  // A prompt with text typed after it, on the cursor's line (the line kill before each command
-  // clears it). The cursor is on the last line only when the text does not end in a line break.
-  const cursorLine = (text.split("\n").pop() ?? "").replace(/\r+$/, "");
+  if (REPL.test(trimmed) || (TOKEN_PROMPT.test(trimmed) && !HOST_PATH_PROMPT.test(trimmed)))
+    return { kind: "repl", line: trimmed };
+  // A prompt with text typed after it (the line kill before each command clears it).
   if (PROMPT_WITH_INPUT.test(cursorLine) && !/^(>>>|\.\.\.) /.test(cursorLine))
-    return { kind: "prompt", line: trimmed, shellLike: true };
-  const shellLike = PROMPT.test(trimmed) && trimmed !== ">";
-  if (shellLike) return { kind: "prompt", line: trimmed, shellLike };
-  if (opts.prompt?.test(line)) return { kind: "prompt", line: trimmed };
-  return { kind: "text", line: trimmed };
+    return { kind: "prompt", line: trimmed, shellLike: true, probeWorthy: true };
+  if (PROMPT.test(trimmed)) return { kind: "prompt", line: trimmed, shellLike: true, probeWorthy: true };
+  // Not a usual prompt, but the cursor waits right after a line that asks nothing (an exotic
+  // prompt such as `➜  ~ `): worth a probe where no shell is known yet. A question or a menu
+  // (`Target IP: `, `Continue? `) is not.
+  const probeWorthy = cursorLine.trim() !== "" && !/[:?]$/.test(trimmed);
+  if (opts.prompt?.test(line)) return { kind: "prompt", line: trimmed, probeWorthy };
+  return { kind: "text", line: trimmed, probeWorthy };
 }
 
 /** Kinds execute_command refuses to type into (SCREEN_BUSY): it would be keystrokes to a program. */

@@ -15,7 +15,7 @@ import {
   OutputDigest,
 } from "./output.js";
 import { classifyScreen, type InputKind, type ScreenState } from "./screen.js";
-import { helpersMissing, mayEnterShell, UNKNOWN_SHELL, type ShellState } from "./shells.js";
+import { echoEnd, helpersMissing, mayEnterShell, UNKNOWN_SHELL, type ShellState } from "./shells.js";
 import { OutputStream } from "./stream.js";
 import type { CommandResult, Completion, InputLock, SessionStatus } from "./types.js";
 
@@ -56,6 +56,9 @@ export interface TrackedCommand {
   sentAt: number;
   /** Why a marked command did not start (completion "not_started"). */
   notStarted?: string;
+  /** A probe of the shell it may have entered is under way / ended at this stream offset. */
+  probing?: boolean;
+  probedAt?: number;
   /** What a running command's screen waits for, when it settled on a question (screen.ts). */
   waiting?: { input_kind: InputKind; prompt: string };
   releasePin?: () => void;
@@ -140,10 +143,12 @@ export class Session {
   promptFrom = -1;
   /** inputGen when promptFrom was set: while unchanged, what follows it is the prompt. */
   promptGen = -1;
+  /** promptFrom when knownPrompt was learnt. */
+  private knownFrom = -1;
   /** Counts input that did not go through a marked command (send_text, keys, route, humans). */
   inputGen = 0;
-  /** inputGen when a probe last got no answer (not probed again until more input went in). */
-  probedOtherGen = -1;
+  /** The screen's line where a probe last got no answer (not probed again on that line). */
+  otherLine: string | null = null;
   /** The alternate screen is on, as the stream's own switch sequences say. */
   altScreen = false;
   constructor(init: SessionInit) {
@@ -399,8 +404,15 @@ export class Session {
       const since = cleanOutput(this.stream.slice(cmd.streamStart));
       if (helpersMissing(since))
         return this.notStarted(cmd, "the shell has no ssh-mcp helpers: another shell is listening");
-      if (quietFor >= Math.max(this.idleMs, NOT_STARTED_QUIET_MS) && this.stream.end > cmd.streamStart)
-        return this.notStarted(cmd, "no begin mark: the line did not reach a shell that ran it");
+      // No mark yet is not "did not start" while the shell may still be busy before reading the
+      // line (a slow prompt, typeahead): only once it has taken the line and drawn a fresh prompt.
+      const end = echoEnd(since, cmd.nonce);
+      if (
+        end !== -1 &&
+        quietFor >= Math.max(this.idleMs, NOT_STARTED_QUIET_MS) &&
+        freshPrompt(since.slice(end))
+      )
+        return this.notStarted(cmd, "no begin mark: the shell took the line and did not run it");
       return;
     }
     if (quietFor < this.idleMs || this.stream.end <= cmd.streamStart) return;
@@ -410,11 +422,33 @@ export class Session {
     );
     const atPrompt = this.prompt?.test(tail) ?? false;
     if (cmd.mode === "raw") return this.finish(cmd, "completed", atPrompt ? "prompt" : "idle", null);
-    const screen = this.screen();
-    if (atPrompt || (mayEnterShell(cmd.result.command) && screen.kind === "prompt")) {
+    if (atPrompt) {
       this.shellChanged();
-      this.finish(cmd, "completed", "prompt", null);
+      return this.finish(cmd, "completed", "prompt", null);
     }
+    // A command that may have entered or left a shell, quiet on what looks like a shell's prompt
+    // (its prompt character and a space, the cursor right after): the shell there is probed, and
+    // only its answer completes the command (a progress line ending in `%` is not a prompt).
+    if (!this.nestedProbe || cmd.probing || !mayEnterShell(cmd.result.command)) return;
+    if (cmd.probedAt !== undefined && this.stream.end <= cmd.probedAt) return;
+    const cursor = cleanOutput(this.stream.slice(Math.max(cmd.streamStart, this.stream.end - 400)))
+      .split("\n")
+      .pop();
+    const known = this.knownPrompt !== null && cursor?.trimEnd() === this.knownPrompt.trimEnd();
+    if (!cursor || !(known || SHELL_PROMPT_END.test(cursor)) || !this.screen().shellLike) return;
+    cmd.probing = true;
+    void this.nestedProbe(cmd);
+  }
+
+  /** Set by the operations layer: probes the shell a running command may have entered. */
+  nestedProbe: ((cmd: TrackedCommand) => Promise<void>) | undefined;
+
+  /** Completes a running marked command with its output up to stream offset `to`. */
+  finishAt(cmd: TrackedCommand, to: number, completion: Completion): void {
+    const output =
+      this.settle(cmd, to, this.readTo) ??
+      cleanOutput(this.stream.slice(cmd.outStart ?? cmd.streamStart, to));
+    this.finish(cmd, "completed", completion, null, output);
   }
 
   private notStarted(cmd: TrackedCommand, reason: string): void {
@@ -425,9 +459,13 @@ export class Session {
 
   /** The shell at the prompt may not be the one probed last: probe before the next command. */
   shellChanged(): void {
+    const was = this.shell.family;
     this.shell = UNKNOWN_SHELL;
     this.knownPrompt = null;
     this.inputGen++;
+    // Recorded, so a replay after a restart does not bring back the shell probed before.
+    if (!this.replaying && was !== "unknown")
+      this.writer.write("event", { event: "shell", family: "unknown", name: null });
   }
 
   /** Input went in that was not a marked command: what listens may have changed. */
@@ -458,10 +496,15 @@ export class Session {
     const idle = this.active === undefined && this.promptGen === this.inputGen && this.promptFrom >= 0;
     if (idle && this.stream.end === this.promptFrom && !this.altScreen)
       return { kind: "prompt", line: known ?? "", shellLike: true };
-    if (idle && this.stream.end > this.promptFrom) {
-      const since = cleanOutput(this.stream.slice(Math.max(this.promptFrom, this.stream.end - 4000)));
-      const line = lastLines(since, 1);
-      if (line) known = this.knownPrompt = line;
+    // The prompt is learnt once after each mark, from what the shell printed right after it,
+    // and only while that is one line (later input, by a human in tmux too, never becomes it).
+    if (idle && this.stream.end > this.promptFrom && this.knownFrom !== this.promptFrom) {
+      const since = cleanOutput(this.stream.slice(this.promptFrom, this.promptFrom + 4000));
+      const line = since.trim();
+      if (line && !since.trimStart().includes("\n")) {
+        known = this.knownPrompt = since.replace(/^[\r\n]+/, "").trimEnd();
+        this.knownFrom = this.promptFrom;
+      }
     }
     return classifyScreen(tail, { alternate: this.altScreen, prompt: this.prompt, knownPrompt: known });
   }
@@ -539,6 +582,15 @@ export class Session {
   }
 }
 
+/** A shell prompt's end: its character and a space (a progress line ends without the space). */
+const SHELL_PROMPT_END = /[$#%>❯➜»λ→▶\ue0b0\ue0b1] $/;
+
+/** Text after a typed line that ends on a new shell prompt (not on the line typed again). */
+function freshPrompt(after: string): boolean {
+  const cursor = after.split("\n").pop() ?? "";
+  return cursor.trim() !== "" && !cursor.includes("__mcp_") && classifyScreen(after).shellLike === true;
+}
+
 /** A command's output from the raw text it spans: what the live path would have kept. */
 export function outputOfText(text: string, cmd: Pick<TrackedCommand, "mode" | "nonce" | "echo">): string {
   if (cmd.mode === "raw") return dropEcho(cleanLong(text), cmd.echo);
@@ -564,7 +616,10 @@ export function dropEcho(output: string, echo: string | undefined): string {
     if (nl === -1) return "";
     const next = output.indexOf("\n", nl + 1);
     const line = output.slice(nl + 1, next === -1 ? undefined : next);
-    if (!line.includes(first)) return output.slice(nl + 1);
+    // The line again, alone or after a prompt: not a line of output that mentions it.
+    const t = line.trimEnd();
+    const again = t === first || (t.endsWith(first) && /[$#%>] $/.test(t.slice(0, -first.length)));
+    if (!again) return output.slice(nl + 1);
     nl = next;
   }
 }

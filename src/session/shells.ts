@@ -108,13 +108,22 @@ export function parseInstall(text: string, family: Family, nonce: string): strin
 
 /** Why `command` cannot be typed into this family, or undefined when it can. */
 export function cannotWrap(family: Family, command: string): string | undefined {
-  if (family === "csh" && /[\r\n]/.test(command))
+  if (family !== "csh") return undefined;
+  if (/[\r\n]/.test(command))
     return "csh/tcsh cannot take a multi-line command: send one line (join with ';'), or run it with sh -c '...'.";
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0b-\x1f\x7f]/.test(command))
+    return "csh/tcsh cannot be sent control characters other than TAB (^C, ^\\ would act as signals): use printf escapes, or run it with sh -c '...'.";
+  if (Buffer.byteLength(command) > 4000)
+    return "csh/tcsh takes lines of at most about 4000 bytes: shorten the command, or put it in a script.";
   return undefined;
 }
 
-/** Longest physical line of a wrapped POSIX command, well under the tty's 4095-byte line limit. */
-const PIECE = 1000;
+/**
+ * Longest quoted piece on one physical line of a wrapped POSIX command: with the line's prefix
+ * (~45 bytes) it stays under busybox ash's 1024-byte line editor and the tty's 4095-byte limit.
+ */
+const PIECE = 900;
 
 function singleQuote(piece: string): string {
   return `'${piece.replace(/'/g, `'\\''`)}'`;
@@ -192,17 +201,24 @@ function fishArg(command: string): string {
 }
 
 /**
- * csh/tcsh: single quotes, `'` as `'\''`; `!` (history expansion happens even in single quotes,
- * and again inside eval) as `\\!`; a control character is preceded by ^V (the line editor's and
- * the tty's literal-next), so a TAB is typed rather than completed.
+ * csh/tcsh: single quotes, `'` as `'\''`. A `!` that would start a history expansion (history
+ * expansion happens even in single quotes, and again inside eval) goes as `\\!`, a user's own
+ * `\!` the same way; a `!` before a blank, `=`, `~`, `(` or the end is never expanded and stays
+ * (`if (1 != 2)`, `$a !~ x`). A TAB is preceded by ^V (the line editor's and the tty's
+ * literal-next), so it is typed rather than completed.
  */
 function cshArg(command: string): string {
   let out = "'";
-  for (const ch of command) {
-    const code = ch.charCodeAt(0);
+  const chars = [...command];
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i] as string;
+    const next = chars[i + 1];
     if (ch === "'") out += `'\\''`;
-    else if (ch === "!") out += "\\\\!";
-    else if (code < 0x20 || code === 0x7f) out += "\x16" + ch;
+    else if (ch === "\\" && next === "!") {
+      out += "\\\\!";
+      i++;
+    } else if (ch === "!") out += next === undefined || /[\s=~(]/.test(next) ? "!" : "\\\\!";
+    else if (ch === "\t") out += "\x16\t";
     else out += ch;
   }
   return out + "'";
@@ -232,17 +248,31 @@ export function wrapCommand(
 /**
  * The shell's own words for "no such command: __mcp_b" (the helpers are missing: this is not the
  * shell they were installed in), or for a line of another family's syntax it refused to parse.
- * Either way nothing of the line ran.
+ * Either way nothing of the line ran. The phrases are tied to the helper's name, so neither the
+ * echo of the typed line nor a command's own words ("No such file", "not found") can match.
  */
+const MISSING = [
+  /__mcp_b: (command )?not found/i, // bash, dash, ash, mksh
+  /command not found: __mcp_b\b/, // zsh
+  /Unknown command:? '?__mcp_b\b/, // fish
+  /__mcp_b: Command not found\./, // tcsh, csh
+  /__mcp_b: inaccessible or not found/, // mksh
+  /\$\? is not the exit status/, // fish given a POSIX line
+];
+
 export function helpersMissing(text: string): boolean {
-  const i = text.indexOf(BEGIN_FN);
-  if (i === -1) return false;
-  const after = text.slice(i);
-  return (
-    /__mcp_b[^\n]*(not found|unknown command|command not found|not defined|no such)/i.test(after) ||
-    /(command not found|unknown command|not found)[^\n]*__mcp_b/i.test(text) ||
-    /\$\? is not the exit status|Variable syntax|Unsupported use of/i.test(after)
-  );
+  return MISSING.some((re) => re.test(text));
+}
+
+/**
+ * Where the echo of a typed line that carries `nonce` ends (just past its line break), or -1
+ * while it has not been echoed whole. What a shell says about the line comes after it.
+ */
+export function echoEnd(text: string, nonce: string): number {
+  const i = text.indexOf(nonce);
+  if (i === -1) return -1;
+  const nl = text.indexOf("\n", i);
+  return nl === -1 ? -1 : nl + 1;
 }
 
 /**

@@ -59,12 +59,18 @@ function onText(text: string): void {
   if (held && !timer) timer = setTimeout(flushHeld, HOLD_MS);
 }
 
-/** Index just past the last ssh-mcp mark at or after `from`, or -1. */
+/**
+ * Index just past the last ssh-mcp mark at or after `from`, or -1. Not when the line before the
+ * mark has a word a secret's key needs: output could otherwise put a mark of its own between a
+ * key and its value to have them redacted apart (then the line is held as any other).
+ */
 function lastMarkEnd(text: string, from: number): number {
   const i = text.lastIndexOf("\x1b]133;");
   if (i < from) return -1;
   const end = text.indexOf("\x07", i);
-  return end !== -1 && text.slice(i, end).includes("sshmcp=") ? end + 1 : -1;
+  // eslint-disable-next-line no-control-regex
+  if (end === -1 || !/^\x1b\]133;[CDP];[^\x07]*sshmcp=[0-9a-f]{16}/.test(text.slice(i, end))) return -1;
+  return mayHoldSecret(text.slice(from, i)) ? -1 : end + 1;
 }
 
 process.stdin.on("data", (chunk: Buffer) => onText(decoder.write(chunk)));

@@ -21,6 +21,16 @@ const SHELLS = [
   { name: "tcsh", start: "exec tcsh -l", notFound: 1, syntaxError: 'echo "unbalanced' },
 ] as const;
 
+/** Lines each family reads its own way. */
+const OWN: Record<string, [string, string][]> = {
+  tcsh: [
+    ["if (1 != 2) echo yes", "yes\n"],
+    ["set a=1; if ($a !~ 2) echo nomatch", "nomatch\n"],
+    ["echo a\\!b", "a!b\n"],
+  ],
+  fish: [["set -l n 0; for i in 1 2 3; set n (math $n + $i); end; echo $n", "6\n"]],
+};
+
 let h: Harness;
 const keys: Record<string, string> = {};
 
@@ -91,6 +101,11 @@ describe.each(SHELLS)("$name", (shell) => {
     expect(await exec("printf no-newline")).toMatchObject({ exit_code: 0, output: "no-newline" });
   });
 
+  it("its own syntax works", async () => {
+    for (const [command, output] of OWN[shell.name] ?? [["echo $?", "0\n"]])
+      expect(await exec(command)).toMatchObject({ exit_code: 0, output });
+  });
+
   it("keeps cd between commands", async () => {
     expect(await exec("cd /tmp")).toMatchObject({ exit_code: 0 });
     expect(await exec("pwd")).toMatchObject({ output: "/tmp\n" });
@@ -123,6 +138,14 @@ describe.each(SHELLS)("$name", (shell) => {
     expect(r).toMatchObject({ ok: true });
     expect((r.matches as { line: number }[]).map((m) => m.line)).toEqual([1, 3]);
     await exec(`rm -r ${dir}`);
+  });
+
+  it("long commands arrive whole (busybox ash edits lines of 1024 bytes at most)", async () => {
+    for (const n of shell.name === "tcsh" ? [990, 3000] : [990, 5000]) {
+      const r = await exec(`printf %s '${"y".repeat(n)}' | wc -c`);
+      expect(r).toMatchObject({ exit_code: 0 });
+      expect(r.output.trim()).toBe(String(n));
+    }
   });
 
   it("returns 2000 lines of output whole", async () => {
@@ -180,6 +203,71 @@ describe("nested shells", () => {
     const t = await h.call("get_transcript", { session_id: sid, tail: 40 });
     const events = t.events as { dir: string; event?: string; name?: string }[];
     expect(events.some((e) => e.event === "shell" && e.name === "tcsh")).toBe(true);
+  });
+});
+
+describe("never twice, never untracked", () => {
+  let sid: string;
+  const exec = async (command: string, extra: Record<string, unknown> = {}): Promise<Cmd> =>
+    (await h.call("execute_command", { session_id: sid, command, ...extra })) as unknown as Cmd;
+
+  beforeAll(async () => {
+    sid = await open("bash");
+  });
+
+  it("a slow prompt (PROMPT_COMMAND) is waited for: each command runs exactly once", async () => {
+    const file = `/tmp/ssh-mcp-once-${process.pid}`;
+    expect(await exec(`rm -f ${file}; PROMPT_COMMAND='sleep 1.2'`)).toMatchObject({ exit_code: 0 });
+    // The command's own words look like a shell's "not found": still not taken for NOT_STARTED.
+    for (let i = 1; i <= 3; i++) {
+      const r = await exec(`echo "No such thing: not found" >> ${file}; wc -l < ${file}`);
+      expect(r).toMatchObject({ status: "completed", exit_code: 0 });
+      expect(r.output.trim()).toBe(String(i));
+    }
+    expect(await exec(`unset PROMPT_COMMAND; rm -f ${file}`)).toMatchObject({ exit_code: 0 });
+  });
+
+  it("a progress line from a command that may enter a shell is not taken for its prompt", async () => {
+    const r = await exec(`bash -c 'printf "Progress: 45%%"; sleep 2; echo; echo done'`);
+    expect(r).toMatchObject({ completion: "marker", exit_code: 0, output: "Progress: 45%\ndone\n" });
+    const t = await h.call("get_transcript", { session_id: sid, tail: 20 });
+    expect((t.events as { tool?: string }[]).filter((e) => e.tool === "probe")).toEqual([]);
+  });
+
+  it("a zsh continuation prompt (dquote>) is not typed into", async () => {
+    const z = await open("zsh");
+    await h.call("send_text", { session_id: z, text: 'echo "abc', timeout: 1 });
+    const r = (await h.call("execute_command", { session_id: z, command: "echo hi" })) as Record<
+      string,
+      unknown
+    >;
+    expect(r).toMatchObject({ ok: false, code: "SCREEN_BUSY" });
+    await h.call("send_keys", { session_id: z, keys: ["C-c"] });
+    expect(await h.call("execute_command", { session_id: z, command: "echo hi" })).toMatchObject({
+      exit_code: 0,
+      output: "hi\n",
+    });
+  });
+
+  it("a program that answers no probe is probed once on its prompt, then typed into as-is", async () => {
+    await h.call("send_text", {
+      session_id: sid,
+      text: `while printf 'router# ' && read -r l; do echo "% Unknown command: $l"; done`,
+      timeout: 1,
+    });
+    const first = (await exec("show version", { timeout: 10 })) as unknown as Record<string, unknown>;
+    expect(first).toMatchObject({ ok: false, code: "NOT_STARTED" });
+    for (const c of ["show clock", "show run"]) {
+      const r = await exec(c, { timeout: 10 });
+      expect(r).toMatchObject({ status: "completed", exit_code: null, shell: "other" });
+      expect(r.output).toContain(`% Unknown command: ${c}`);
+    }
+    const t = await h.call("get_transcript", { session_id: sid, tail: 60 });
+    const events = t.events as { tool?: string; text?: string }[];
+    const since = events.findIndex((e) => e.tool === "send_text" && e.text?.includes("router#"));
+    expect(since).toBeGreaterThan(-1);
+    expect(events.slice(since).filter((e) => e.tool === "probe")).toHaveLength(1);
+    await h.call("send_keys", { session_id: sid, keys: ["C-c"] });
   });
 });
 

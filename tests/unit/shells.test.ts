@@ -123,6 +123,18 @@ describe("the fish and csh wrappers round-trip exactly", () => {
     expect(r.code).not.toBe(0);
     expect(r.code).toBeDefined();
   });
+  it("tcsh: a ! that history would expand is escaped, one it would not is left as it is", async () => {
+    expect(await roundTrip(TCSH, "csh", "if (1 != 2) echo yes")).toMatchObject({ output: "yes\n", code: 0 });
+    expect(await roundTrip(TCSH, "csh", "echo a\\!b 'c!d' e!")).toMatchObject({
+      output: "a!b c!d e!\n",
+      code: 0,
+    });
+  });
+  it("csh refuses control characters other than TAB, and very long lines", () => {
+    expect(cannotWrap("csh", "echo a\x03b")).toMatch(/control characters/);
+    expect(cannotWrap("csh", `echo a${TAB}b`)).toBeUndefined();
+    expect(cannotWrap("csh", "x".repeat(5000))).toMatch(/4000 bytes/);
+  });
   it("csh refuses a multi-line command before anything is typed", () => {
     expect(cannotWrap("csh", "echo a\necho b")).toMatch(/one line/);
     expect(cannotWrap("posix", "echo a\necho b")).toBeUndefined();
