@@ -314,7 +314,8 @@ function applyEvent(
       break;
     case "send":
       // Input other than a marked command may have changed what listens (see Session.inputGen).
-      if (ev.tool !== "execute_command" && ev.tool !== "search_logs" && ev.tool !== "probe") s.otherInput();
+      if (ev.tool !== "execute_command" && ev.tool !== "search_logs" && ev.tool !== "probe")
+        s.otherInput("typed", typeof ev.text === "string" && !ev.sensitive ? ev.text : undefined);
       break;
     case "command_timeout":
       if (cmd) cmd.result = { ...cmd.result, timed_out: true };

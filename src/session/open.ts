@@ -391,7 +391,7 @@ async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
       text = value;
     }
     from = session.stream.end;
-    session.otherInput();
+    session.otherInput("typed", sensitive ? undefined : text);
     session.writer.write("send", {
       tool: "route",
       text: sensitive ? "[REDACTED]" : text + enter,

@@ -11,6 +11,7 @@ import { classifyScreen, howToLeave, isBusy } from "./screen.js";
 import {
   cannotWrap,
   echoEnd,
+  entersShell,
   installLine,
   parseInstall,
   parseProbe,
@@ -94,63 +95,73 @@ export async function executeCommand(
   const tool = opts.tool ?? "execute_command";
   let retried = false;
   for (;;) {
-    if (s.active) {
-      throw new SshMcpError(
-        "COMMAND_RUNNING",
-        `Command ${s.active.result.command_id} (${JSON.stringify(s.active.result.command.slice(0, 80))}) is still running in session '${s.id}'. ` +
-          `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
-      );
-    }
-    const family = await prepareInput(mgr, s, opts.waitForPrompt);
-    const mode = family ? "marker" : "raw";
-    if (family) {
-      const why = cannotWrap(family, opts.command);
-      if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
-    }
-    const enter = enterOf(s);
-    const cmd = s.newCommand(opts.command, mode);
-    cmd.result.shell = s.shell.name ?? s.shell.family;
-    const text = family ? wrapCommand(s.shell, family, opts.command, cmd.nonce) : opts.command;
-    if (!family) {
-      cmd.echo = opts.command;
-      s.otherInput();
-    }
-    // Clears whatever is half-typed on the line first (C-u: readline's and the tty's line kill),
-    // or leftover input would be prefixed to the line and swallow the begin mark.
-    const clear = family ? ["C-u"] : [];
-    const keys = literalCommands(s.paneId, text + enter, clear);
-    s.writer.write("command_start", {
-      // The same instant as the ledger's, so a replay rebuilds it exactly.
-      ts: cmd.result.started_at,
-      command_id: cmd.result.command_id,
-      command: opts.command,
-      mode,
-      nonce: cmd.nonce,
-      tool,
-      shell: s.shell.name ?? s.shell.family,
+    // The check that no command runs, the screen check, a probe and the send happen alone
+    // (Session.exclusive): two calls at once cannot both pass, nor interleave keystrokes.
+    const sent = await s.exclusive(async (): Promise<{ cmd: TrackedCommand; mode: string } | "again"> => {
+      if (s.active) {
+        throw new SshMcpError(
+          "COMMAND_RUNNING",
+          `Command ${s.active.result.command_id} (${JSON.stringify(s.active.result.command.slice(0, 80))}) is still running in session '${s.id}'. ` +
+            `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
+        );
+      }
+      const family = await prepareInput(mgr, s, opts.waitForPrompt);
+      const mode = family ? "marker" : "raw";
+      if (family) {
+        const why = cannotWrap(family, opts.command);
+        if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
+      }
+      if (family === "csh" && opts.command.includes("\t")) await editorReady(s);
+      const enter = enterOf(s);
+      const cmd = s.newCommand(opts.command, mode);
+      cmd.result.shell = s.shell.name ?? s.shell.family;
+      const text = family ? wrapCommand(s.shell, family, opts.command, cmd.nonce) : opts.command;
+      if (!family) {
+        cmd.echo = opts.command;
+        s.otherInput("raw");
+      }
+      // Clears whatever is half-typed on the line first (C-u: readline's and the tty's line
+      // kill), or leftover input would be prefixed to the line and swallow the begin mark.
+      const clear = family ? ["C-u"] : [];
+      const keys = literalCommands(s.paneId, text + enter, clear);
+      s.writer.write("command_start", {
+        // The same instant as the ledger's, so a replay rebuilds it exactly.
+        ts: cmd.result.started_at,
+        command_id: cmd.result.command_id,
+        command: opts.command,
+        mode,
+        nonce: cmd.nonce,
+        tool,
+        shell: s.shell.name ?? s.shell.family,
+      });
+      s.writer.write("send", {
+        tool,
+        text: text + enter,
+        actor: "agent",
+        ...(clear.length ? { keys_before: clear } : {}),
+      });
+      try {
+        if (fast && fitsOneMessage(keys)) {
+          // Typed only if the window is still ours, alive, unlocked, not on the alternate screen.
+          if (!(await mgr.sendChecked(s, keys, NOT_ALTERNATE))) {
+            notSent(s, cmd);
+            return "again";
+          }
+        } else await mgr.deps.tmux.sendCommands(keys);
+        cmd.sentAt = Date.now();
+      } catch (err) {
+        s.finish(cmd, "failed", "timeout", null, "");
+        throw err;
+      }
+      return { cmd, mode };
     });
-    s.writer.write("send", {
-      tool,
-      text: text + enter,
-      actor: "agent",
-      ...(clear.length ? { keys_before: clear } : {}),
-    });
-    try {
-      if (fast && fitsOneMessage(keys)) {
-        // Typed only if the window is still ours, alive, unlocked and not on the alternate screen.
-        if (!(await mgr.sendChecked(s, keys, NOT_ALTERNATE))) {
-          notSent(s, cmd);
-          // The window changed under us: the full check explains the refusal, or sends if it allows.
-          s = await mgr.usable(sessionId, opts);
-          fast = false;
-          continue;
-        }
-      } else await mgr.deps.tmux.sendCommands(keys);
-      cmd.sentAt = Date.now();
-    } catch (err) {
-      s.finish(cmd, "failed", "timeout", null, "");
-      throw err;
+    if (sent === "again") {
+      // The window changed under us: the full check explains the refusal, or sends if it allows.
+      s = await mgr.usable(sessionId, opts);
+      fast = false;
+      continue;
     }
+    const { cmd, mode } = sent;
     await waitForCompletion(mgr, s, cmd, opts.timeoutMs);
     if (cmd.result.completion === "not_started") {
       // Nothing of the line ran (the shell refused it before our helper printed anything).
@@ -171,6 +182,19 @@ export async function executeCommand(
 }
 
 const NOT_ALTERNATE = "#{==:#{alternate_on},0}";
+
+/**
+ * tcsh takes a TAB as literal only behind ^V read by its own line editor; typed ahead before the
+ * editor is back, the tty's literal-next eats the ^V and the editor then completes on the TAB.
+ * Wait for the prompt to be drawn and output to pause.
+ */
+async function editorReady(s: Session): Promise<void> {
+  await s.waitUntil(
+    () => (s.stream.end > s.promptFrom && Date.now() - s.stream.lastRecvAt >= 30 ? true : undefined),
+    1000,
+    10,
+  );
+}
 
 /** Whether a shell prompt shows once output pauses (after a shell's error, its prompt follows). */
 async function atPromptSoon(s: Session): Promise<boolean> {
@@ -227,12 +251,35 @@ async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): P
     );
   }
   if (!marked || screen.kind === "repl") return undefined;
-  if (known) return s.shell.family as Family;
+  if (known) {
+    // Our shell's own prompt, or one shaped like it (same prompt character and a space: a `cd`
+    // changed it). Another prompt-shaped line is a program asking (`Target dir > `), unless what
+    // was typed last may have started a shell (`ssh host`, `sudo -i`, `zsh`): then probe it.
+    if (screen.known || sameShape(screen.cursor ?? "", s.knownPrompt)) return s.shell.family as Family;
+    if (screen.shellLike && entersShell(s.lastTyped))
+      return (await probeNow(mgr, s)) ? (s.shell.family as Family) : undefined;
+    s.writer.write("event", { event: "screen_busy", kind: "text", line: redactValues(screen.line) });
+    throw new SshMcpError(
+      "SCREEN_BUSY",
+      `Not typed: '${redactValues(screen.line).slice(0, 120)}' is not the prompt of the shell here (${s.shell.name ?? s.shell.family}, '${s.knownPrompt ?? ""}'): a program may be asking for input. ${howToLeave("text")} If it is another shell's prompt, start a shell there by name with send_text (e.g. 'bash' or 'sh'): the next execute_command then finds it.`,
+      { screen_kind: "text", line: redactValues(screen.line) },
+    );
+  }
   if (!screen.probeWorthy) return undefined;
   // A program that answered no probe on this very line (a device CLI) is not probed again.
   if (s.shell.family === "other" && s.otherLine === screen.line) return undefined;
-  return (await probeShell(mgr, s)) ? (s.shell.family as Family) : undefined;
+  return (await probeNow(mgr, s)) ? (s.shell.family as Family) : undefined;
 }
+
+/** A cursor line shaped like the known prompt: it ends in the same prompt character and a space. */
+function sameShape(cursor: string, known: string | null): boolean {
+  if (!known) return SHELL_PROMPT_END.test(cursor);
+  const k = known.trimEnd();
+  return cursor.endsWith(" ") && cursor.trimEnd().slice(-1) === k.slice(-1) && SHELL_PROMPT_END.test(k + " ");
+}
+
+/** A shell prompt's end: its character and a space. */
+const SHELL_PROMPT_END = /[$#%>❯➜»λ→▶\ue0b0\ue0b1] $/;
 
 function describeKind(kind: string): string {
   return kind === "text"
@@ -252,7 +299,12 @@ async function renderedScreen(mgr: SessionManager, s: Session) {
   // cursor is tells only whether it sits at the start of a fresh line (then that line is the
   // cursor's, and empty) or on the last written one.
   const written = text.replace(/\s+$/, "");
-  const visible = info && info.cursorX === 0 ? written + "\n" : written;
+  // tmux drops trailing blanks: the cursor's column gives back the space after a prompt.
+  const last = written.slice(written.lastIndexOf("\n") + 1);
+  const visible =
+    info && info.cursorX === 0
+      ? written + "\n"
+      : written + " ".repeat(Math.max(0, (info?.cursorX ?? 0) - last.length));
   return classifyScreen(s.altScreen ? text : visible, {
     alternate: s.altScreen,
     prompt: s.prompt,
@@ -288,7 +340,17 @@ export function watchNestedShells(mgr: SessionManager, s: Session): void {
   };
 }
 
-export async function probeShell(
+export function probeShell(
+  mgr: SessionManager,
+  s: Session,
+  commandId?: string,
+  opts: { keepOnFailure?: boolean } = {},
+): Promise<boolean> {
+  return s.exclusive(() => probeNow(mgr, s, commandId, opts));
+}
+
+/** probeShell inside a section that already has the session to itself. */
+async function probeNow(
   mgr: SessionManager,
   s: Session,
   commandId?: string,
@@ -313,7 +375,10 @@ export async function probeShell(
         const text = s.stream.slice(start);
         const v = parse(text);
         if (v !== undefined) {
-          at = s.stream.end;
+          // Just past the answer's mark: the prompt that follows it is the shell's.
+          const mark = text.indexOf(`sshmcp=${nonce};`);
+          const bel = mark === -1 ? -1 : text.indexOf("\x07", mark);
+          at = bel === -1 ? s.stream.end : start + bel + 1;
           return { v };
         }
         // No answer once something other than our own echo came and then quiet (a shell still
@@ -326,7 +391,8 @@ export async function probeShell(
       Math.max(3000, 4 * quietMs),
       25,
     );
-    return { value: answer?.v ?? undefined, at };
+    // undefined: the wait ran out with no answer and nothing else said after the echo either.
+    return { value: answer?.v ?? undefined, at, heard: answer !== undefined };
   };
   const atLine = s.screen().line;
   const probeNonce = randomBytes(8).toString("hex");
@@ -337,7 +403,9 @@ export async function probeShell(
       return false;
     }
     s.shell = { family: "other", name: null, ready: false };
-    s.otherLine = atLine;
+    // Remembered only when something other than the echo answered: a shell merely slow to read
+    // the probe (a slow prompt hook, a loaded link) is probed again next time.
+    s.otherLine = probe.heard ? atLine : null;
     s.writer.write("event", { event: "shell", family: "other", name: null, ...about });
     return false;
   }
@@ -475,8 +543,10 @@ export async function interrupt(
 ): Promise<Session> {
   const s = await mgr.usable(sessionId, access);
   s.writer.write("send", { tool, keys: ["C-c"], text: "\u0003", actor: "agent" });
-  s.otherInput();
-  await mgr.deps.tmux.sendKeys(s.paneId, ["C-c"]);
+  await s.exclusive(async () => {
+    s.otherInput("typed");
+    await mgr.deps.tmux.sendKeys(s.paneId, ["C-c"]);
+  });
   const cmd = s.active;
   const sentAt = Date.now();
   // Give the shell a moment to print its marker (some do after SIGINT) and its next prompt.
@@ -543,29 +613,39 @@ export async function sendText(
   );
   const keys = o.sensitive ? [] : literalCommands(s.paneId, o.text + enter);
   const checked = Boolean(quick) && fitsOneMessage(keys);
-  const start = s.stream.end;
-  const release = s.stream.pin(start);
+  let start = s.stream.end;
+  let release = s.stream.pin(start);
   try {
-    s.writer.write("send", {
-      tool: "send_text",
-      text: o.sensitive ? "[REDACTED]" : o.text + enter,
-      actor: "agent",
-      ...(o.sensitive ? { sensitive: true } : {}),
-    });
-    const sentAt = Date.now();
-    s.otherInput();
-    if (o.sensitive) {
-      // Never on a command line: secrets go to tmux through stdin (load-buffer) and are pasted.
-      await mgr.deps.tmux.pasteText(s.paneId, o.text);
-      if (enter) await mgr.deps.tmux.sendLiteral(s.paneId, enter);
-    } else if (checked) {
-      if (!(await mgr.sendChecked(s, keys))) {
-        notSent(s);
-        release();
-        return await sendText(mgr, sessionId, o, false);
+    // Typed alone (Session.exclusive): never between a probe's two lines or inside a command's.
+    const sentAt = await s.exclusive(async (): Promise<number | "again"> => {
+      release();
+      start = s.stream.end;
+      release = s.stream.pin(start);
+      s.writer.write("send", {
+        tool: "send_text",
+        text: o.sensitive ? "[REDACTED]" : o.text + enter,
+        actor: "agent",
+        ...(o.sensitive ? { sensitive: true } : {}),
+      });
+      const at = Date.now();
+      s.otherInput("typed", o.sensitive ? undefined : o.text);
+      if (o.sensitive) {
+        // Never on a command line: secrets go to tmux through stdin (load-buffer) and are pasted.
+        await mgr.deps.tmux.pasteText(s.paneId, o.text);
+        if (enter) await mgr.deps.tmux.sendLiteral(s.paneId, enter);
+      } else if (checked) {
+        if (!(await mgr.sendChecked(s, keys))) {
+          notSent(s);
+          return "again";
+        }
+      } else {
+        await mgr.deps.tmux.sendCommands(keys);
       }
-    } else {
-      await mgr.deps.tmux.sendCommands(keys);
+      return at;
+    });
+    if (sentAt === "again") {
+      release();
+      return await sendText(mgr, sessionId, o, false);
     }
     // wait_for must match what the other side says, not the echo of what we just typed: when
     // the typed text itself would match, matching starts after its echo.
@@ -640,9 +720,11 @@ export async function sendKeys(
     }
   });
   const s = await mgr.usable(sessionId, access);
-  s.writer.write("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
-  s.otherInput();
-  await mgr.deps.tmux.sendKeys(s.paneId, keys);
+  await s.exclusive(async () => {
+    s.writer.write("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
+    s.otherInput("typed");
+    await mgr.deps.tmux.sendKeys(s.paneId, keys);
+  });
   return keys;
 }
 

@@ -23,6 +23,10 @@ export interface ScreenState {
   shellLike?: boolean;
   /** Where no shell is known yet, a probe may be typed here (see classifyScreen). */
   probeWorthy?: boolean;
+  /** It is the known prompt (the one our shell printed after its last end mark). */
+  known?: boolean;
+  /** The cursor's line as it is (trailing blanks kept); empty when the cursor is on a new line. */
+  cursor?: string;
 }
 
 const PASSWORD =
@@ -68,7 +72,22 @@ export function lastLine(text: string): string {
 
 export function classifyScreen(
   text: string,
-  opts: { alternate?: boolean; prompt?: RegExp; knownPrompt?: string | null } = {},
+  opts: {
+    alternate?: boolean;
+    prompt?: RegExp;
+    knownPrompt?: string | null;
+    /** No input went in since our shell printed knownPrompt: even a bare `>` is that prompt. */
+    knownFresh?: boolean;
+  } = {},
+): ScreenState {
+  const state = classify(text, opts);
+  state.cursor = (text.split("\n").pop() ?? "").replace(/\r+$/, "");
+  return state;
+}
+
+function classify(
+  text: string,
+  opts: { alternate?: boolean; prompt?: RegExp; knownPrompt?: string | null; knownFresh?: boolean },
 ): ScreenState {
   const line = lastLine(text);
   const trimmed = line.replace(/\s+$/, "");
@@ -85,15 +104,15 @@ export function classifyScreen(
   if (PAGER.test(trimmed)) return { kind: "pager", line: trimmed };
   // The cursor is on the last line only when the text does not end in a line break.
   const cursorLine = (text.split("\n").pop() ?? "").replace(/\r+$/, "");
+  const known = opts.knownPrompt?.trimEnd();
+  if (known && opts.knownFresh && trimmed === known)
+    return { kind: "prompt", line: trimmed, shellLike: true, probeWorthy: true, known: true };
   // A shell's continuation prompt (`> `, zsh's `dquote> `): a command is half-way typed.
   if (CONTINUATION.test(trimmed)) return { kind: "text", line: trimmed };
-  if (opts.knownPrompt) {
-    // Our shell's own prompt, alone or with text typed after it on the cursor's line (which the
-    // line kill before each command clears).
-    const known = opts.knownPrompt.trimEnd();
-    if (trimmed === known || (known.length >= 2 && cursorLine.startsWith(known)))
-      return { kind: "prompt", line: trimmed, shellLike: true, probeWorthy: true };
-  }
+  // Our shell's own prompt, alone or with text typed after it on the cursor's line (which the
+  // line kill before each command clears).
+  if (known && (trimmed === known || (known.length >= 2 && cursorLine.startsWith(known))))
+    return { kind: "prompt", line: trimmed, shellLike: true, probeWorthy: true, known: true };
   if (REPL.test(trimmed) || (TOKEN_PROMPT.test(trimmed) && !HOST_PATH_PROMPT.test(trimmed)))
     return { kind: "repl", line: trimmed };
   // A prompt with text typed after it (the line kill before each command clears it).

@@ -15,7 +15,7 @@ import {
   OutputDigest,
 } from "./output.js";
 import { classifyScreen, type InputKind, type ScreenState } from "./screen.js";
-import { echoEnd, helpersMissing, mayEnterShell, UNKNOWN_SHELL, type ShellState } from "./shells.js";
+import { echoEnd, entersShell, helpersMissing, UNKNOWN_SHELL, type ShellState } from "./shells.js";
 import { OutputStream } from "./stream.js";
 import type { CommandResult, Completion, InputLock, SessionStatus } from "./types.js";
 
@@ -178,6 +178,7 @@ export class Session {
     }
     this.lastActivityAt = new Date().toISOString();
     if (this.active?.mode === "marker") this.scanMarkers(this.active);
+    else if (this.knownFrom !== this.promptFrom) this.learnPrompt();
     // Output must not grow memory forever (a `tail -f` typed with send_text, a long command):
     // what a running command or a waiting call still needs is pinned.
     if (this.stream.kept > 1024 * 1024) this.stream.trim();
@@ -293,6 +294,7 @@ export class Session {
       this.settle(cmd, to, this.lineEnd ?? Number.MAX_SAFE_INTEGER) ??
       cleanOutput(this.stream.slice(cmd.outStart, to));
     this.finish(cmd, "completed", "marker", e.exitCode, output);
+    this.learnPrompt();
   }
 
   /**
@@ -402,7 +404,7 @@ export class Session {
     const quietFor = Date.now() - Math.max(this.stream.lastRecvAt, cmd.sentAt);
     if (cmd.mode === "marker" && cmd.outStart === undefined) {
       const since = cleanOutput(this.stream.slice(cmd.streamStart));
-      if (helpersMissing(since))
+      if (helpersMissing(since, cmd.nonce))
         return this.notStarted(cmd, "the shell has no ssh-mcp helpers: another shell is listening");
       // No mark yet is not "did not start" while the shell may still be busy before reading the
       // line (a slow prompt, typeahead): only once it has taken the line and drawn a fresh prompt.
@@ -410,7 +412,7 @@ export class Session {
       if (
         end !== -1 &&
         quietFor >= Math.max(this.idleMs, NOT_STARTED_QUIET_MS) &&
-        freshPrompt(since.slice(end))
+        freshPrompt(since.slice(end), this.knownPrompt)
       )
         return this.notStarted(cmd, "no begin mark: the shell took the line and did not run it");
       return;
@@ -429,7 +431,7 @@ export class Session {
     // A command that may have entered or left a shell, quiet on what looks like a shell's prompt
     // (its prompt character and a space, the cursor right after): the shell there is probed, and
     // only its answer completes the command (a progress line ending in `%` is not a prompt).
-    if (!this.nestedProbe || cmd.probing || !mayEnterShell(cmd.result.command)) return;
+    if (!this.nestedProbe || cmd.probing || !entersShell(cmd.result.command)) return;
     if (cmd.probedAt !== undefined && this.stream.end <= cmd.probedAt) return;
     const cursor = cleanOutput(this.stream.slice(Math.max(cmd.streamStart, this.stream.end - 400)))
       .split("\n")
@@ -468,19 +470,63 @@ export class Session {
       this.writer.write("event", { event: "shell", family: "unknown", name: null });
   }
 
-  /** Input went in that was not a marked command: what listens may have changed. */
-  otherInput(): void {
+  /**
+   * Input went in that was not a marked command: what listens may have changed. `text` is what
+   * an agent or human typed (not a command typed as-is by execute_command): it lifts the
+   * "no shell on this line" memory and is remembered (see lastTyped).
+   */
+  otherInput(from: "typed" | "raw" = "typed", text?: string): void {
     this.inputGen++;
     this.lastInputAt = Date.now();
+    if (from === "typed") {
+      this.otherLine = null;
+      if (text !== undefined) this.lastTyped = text;
+    }
   }
+
+  /** The last text typed with send_text, the viewer or a route step (not secrets). */
+  lastTyped = "";
+
+  /**
+   * Runs `fn` alone among this session's inputs: a command's check and send, a probe's two
+   * lines, send_text, send_keys. Without it two calls at once could interleave keystrokes, or
+   * both pass the "no command running" check and one command's marks go unread.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.inputQueue.then(fn, fn);
+    this.inputQueue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private inputQueue: Promise<void> = Promise.resolve();
 
   /** When otherInput last happened (ms). */
   lastInputAt = 0;
+
+  /**
+   * The prompt is learnt once after each mark, from what the shell printed right after it (as
+   * soon as it comes, see onRecv), and only while that is one line and no other input went in:
+   * later input, by a human in tmux too, never becomes it.
+   */
+  private learnPrompt(): void {
+    if (this.promptFrom < 0 || this.knownFrom === this.promptFrom || this.stream.end <= this.promptFrom)
+      return;
+    if (this.active !== undefined || this.promptGen !== this.inputGen) return;
+    const since = cleanOutput(this.stream.slice(this.promptFrom, this.promptFrom + 4000));
+    if (!since.trim() || since.trimStart().includes("\n")) return;
+    this.knownPrompt = since.replace(/^[\r\n]+/, "").trimEnd();
+    this.knownFrom = this.promptFrom;
+  }
 
   /** Marks where the shell's prompt starts (after an end mark or a probe's answer). */
   promptAt(offset: number): void {
     this.promptFrom = offset;
     this.promptGen = this.inputGen;
+    // The prompt may be here already (it came in the same read as the mark).
+    this.learnPrompt();
   }
 
   /**
@@ -495,18 +541,22 @@ export class Session {
     // command runs: a running command's output follows that mark too).
     const idle = this.active === undefined && this.promptGen === this.inputGen && this.promptFrom >= 0;
     if (idle && this.stream.end === this.promptFrom && !this.altScreen)
-      return { kind: "prompt", line: known ?? "", shellLike: true };
-    // The prompt is learnt once after each mark, from what the shell printed right after it,
-    // and only while that is one line (later input, by a human in tmux too, never becomes it).
-    if (idle && this.stream.end > this.promptFrom && this.knownFrom !== this.promptFrom) {
-      const since = cleanOutput(this.stream.slice(this.promptFrom, this.promptFrom + 4000));
-      const line = since.trim();
-      if (line && !since.trimStart().includes("\n")) {
-        known = this.knownPrompt = since.replace(/^[\r\n]+/, "").trimEnd();
-        this.knownFrom = this.promptFrom;
-      }
-    }
-    return classifyScreen(tail, { alternate: this.altScreen, prompt: this.prompt, knownPrompt: known });
+      return {
+        kind: "prompt",
+        line: known ?? "",
+        shellLike: true,
+        probeWorthy: true,
+        known: true,
+        cursor: "",
+      };
+    if (idle) this.learnPrompt();
+    known = this.knownPrompt;
+    return classifyScreen(tail, {
+      alternate: this.altScreen,
+      prompt: this.prompt,
+      knownPrompt: known,
+      knownFresh: idle,
+    });
   }
 
   /** Output so far of a command, cleaned (the whole output once it is finished). */
@@ -585,10 +635,19 @@ export class Session {
 /** A shell prompt's end: its character and a space (a progress line ends without the space). */
 const SHELL_PROMPT_END = /[$#%>❯➜»λ→▶\ue0b0\ue0b1] $/;
 
-/** Text after a typed line that ends on a new shell prompt (not on the line typed again). */
-function freshPrompt(after: string): boolean {
-  const cursor = after.split("\n").pop() ?? "";
-  return cursor.trim() !== "" && !cursor.includes("__mcp_") && classifyScreen(after).shellLike === true;
+/**
+ * Text after a typed line that ends on a new shell prompt, bare (not the line typed again): the
+ * shell's known prompt, or one shaped like it: the same prompt character and a space (a progress
+ * line such as `Progress: 20%` has no space after it).
+ */
+function freshPrompt(after: string, known: string | null): boolean {
+  const cursor = (after.split("\n").pop() ?? "").replace(/\r+$/, "");
+  if (!cursor.trim() || cursor.includes("__mcp_")) return false;
+  if (known && cursor.trimEnd() === known.trimEnd()) return true;
+  // Shaped like the known prompt: its prompt character and a space.
+  return (
+    SHELL_PROMPT_END.test(cursor) && (!known || cursor.trimEnd().slice(-1) === known.trimEnd().slice(-1))
+  );
 }
 
 /** A command's output from the raw text it spans: what the live path would have kept. */

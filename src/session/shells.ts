@@ -114,8 +114,8 @@ export function cannotWrap(family: Family, command: string): string | undefined 
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x08\x0b-\x1f\x7f]/.test(command))
     return "csh/tcsh cannot be sent control characters other than TAB (^C, ^\\ would act as signals): use printf escapes, or run it with sh -c '...'.";
-  if (Buffer.byteLength(command) > 4000)
-    return "csh/tcsh takes lines of at most about 4000 bytes: shorten the command, or put it in a script.";
+  if (Buffer.byteLength(cshArg(command)) > 10_000)
+    return "csh/tcsh takes lines of at most about 10 kB once quoted: shorten the command, or put it in a script.";
   return undefined;
 }
 
@@ -247,21 +247,21 @@ export function wrapCommand(
 
 /**
  * The shell's own words for "no such command: __mcp_b" (the helpers are missing: this is not the
- * shell they were installed in), or for a line of another family's syntax it refused to parse.
- * Either way nothing of the line ran. The phrases are tied to the helper's name, so neither the
- * echo of the typed line nor a command's own words ("No such file", "not found") can match.
+ * shell they were installed in), or for a line of another family's syntax it refused to parse:
+ * either way nothing of the line ran. Read only after the echo of the typed line, on whole lines
+ * that do not carry its nonce (a redraw of the typed line), anchored at the line's start: a
+ * command's own "not found", or one that names __mcp_b, never counts.
  */
-const MISSING = [
-  /__mcp_b: (command )?not found/i, // bash, dash, ash, mksh
-  /command not found: __mcp_b\b/, // zsh
-  /Unknown command:? '?__mcp_b\b/, // fish
-  /__mcp_b: Command not found\./, // tcsh, csh
-  /__mcp_b: inaccessible or not found/, // mksh
-  /\$\? is not the exit status/, // fish given a POSIX line
-];
+const MISSING =
+  /^(?:[\w./-]+: )*(?:line \d+: |\d+: )?(?:__mcp_b: (?:command )?not found|__mcp_b: inaccessible or not found|command not found: __mcp_b|Unknown command: '?__mcp_b'?|__mcp_b: Command not found\.|\$\? is not the exit status)/;
 
-export function helpersMissing(text: string): boolean {
-  return MISSING.some((re) => re.test(text));
+export function helpersMissing(text: string, nonce: string): boolean {
+  const end = echoEnd(text, nonce);
+  if (end === -1) return false;
+  return text
+    .slice(end)
+    .split("\n")
+    .some((line) => !line.includes(nonce) && MISSING.test(line.replace(/^\r+/, "")));
 }
 
 /**
@@ -276,12 +276,92 @@ export function echoEnd(text: string, nonce: string): number {
 }
 
 /**
- * Commands that may leave the shell that ran them at another shell's prompt: logins, su/sudo,
- * container and pod shells, a shell started by name, exec, and leaving one (exit, logout).
+ * Whether a command line may leave its shell at another shell's prompt: a login (ssh, mosh,
+ * telnet), su, sudo with -i/-s/su/a shell, a container or pod shell (kubectl/oc/docker/podman
+ * exec with -it), a shell started by name with no script or -c, exec, or leaving one (exit,
+ * logout). `bash -c '...'`, `sh script.sh`, `sudo cmd` are not: they run and come back.
  */
-const SHELL_ENTRY =
-  /(^|[\s;&|(])(ssh|mosh|telnet|su|sudo|doas|kubectl|oc|docker|podman|nerdctl|crictl|lxc|lxc-attach|nsenter|chroot|machinectl|toolbox|distrobox|vagrant|gcloud|az|aws|bash|sh|dash|zsh|ksh|mksh|ash|busybox|fish|tcsh|csh|exec|exit|logout|screen|tmux|script)(\s|$)/;
+export function entersShell(command: string): boolean {
+  return command.split(/&&|\|\||[;|&\n]/).some((part) => simpleEntersShell(words(part)));
+}
 
-export function mayEnterShell(command: string): boolean {
-  return SHELL_ENTRY.test(command);
+/** A command's words, quotes removed (enough to tell which program runs with which options). */
+function words(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^\s'"\\])+/g))
+    out.push(m[0].replace(/'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)/g, (_m, a, b, c) => a ?? b ?? c ?? ""));
+  return out;
+}
+
+const SHELLS = /^(bash|sh|dash|zsh|ksh|mksh|ash|fish|tcsh|csh|busybox)$/;
+
+function simpleEntersShell(words: string[]): boolean {
+  // VAR=x cmd, env [-i] VAR=x cmd, command/nohup cmd
+  for (;;) {
+    const w = words[0];
+    if (w === undefined) break;
+    if (
+      /^\w+=/.test(w) ||
+      w === "env" ||
+      w === "command" ||
+      w === "nohup" ||
+      (w.startsWith("-") && w.length > 1)
+    )
+      words = words.slice(1);
+    else break;
+  }
+  const [cmd = "", ...args] = words;
+  const name = cmd.split("/").pop() ?? "";
+  const opts = args.filter((a) => a.startsWith("-"));
+  const plain = args.filter((a) => !a.startsWith("-"));
+  switch (name) {
+    case "ssh":
+      return sshPlain(args) <= 1;
+    case "mosh":
+    case "telnet":
+    case "su":
+    case "exit":
+    case "logout":
+    case "exec":
+    case "screen":
+    case "tmux":
+    case "nsenter":
+    case "lxc-attach":
+    case "chroot":
+      return true;
+    case "sudo":
+    case "doas":
+      return (
+        opts.some((o) => /^-(\w*[is]\w*|-login|-shell)$/.test(o)) ||
+        (plain[0] !== undefined && (plain[0] === "su" || (SHELLS.test(plain[0]) && plain.length === 1)))
+      );
+    case "kubectl":
+    case "oc":
+    case "docker":
+    case "podman":
+    case "nerdctl":
+      return (
+        (plain.includes("exec") || plain.includes("run") || plain.includes("attach")) &&
+        (opts.some((o) => /^-\w*t/.test(o) || o === "--tty") || plain.includes("attach"))
+      );
+    case "machinectl":
+    case "toolbox":
+    case "distrobox":
+    case "vagrant":
+      return plain.some((p) => p === "shell" || p === "login" || p === "enter" || p === "ssh");
+    default:
+      // A shell by name, with options only (-l, -i, --login): a nested interactive shell.
+      return SHELLS.test(name) && plain.length === 0 && !opts.includes("-c");
+  }
+}
+
+/** ssh's words that are not options or their values: the host, then a remote command if any. */
+function sshPlain(args: string[]): number {
+  let n = 0;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (/^-[BbcDEeFIiJLlmOopQRSWw]$/.test(a)) i++;
+    else if (!a.startsWith("-")) n++;
+  }
+  return n;
 }

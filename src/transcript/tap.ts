@@ -12,6 +12,7 @@
  * HOLD_MS to every command.
  */
 import { StringDecoder } from "node:string_decoder";
+import stripAnsi from "strip-ansi";
 import { mayHoldSecret, Redactor } from "./redact.js";
 import { TranscriptWriter } from "./writer.js";
 
@@ -24,7 +25,7 @@ if (!transcriptPath || !sessionId) {
 }
 
 const HOLD_MS = 100;
-/** An unfinished line that ends like a shell prompt (`$ `, `# `, `% `, `> `). */
+/** An unfinished line that ends like a shell prompt (`$ `, `# `, `% `, `> `), colours and modes set after it aside. */
 const PROMPT_END = /[$#%>] $/;
 const writer = new TranscriptWriter(transcriptPath, sessionId);
 const decoder = new StringDecoder("utf8");
@@ -55,7 +56,8 @@ function onText(text: string): void {
   if (mark > cut) emit(redactor.line(all.slice(cut, mark)));
   // A long unfinished line is not a secret waiting for its end, nor is a shell prompt with none
   // of the words a secret's key needs (waiting on it would delay every login): let it go now.
-  if (held.length > 4096 || (PROMPT_END.test(held) && held.length < 512 && !mayHoldSecret(held))) flushHeld();
+  if (held.length > 4096 || (held.length < 512 && PROMPT_END.test(stripAnsi(held)) && !mayHoldSecret(held)))
+    flushHeld();
   if (held && !timer) timer = setTimeout(flushHeld, HOLD_MS);
 }
 

@@ -272,9 +272,12 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
         "Take the input lock first (POST /lock {action: acquire}); the page is read-only by default.",
       );
     }
-    s.writer.write("send", { tool: "viewer", text: body.data.data, actor: "human" });
-    s.otherInput();
-    await mgr.deps.tmux.sendLiteral(s.paneId, body.data.data);
+    const data = body.data.data;
+    await s.exclusive(async () => {
+      s.writer.write("send", { tool: "viewer", text: data, actor: "human" });
+      s.otherInput("typed", data);
+      await mgr.deps.tmux.sendLiteral(s.paneId, data);
+    });
     return { ok: true, sent: body.data.data.length };
   });
 

@@ -6,7 +6,7 @@ import {
   cannotWrap,
   helpersMissing,
   installLine,
-  mayEnterShell,
+  entersShell,
   parseInstall,
   parseProbe,
   probeLine,
@@ -133,7 +133,8 @@ describe("the fish and csh wrappers round-trip exactly", () => {
   it("csh refuses control characters other than TAB, and very long lines", () => {
     expect(cannotWrap("csh", "echo a\x03b")).toMatch(/control characters/);
     expect(cannotWrap("csh", `echo a${TAB}b`)).toBeUndefined();
-    expect(cannotWrap("csh", "x".repeat(5000))).toMatch(/4000 bytes/);
+    expect(cannotWrap("csh", "x".repeat(5000))).toBeUndefined();
+    expect(cannotWrap("csh", `echo ${"''".repeat(2000)}x`)).toMatch(/10 kB/);
   });
   it("csh refuses a multi-line command before anything is typed", () => {
     expect(cannotWrap("csh", "echo a\necho b")).toMatch(/one line/);
@@ -151,41 +152,56 @@ describe("the fish and csh wrappers round-trip exactly", () => {
 });
 
 describe("helpersMissing", () => {
+  const echo = ` __mcp_b ${NONCE}&&command eval 'x';__mcp_e $?\r\n`;
   it.each([
     ["bash", "bash: __mcp_b: command not found"],
+    ["bash -c", "-bash: line 1: __mcp_b: command not found"],
     ["dash", "dash: 1: __mcp_b: not found"],
     ["zsh", "zsh: command not found: __mcp_b"],
     ["fish", "fish: Unknown command: __mcp_b"],
     ["tcsh", "__mcp_b: Command not found."],
-    [
-      "fish given a POSIX line",
-      " __mcp_b 0123&&command eval 'x';__mcp_e $?\nfish: $? is not the exit status. In fish, please use $status.",
-    ],
-  ])("reads %s's words", (_n, text) => {
-    expect(helpersMissing(text)).toBe(true);
+    ["mksh", "mksh: __mcp_b: inaccessible or not found"],
+    ["fish given a POSIX line", "fish: $? is not the exit status. In fish, please use $status."],
+  ])("reads %s's words after the echo", (_n, said) => {
+    expect(helpersMissing(`${echo}${said}\r\n`, NONCE)).toBe(true);
   });
-  it("is false for a command's own not-found", () => {
-    expect(helpersMissing("bash: nosuch: command not found")).toBe(false);
-    expect(
-      helpersMissing(" __mcp_b 0123&&command eval 'nosuch';__mcp_e $?\r\nbash: nosuch: command not found"),
-    ).toBe(false);
+  it("never reads the echo, a redraw of the typed line, or a command's own words", () => {
+    const named = ` __mcp_b ${NONCE}&&command eval 'echo "__mcp_b: not found"';__mcp_e $?\r\n`;
+    expect(helpersMissing(named, NONCE)).toBe(false);
+    expect(helpersMissing(`${named}prompt$ ${named}`, NONCE)).toBe(false);
+    expect(helpersMissing(`${echo}bash: nosuch: command not found\r\n`, NONCE)).toBe(false);
+    expect(helpersMissing(`${echo}grep: No such file: not found\r\n`, NONCE)).toBe(false);
+    // Before the echo is whole, nothing is read.
+    expect(helpersMissing("bash: __mcp_b: command not found", NONCE)).toBe(false);
   });
 });
 
-describe("mayEnterShell", () => {
+describe("entersShell", () => {
   it.each([
     "ssh host",
+    "ssh -p 2222 -i key user@host",
     "sudo -i",
+    "sudo su -",
+    "sudo bash",
     "su - ops",
     "kubectl exec -it p -- sh",
+    "kubectl -n ns exec -ti p -- bash",
     "bash",
+    "zsh -l",
     "exec fish",
     "exit",
     "cd /x && docker exec -it c sh",
-  ])("%s", (c) => expect(mayEnterShell(c)).toBe(true));
-  it.each(["ls -la", "echo bash-completion", "cat /etc/shells", "kubectl-get"])("not %s", (c) =>
-    expect(mayEnterShell(c)).toBe(false),
-  );
+  ])("%s", (c) => expect(entersShell(c)).toBe(true));
+  it.each([
+    "ls -la",
+    "echo bash-completion",
+    "cat /etc/shells",
+    "bash -c 'printf x; sleep 5'",
+    "sh script.sh",
+    "sudo ./migrate.sh",
+    "ssh host uptime",
+    "kubectl exec p -- cat /etc/hosts",
+  ])("not %s", (c) => expect(entersShell(c)).toBe(false));
 });
 
 describe("classifyScreen", () => {
