@@ -241,6 +241,7 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
   const deadline = Date.now() + connectTimeoutMs;
   const screenTail = (): string => cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 8192)));
   let lastCheck = 0;
+  let seen = { end: -1, shellLike: false, wizard: false, prompt: false };
   let dead: { status: number | null } | undefined;
   const outcome = await session.waitUntil<"ok" | "dead">(
     () => {
@@ -257,12 +258,21 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
       if (dead) return "dead";
       if (session.stream.end === 0) return undefined;
       const quiet = now - session.stream.lastRecvAt;
+      // The screen is read again only when output came (a hundred logins at once poll often).
+      if (session.stream.end !== seen.end) {
+        const tail = screenTail();
+        seen = {
+          end: session.stream.end,
+          shellLike: classifyScreen(tail).shellLike === true,
+          wizard: wizard(tail) !== undefined,
+          prompt: session.prompt?.test(lastLines(tail, 3)) ?? false,
+        };
+      }
       // A shell prompt is ready as soon as the output pauses: the probe confirms it (no fixed
-      // quiet wait). Anything else (a menu, a banner still printing) settles as before.
-      if (quiet >= PROMPT_PAUSE_MS && classifyScreen(screenTail()).shellLike) return "ok";
-      // (An exotic prompt settles like a menu, below, and is probed by landing().)
-      if (quiet >= PROMPT_PAUSE_MS && wizard(screenTail())) return "ok";
-      if (session.prompt) return session.prompt.test(lastLines(screenTail(), 3)) ? "ok" : undefined;
+      // quiet wait). Anything else (a menu, a banner still printing) settles as before; an
+      // exotic prompt settles like a menu and is probed by landing().
+      if (quiet >= PROMPT_PAUSE_MS && (seen.shellLike || seen.wizard)) return "ok";
+      if (session.prompt) return seen.prompt ? "ok" : undefined;
       return quiet >= settle ? "ok" : undefined;
     },
     Math.max(0, deadline - Date.now()),

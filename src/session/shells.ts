@@ -73,7 +73,7 @@ export function installLine(family: Family, nonce: string): string {
         ` ${BEGIN_FN}(){ __mcp_n=$1;printf '${begin}' "$1";};` +
         `${END_FN}(){ printf '${end}' "$1" "$__mcp_n";return $1;};` +
         `${RUN_FN}(){ __mcp_c=$1;shift;command eval "$__mcp_c";};` +
-        `printf '${answer}' ${nonce} "\${ZSH_VERSION:+zsh}\${BASH_VERSION:+bash}\${KSH_VERSION:+ksh}:$(readlink /proc/$$/exe 2>/dev/null)"`
+        `printf '${answer}' ${nonce} "\${ZSH_VERSION:+zsh}\${BASH_VERSION:+bash}\${KSH_VERSION:+ksh}:\${KSH_VERSION:-\${ZSH_VERSION:-\${BASH_VERSION:-$(readlink /proc/$$/exe 2>/dev/null)}}}"`
       );
     case "fish":
       return (
@@ -97,8 +97,12 @@ export function parseInstall(text: string, family: Family, nonce: string): strin
   const v = m[1] ?? "";
   if (family === "fish") return "fish";
   if (family === "csh") return v === "1" ? "tcsh" : "csh";
-  // POSIX: the version variables, then the program behind the process (/proc, where there is one).
-  const [vars = "", exe = ""] = v.split(":");
+  // POSIX: the version variables, then (only when none is set: no process is started for it)
+  // the program behind the process (/proc, where there is one).
+  const cut = v.indexOf(":");
+  const vars = cut === -1 ? v : v.slice(0, cut);
+  const exe = cut === -1 ? "" : v.slice(cut + 1);
+  if (/MIRBSD/.test(exe)) return "mksh";
   const base = exe.split("/").pop() ?? "";
   if (/^(bash|zsh|dash|mksh|lksh|yash|posh)$/.test(base)) return base === "lksh" ? "mksh" : base;
   if (base === "busybox") return "ash";
