@@ -49,6 +49,11 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
   process.on("SIGTERM", stop);
   process.stdin.on("end", stop);
   process.stdin.on("close", stop);
-  await serveStdio(mcp);
+  await serveStdio(mcp, (why) => {
+    app.logger.warn("MCP transport closed; exiting (sessions stay in tmux for the next server)", {
+      reason: why,
+    });
+    stop();
+  });
   return -1;
 }

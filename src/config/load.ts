@@ -106,7 +106,7 @@ export function loadProfiles(
   const parsed = profilesFileSchema.safeParse(raw);
   if (!parsed.success) throw new SshMcpError("CONFIG_ERROR", formatIssues(configPath, parsed.error));
   const base = dirname(configPath);
-  const profiles: Record<string, Profile> = {};
+  const profiles = Object.create(null) as Record<string, Profile>;
   for (const [name, p] of Object.entries(parsed.data.profiles)) {
     for (const [field, pattern] of [
       ["prompt_regex", p.prompt_regex],
@@ -141,7 +141,13 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
   const { profiles: fromFile, found } = loadProfiles(configPath, keepalive);
   const runtimeDir = resolve(cwd, flags.runtimeDir ?? env.SSH_MCP_RUNTIME_DIR ?? "runtime");
   const labPort = parseIntEnv("SSH_MCP_LAB_PORT", env.SSH_MCP_LAB_PORT, 1) ?? 2222;
-  const profiles = { ...builtinProfiles(runtimeDir, labPort, keepalive), ...fromFile };
+  // No prototype: a profile named `__proto__` or `constructor` asked for by a tool call is
+  // simply unknown, never Object.prototype.
+  const profiles: Record<string, Profile> = Object.assign(
+    Object.create(null) as Record<string, Profile>,
+    builtinProfiles(runtimeDir, labPort, keepalive),
+    fromFile,
+  );
   const socket = env.SSH_MCP_TMUX_SOCKET ?? "ssh-mcp";
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(socket)) {
     throw new SshMcpError("CONFIG_ERROR", `SSH_MCP_TMUX_SOCKET='${socket}' must match [A-Za-z0-9_.-]{1,64}.`);

@@ -1,10 +1,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import {
-  CallToolRequestSchema,
-  ListToolsRequestSchema,
-  type CallToolResult,
-} from "@modelcontextprotocol/sdk/types.js";
+import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import { ListToolsRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -47,6 +44,18 @@ export function describeZodError(err: z.ZodError): string {
     .join("; ");
 }
 
+/**
+ * tools/call as the SDK defines it, but with `arguments` of any shape: the SDK's own schema
+ * answers `arguments: null` (or a string) with a protocol error; here it reaches our handler and
+ * gets the same coded INVALID_ARGUMENT result as any other bad argument.
+ */
+const LooseCallToolRequest = z.object({
+  method: z.literal("tools/call"),
+  params: z
+    .object({ name: z.string(), arguments: z.unknown().optional(), _meta: z.unknown().optional() })
+    .passthrough(),
+});
+
 export function createMcpServer(opts: {
   name: string;
   version: string;
@@ -72,45 +81,82 @@ export function createMcpServer(opts: {
       annotations: { title: t.title, ...t.annotations },
     })),
   }));
-  mcp.server.setRequestHandler(CallToolRequestSchema, async (req): Promise<CallToolResult> => {
-    const tool = byName.get(req.params.name);
-    if (!tool) {
-      return errorResult(
-        new SshMcpError(
-          "INVALID_ARGUMENT",
-          `Unknown tool '${req.params.name}'. Available: ${[...byName.keys()].join(", ")}.`,
-        ),
-      );
-    }
-    const parsed = tool.inputSchema.safeParse(req.params.arguments ?? {});
-    if (!parsed.success) {
-      return errorResult(
-        new SshMcpError(
-          "INVALID_ARGUMENT",
-          `Invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}.`,
-        ),
-      );
-    }
-    const started = Date.now();
-    try {
-      const result = await tool.handler(parsed.data, opts.context);
-      opts.logger.debug("tool ok", { tool: tool.name, ms: Date.now() - started });
-      return toolResult({ ok: true, ...result });
-    } catch (err) {
-      opts.logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
-        tool: tool.name,
-        error: err instanceof Error ? err.message : String(err),
-        ...(err instanceof SshMcpError
-          ? { code: err.code }
-          : { stack: err instanceof Error ? err.stack : undefined }),
-      });
-      return errorResult(err);
-    }
-  });
+  // Protocol's own setRequestHandler: Server's override re-validates tools/call with the SDK's
+  // strict schema before any handler runs, which is what turns `arguments: null` into a
+  // protocol error.
+  Protocol.prototype.setRequestHandler.call(
+    mcp.server,
+    LooseCallToolRequest,
+    async (req): Promise<CallToolResult> => {
+      const tool = byName.get(req.params.name);
+      if (!tool) {
+        return errorResult(
+          new SshMcpError(
+            "INVALID_ARGUMENT",
+            `Unknown tool '${req.params.name}'. Available: ${[...byName.keys()].join(", ")}.`,
+          ),
+        );
+      }
+      // `arguments: null` (or absent) is an empty argument list: its fields are checked as such.
+      const parsed = tool.inputSchema.safeParse(req.params.arguments ?? {});
+      if (
+        req.params.arguments !== undefined &&
+        req.params.arguments !== null &&
+        typeof req.params.arguments !== "object"
+      ) {
+        return errorResult(
+          new SshMcpError(
+            "INVALID_ARGUMENT",
+            `Invalid arguments for ${tool.name}: arguments must be an object.`,
+          ),
+        );
+      }
+      if (!parsed.success) {
+        return errorResult(
+          new SshMcpError(
+            "INVALID_ARGUMENT",
+            `Invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}.`,
+          ),
+        );
+      }
+      const started = Date.now();
+      try {
+        const result = await tool.handler(parsed.data, opts.context);
+        opts.logger.debug("tool ok", { tool: tool.name, ms: Date.now() - started });
+        return toolResult({ ok: true, ...result });
+      } catch (err) {
+        opts.logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
+          tool: tool.name,
+          error: err instanceof Error ? err.message : String(err),
+          ...(err instanceof SshMcpError
+            ? { code: err.code }
+            : { stack: err instanceof Error ? err.stack : undefined }),
+        });
+        return errorResult(err);
+      }
+    },
+  );
   return mcp;
 }
 
-export async function serveStdio(mcp: McpServer): Promise<void> {
+/**
+ * Serves MCP over stdio. When the transport closes on its own (the SDK closes it on a message
+ * over its 10 MiB line limit, and then stops reading stdin, so no end of input ever comes),
+ * `onClosed` runs: the server exits cleanly and its sessions wait in tmux for the next server.
+ */
+export async function serveStdio(mcp: McpServer, onClosed: (why: string) => void): Promise<void> {
   const transport = new StdioServerTransport();
+  let lastError = "";
   await mcp.connect(transport);
+  // Set after connect: the SDK's Protocol installs its own handlers there and calls ours.
+  const closed = mcp.server.onclose;
+  mcp.server.onclose = () => {
+    closed?.();
+    onClosed(lastError || "the MCP transport closed");
+  };
+  const errored = mcp.server.onerror;
+  mcp.server.onerror = (err: Error) => {
+    lastError = err.message;
+    errored?.(err);
+  };
 }

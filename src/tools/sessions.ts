@@ -3,6 +3,16 @@ import { diagnoseProfile } from "../session/diagnose.js";
 import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
 import { defineTool, force, sessionId } from "./types.js";
 
+/**
+ * MCP calls always act as the agent: an actor cannot be claimed (only the viewer, with the
+ * operator's credential, types and locks as "human"). The field stays for old clients that send
+ * "agent".
+ */
+const agentOnly = z
+  .literal("agent", { error: "MCP calls act as 'agent'; a human takes the input lock in the viewer." })
+  .default("agent")
+  .describe("Always 'agent' over MCP");
+
 export const sessionTools = [
   defineTool({
     name: "open_session",
@@ -81,10 +91,10 @@ export const sessionTools = [
     name: "acquire_input_lock",
     title: "Acquire input lock",
     description:
-      "Hold a session's input for an actor (e.g. 'agent', 'human') for ttl seconds: sends by other actors are refused until it expires or is released. Use before a sequence that must not be interleaved with a human typing.",
+      "Hold a session's input for the agent for ttl seconds: sends by others (a human in the viewer) are refused until it expires or is released. Use before a sequence that must not be interleaved with a human typing. MCP calls always act as 'agent'; a human takes the lock in the viewer.",
     inputSchema: z.object({
       session_id: sessionId,
-      actor: z.string().min(1).max(64).default("agent").describe("Who holds the lock"),
+      actor: agentOnly,
       ttl: z.number().gt(0).max(86_400).default(300).describe("Seconds until the lock expires"),
       force,
     }),
@@ -96,10 +106,11 @@ export const sessionTools = [
   defineTool({
     name: "release_input_lock",
     title: "Release input lock",
-    description: "Release a session's input lock held by actor (force breaks another actor's lock).",
+    description:
+      "Release the agent's input lock on a session. A lock a human took in the viewer is released only with force: true (recorded).",
     inputSchema: z.object({
       session_id: sessionId,
-      actor: z.string().min(1).max(64).default("agent").describe("Who holds the lock"),
+      actor: agentOnly,
       force,
     }),
     annotations: { idempotentHint: true },

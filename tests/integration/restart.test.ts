@@ -293,13 +293,37 @@ describe("two live servers on one socket", () => {
 });
 
 describe("input locks", () => {
+  /** The human's lock, taken the only way a human can: in the viewer. */
+  async function viewerLock(viewerUrl: string, action: "acquire" | "release", ttl = 60) {
+    const u = new URL(viewerUrl);
+    const res = await fetch(`${u.origin}/api/sessions${u.pathname.replace(/^\/sessions/, "")}/lock`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-ssh-mcp-token": u.searchParams.get("token") ?? "" },
+      body: JSON.stringify({ action, ttl }),
+    });
+    return (await res.json()) as Record<string, unknown>;
+  }
+
   it("refuse other actors, expire, and can be forced; every change is recorded", async () => {
-    const sid = ((await h.call("open_session", { profile: "test" })).session as Info).session_id;
-    const lock = await h.call("acquire_input_lock", { session_id: sid, actor: "human", ttl: 60 });
-    expect(lock).toMatchObject({ ok: true, lock: { actor: "human" } });
+    const open = (await h.call("open_session", { profile: "test" })).session as Info & { viewer_url: string };
+    const sid = open.session_id;
+    expect(await viewerLock(open.viewer_url, "acquire")).toMatchObject({
+      ok: true,
+      lock: { actor: "human" },
+    });
     expect(await h.call("input_lock_status", { session_id: sid })).toMatchObject({
       lock: { actor: "human" },
     });
+    // Over MCP the caller is the agent: it cannot claim to be the human, nor free the human's lock.
+    expect(await h.call("acquire_input_lock", { session_id: sid, actor: "human", ttl: 60 })).toMatchObject({
+      ok: false,
+      code: "INVALID_ARGUMENT",
+    });
+    expect(await h.call("release_input_lock", { session_id: sid, actor: "human" })).toMatchObject({
+      ok: false,
+      code: "INVALID_ARGUMENT",
+    });
+    expect(await h.call("release_input_lock", { session_id: sid })).toMatchObject({ ok: false });
     expect(await h.call("execute_command", { session_id: sid, command: "true" })).toMatchObject({
       ok: false,
       code: "INPUT_LOCKED",
@@ -322,18 +346,21 @@ describe("input locks", () => {
     await pollUntil(async () =>
       (await h.call("input_lock_status", { session_id: sid })).lock === null ? true : undefined,
     );
-    await h.call("acquire_input_lock", { session_id: sid, actor: "human", ttl: 60 });
-    expect(await h.call("release_input_lock", { session_id: sid, actor: "human" })).toMatchObject({
-      released: true,
-    });
+    await h.call("acquire_input_lock", { session_id: sid, ttl: 60 });
+    expect(await h.call("release_input_lock", { session_id: sid })).toMatchObject({ released: true });
     expect((await h.call("execute_command", { session_id: sid, command: "echo free" })).output).toBe(
       "free\n",
     );
     const t = await h.call("get_transcript", { session_id: sid, tail: 200 });
-    const locks = (t.events as { dir: string; action?: string; forced?: boolean }[]).filter(
+    const locks = (t.events as { dir: string; action?: string; forced?: boolean; actor?: string }[]).filter(
       (e) => e.dir === "lock",
     );
-    expect(locks.map((e) => e.action)).toEqual(["acquire", "acquire", "acquire", "release"]);
+    expect(locks.map((e) => [e.action, e.actor])).toEqual([
+      ["acquire", "human"],
+      ["acquire", "agent"],
+      ["acquire", "agent"],
+      ["release", "agent"],
+    ]);
     expect(locks[1]?.forced).toBe(true);
   });
 });
