@@ -16,6 +16,7 @@ const SHELLS = [
   { name: "zsh", start: "exec zsh -l", notFound: 127, syntaxError: "echo a |" },
   { name: "mksh", start: "exec mksh -l", notFound: 127, syntaxError: "echo a |" },
   { name: "ash", start: "exec busybox sh -l", notFound: 127, syntaxError: "echo a |" },
+  { name: "ksh", start: "exec ksh93 -l", notFound: 127, syntaxError: "echo a |" },
   { name: "fish", start: "exec fish -l", notFound: 127, syntaxError: "echo (" },
   // tcsh's own status for a missing command is 1.
   { name: "tcsh", start: "exec tcsh -l", notFound: 1, syntaxError: 'echo "unbalanced' },
