@@ -466,6 +466,9 @@ function inputWait(s: Session, cmd: TrackedCommand, stableMs: number): TrackedCo
   if (cmd.mode === "marker" && cmd.outStart === undefined) return undefined;
   if (Date.now() - Math.max(s.stream.lastRecvAt, cmd.sentAt) < stableMs) return undefined;
   const screen = s.screen();
+  // A bare `>` while a command runs is no continuation of the (busy) shell: a REPL such as node.
+  if (screen.kind === "text" && screen.line === ">" && screen.cursor?.startsWith(">"))
+    return (cmd.waiting = { input_kind: "repl", prompt: ">" });
   if (screen.kind === "prompt" || screen.kind === "text") return undefined;
   cmd.waiting = { input_kind: screen.kind, prompt: redactValues(screen.line) };
   return cmd.waiting;

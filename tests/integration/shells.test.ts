@@ -394,6 +394,13 @@ describe("screens that are not a prompt", () => {
     expect(await finished(r.command_id)).toMatchObject({ status: "completed", exit_code: 0 });
   });
 
+  it("a REPL with a bare '> ' prompt (node) is reported as repl", async () => {
+    const r = await exec("node", { timeout: 30 });
+    expect(r).toMatchObject({ status: "running", state: "awaiting_input", input_kind: "repl", prompt: ">" });
+    await h.call("send_text", { session_id: sid, text: ".exit", timeout: 1 });
+    expect(await finished(r.command_id)).toMatchObject({ status: "completed", exit_code: 0 });
+  });
+
   it("a REPL (python3) is reported as repl", async () => {
     const r = await exec("python3 -q", { timeout: 30 });
     expect(r).toMatchObject({ status: "running", state: "awaiting_input", input_kind: "repl" });
