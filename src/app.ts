@@ -81,9 +81,12 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
           env,
           secretEnvNames: secretEnvNames(config),
           tokenFile: join(runtime.instanceDir, "viewer_token"),
+          operatorTokenFile: join(runtime.instanceDir, "viewer_operator_token"),
         });
         writeServerMeta(runtime.metaPath, meta());
-        logger.info("viewer listening", { url: viewer.baseUrl });
+        // The operator's URL (typing and the input lock as the human) goes to the log, never to
+        // a tool result.
+        logger.info("viewer listening", { url: viewer.baseUrl, operator_url: viewer.operatorUrl() });
       } catch (err) {
         // The MCP server works without its viewer: say so once, keep serving.
         logger.warn("viewer not started", { error: err instanceof Error ? err.message : String(err) });

@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadConfig, type Flags } from "../config/load.js";
 import { SshMcpError } from "../errors.js";
 import { attachCommand } from "../session/manager.js";
@@ -20,6 +21,23 @@ function out(line: string): void {
   process.stdout.write(line + "\n");
 }
 
+/** The operator's viewer URL of a session whose server is running here, from its instance files. */
+function operatorUrl(runtimeDir: string, instance: string, id: string): string | undefined {
+  if (!/^[\w.-]+$/.test(instance)) return undefined;
+  try {
+    const dir = join(runtimeDir, "instances", instance);
+    const meta = JSON.parse(readFileSync(join(dir, "server_meta.json"), "utf8")) as {
+      viewer_base_url?: string;
+    };
+    const token = readFileSync(join(dir, "viewer_operator_token"), "utf8").trim();
+    return meta.viewer_base_url && token
+      ? `${meta.viewer_base_url}/sessions/${id}?token=${token}`
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runLs(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadConfig(flags, env);
   const tmux = new Tmux(config.tmuxSocket, { env });
@@ -34,6 +52,8 @@ export async function runLs(flags: Flags, env: NodeJS.ProcessEnv): Promise<numbe
     out(
       `${id}  ${status}  profile=${profile}  owner=${owner || "-"}  instance=${instance}  created=${created}  attached=${info.attachedClients}\n    ${attachCommand(config.tmuxSocket, id)}`,
     );
+    const viewer = operatorUrl(config.runtimeDir, instance ?? "", id);
+    if (viewer) out(`    ${viewer}  (viewer; this URL can take the input lock and type as the human)`);
   }
   return 0;
 }

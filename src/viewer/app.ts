@@ -17,7 +17,10 @@ import { SESSION_ID_RE, type TranscriptStore } from "./store.js";
  */
 export interface ViewerOptions {
   store: TranscriptStore;
+  /** Reads: every page and API route. */
   token: string;
+  /** Reads and the human's input: taking the lock, typing (never handed to the agent). */
+  operatorToken?: string;
   /** Host the server binds; Host headers must name it (or a loopback name) with our port. */
   host: string;
   /** Port for Host/Origin checks (the real one once listening). */
@@ -62,6 +65,20 @@ function fail(reply: FastifyReply, status: number, code: string, error: string) 
 
 export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: 64 * 1024, logger: false });
+  /** Whether a request came with the operator's token (the human), not the read token. */
+  const operators = new WeakMap<object, boolean>();
+  const operatorOnly = (req: object, reply: FastifyReply): FastifyReply | undefined =>
+    operators.get(req)
+      ? undefined
+      : fail(
+          reply,
+          403,
+          "OPERATOR_ONLY",
+          "Taking the input lock and typing need the operator's URL (ssh-mcp ls shows it); the viewer_url an agent gets is read-only.",
+        );
+  /** The token a page goes on using: the one it was opened with. */
+  const pageToken = (req: object): string =>
+    operators.get(req) && opts.operatorToken ? opts.operatorToken : opts.token;
   app.removeContentTypeParser("text/plain");
 
   // Every request: a Host we serve, a same-origin Origin if any, and the instance's token.
@@ -72,7 +89,9 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       return fail(reply, 403, "BAD_ORIGIN", "Cross-origin request refused.");
     const q = req.query as Record<string, unknown> | undefined;
     const given = req.headers["x-ssh-mcp-token"] ?? q?.token;
-    if (!tokenMatches(opts.token, given)) {
+    const operator = opts.operatorToken !== undefined && tokenMatches(opts.operatorToken, given);
+    operators.set(req, operator);
+    if (!operator && !tokenMatches(opts.token, given)) {
       return fail(
         reply,
         401,
@@ -149,7 +168,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
   app.get("/assets/xterm.js", (_req, reply) => reply.type("text/javascript").send(readFileSync(XTERM_JS)));
   app.get("/assets/xterm.css", (_req, reply) => reply.type("text/css").send(readFileSync(XTERM_CSS)));
 
-  app.get("/", (_req, reply) => reply.type("text/html").send(indexPage(rows(), opts.token)));
+  app.get("/", (req, reply) => reply.type("text/html").send(indexPage(rows(), pageToken(req))));
 
   app.get("/api/sessions", () => ({
     ok: true,
@@ -162,7 +181,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const id = sessionParam(req, reply);
     if (!id) return reply;
     const live = (req.query as { live?: string }).live === "1" && Boolean(opts.manager?.sessions.get(id));
-    return reply.type("text/html").send(sessionPage(id, opts.token, live));
+    return reply.type("text/html").send(sessionPage(id, pageToken(req), live));
   });
 
   // Long poll (predecessor-compatible): events after a line, waiting up to wait_ms for new ones.
@@ -243,6 +262,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const id = sessionParam(req, reply);
     if (!id) return reply;
     if (!opts.manager) return fail(reply, 409, "READ_ONLY", "This is a history viewer: no input.");
+    if (operatorOnly(req, reply)) return reply;
     const body = lockBody.safeParse(req.body);
     if (!body.success)
       return fail(reply, 400, "INVALID_ARGUMENT", "Body must be {action: acquire|release, ttl?}.");
@@ -258,6 +278,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     if (!id) return reply;
     const mgr = opts.manager;
     if (!mgr) return fail(reply, 409, "READ_ONLY", "This is a history viewer: no input.");
+    if (operatorOnly(req, reply)) return reply;
     const body = inputBody.safeParse(req.body);
     if (!body.success)
       return fail(reply, 400, "INVALID_ARGUMENT", "Body must be {data: string} (1-16384 chars).");

@@ -7,12 +7,18 @@ import { TranscriptStore } from "./store.js";
 
 /**
  * Starts the viewer: `auto` takes the first free port from 8765, a number that port, `off`
- * nothing. Returns its base URL and the token every route requires. close() is safe twice.
+ * nothing. Returns its base URL and two tokens: the read token every route requires (it is in
+ * the viewer_url an agent gets), and the operator's token, which also lets a page take the
+ * input lock and type as the human (the agent is never given it: it is in the instance's
+ * `viewer_operator_token` file, the log and `ssh-mcp ls`). close() is safe twice.
  */
 export interface RunningViewer {
   baseUrl: string;
   token: string;
+  operatorToken: string;
   url(sessionId?: string): string;
+  /** The same page with the operator's token: the human's URL. */
+  operatorUrl(sessionId?: string): string;
   close(): Promise<void>;
 }
 
@@ -26,15 +32,19 @@ export async function startViewer(opts: {
   env?: NodeJS.ProcessEnv;
   secretEnvNames?: string[];
   tokenFile?: string;
+  operatorTokenFile?: string;
 }): Promise<RunningViewer> {
   const token = randomBytes(24).toString("base64url");
+  const operatorToken = randomBytes(24).toString("base64url");
   if (opts.tokenFile) writeFileSync(opts.tokenFile, token + "\n", { mode: 0o600 });
+  if (opts.operatorTokenFile) writeFileSync(opts.operatorTokenFile, operatorToken + "\n", { mode: 0o600 });
   const store = new TranscriptStore(opts.runtimeDir, opts.extraDirs ?? []);
   await store.start();
   let port = 0;
   const app: FastifyInstance = buildViewerApp({
     store,
     token,
+    operatorToken,
     host: opts.host,
     port: () => port,
     manager: opts.manager,
@@ -63,11 +73,14 @@ export async function startViewer(opts: {
   const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
   const baseUrl = `http://${hostPart}:${port}`;
   let closed = false;
+  const url = (t: string, sessionId?: string): string =>
+    sessionId ? `${baseUrl}/sessions/${sessionId}?token=${t}` : `${baseUrl}/?token=${t}`;
   return {
     baseUrl,
     token,
-    url: (sessionId) =>
-      sessionId ? `${baseUrl}/sessions/${sessionId}?token=${token}` : `${baseUrl}/?token=${token}`,
+    operatorToken,
+    url: (sessionId) => url(token, sessionId),
+    operatorUrl: (sessionId) => url(operatorToken, sessionId),
     close: async () => {
       if (closed) return;
       closed = true;

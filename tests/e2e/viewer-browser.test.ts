@@ -94,7 +94,15 @@ describe("viewer in a browser", () => {
 
   it("live mode mirrors the tmux pane; typing needs the input lock and is recorded as human", async () => {
     const page = await browser.newPage();
-    await page.goto(`${viewerUrl}&live=1`);
+    // The human's page: the operator's URL (the agent's viewer_url reads only).
+    const instance = (
+      (await h.call("list_sessions")).sessions as { session_id: string; server_instance_id: string }[]
+    ).find((x) => x.session_id === sid)?.server_instance_id as string;
+    const operator = readFileSync(
+      join(h.runtimeDir, "instances", instance, "viewer_operator_token"),
+      "utf8",
+    ).trim();
+    await page.goto(`${viewerUrl.replace(/token=[^&]+/, `token=${operator}`)}&live=1`);
     await h.call("execute_command", { session_id: sid, command: "echo live-pane-line" });
     await page.waitForFunction(
       () => document.querySelector(".xterm-rows")?.textContent?.includes("live-pane-line"),

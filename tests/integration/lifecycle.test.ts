@@ -66,6 +66,12 @@ describe("sessions live in tmux", () => {
     expect(ls).toContain(s.session_id);
     expect(ls).toContain(s.attach_command);
     expect(ls).toContain("owner=lifecycle");
+    // The human gets the operator's viewer URL; the agent's viewer_url carries another token.
+    const operatorUrl = new RegExp(
+      `http://127\\.0\\.0\\.1:\\d+/sessions/${s.session_id}\\?token=([\\w-]{20,})`,
+    ).exec(ls);
+    expect(operatorUrl).not.toBeNull();
+    expect((s as { viewer_url?: string }).viewer_url ?? "").not.toContain(operatorUrl?.[1] ?? "-");
   });
 
   it("close_session ends the window; input tools then say what to do", async () => {

@@ -293,21 +293,38 @@ describe("two live servers on one socket", () => {
 });
 
 describe("input locks", () => {
-  /** The human's lock, taken the only way a human can: in the viewer. */
-  async function viewerLock(viewerUrl: string, action: "acquire" | "release", ttl = 60) {
-    const u = new URL(viewerUrl);
+  /**
+   * The human's lock, taken the only way a human can: in the viewer, with the operator's token
+   * (from the instance's files, as `ssh-mcp ls` shows it), or with `token` given.
+   */
+  async function viewerLock(
+    session: { viewer_url: string; server_instance_id: string },
+    action: "acquire" | "release",
+    token?: string,
+  ) {
+    const u = new URL(session.viewer_url);
+    const operator = readFileSync(
+      join(h.runtimeDir, "instances", session.server_instance_id, "viewer_operator_token"),
+      "utf8",
+    ).trim();
     const res = await fetch(`${u.origin}/api/sessions${u.pathname.replace(/^\/sessions/, "")}/lock`, {
       method: "POST",
-      headers: { "content-type": "application/json", "x-ssh-mcp-token": u.searchParams.get("token") ?? "" },
-      body: JSON.stringify({ action, ttl }),
+      headers: { "content-type": "application/json", "x-ssh-mcp-token": token ?? operator },
+      body: JSON.stringify({ action, ttl: 60 }),
     });
-    return (await res.json()) as Record<string, unknown>;
+    return { status: res.status, ...((await res.json()) as Record<string, unknown>) };
   }
 
   it("refuse other actors, expire, and can be forced; every change is recorded", async () => {
     const open = (await h.call("open_session", { profile: "test" })).session as Info & { viewer_url: string };
     const sid = open.session_id;
-    expect(await viewerLock(open.viewer_url, "acquire")).toMatchObject({
+    // The URL the agent is given reads, but cannot lock or type as the human.
+    const readToken = new URL(open.viewer_url).searchParams.get("token") ?? "";
+    expect(await viewerLock(open, "acquire", readToken)).toMatchObject({
+      status: 403,
+      code: "OPERATOR_ONLY",
+    });
+    expect(await viewerLock(open, "acquire")).toMatchObject({
       ok: true,
       lock: { actor: "human" },
     });
