@@ -6,6 +6,7 @@ import { checkCommand, checkText, type Verdict } from "../security/policy.js";
 import { lastLines } from "./login.js";
 import { redactValues } from "../transcript/redact.js";
 import { randomBytes } from "node:crypto";
+import { RE2JS } from "re2js";
 import { cleanOutput, pageOutput, replySize, tailWithin } from "./output.js";
 import { classifyScreen, howToLeave, isBusy } from "./screen.js";
 import {
@@ -50,13 +51,32 @@ function enterOf(s: Session): string {
   return ENTER[s.profile.enter_sequence] ?? "\n";
 }
 
-function compileRegex(pattern: string, field: string): RegExp {
+/** A regex from a tool call, matched in linear time (see compileRegex). */
+interface Matcher {
+  test(text: string): boolean;
+  /** The first match's text, or null. */
+  exec(text: string): string | null;
+}
+
+/**
+ * A regex from a tool call runs on RE2 semantics (re2js): linear in the text whatever the
+ * pattern, so `(a+)+$` cannot freeze the event loop (V8's backtracking took 7 s on 26
+ * characters). RE2 has no lookaround or backreferences: such a pattern is INVALID_ARGUMENT.
+ */
+function compileRegex(pattern: string, field: string): Matcher {
   try {
-    return new RegExp(pattern, "m");
+    const re = RE2JS.compile(pattern, RE2JS.MULTILINE);
+    return {
+      test: (text) => re.matcher(text).find(),
+      exec: (text) => {
+        const m = re.matcher(text);
+        return m.find() ? m.group() : null;
+      },
+    };
   } catch (err) {
     throw new SshMcpError(
       "INVALID_ARGUMENT",
-      `${field}: invalid regular expression (${(err as Error).message}).`,
+      `${field}: invalid regular expression for RE2 (${(err as Error).message}); lookaround and backreferences are not supported.`,
     );
   }
 }
@@ -674,10 +694,8 @@ export async function sendText(
         if (matchFrom === undefined) return undefined;
         // Only the recent window is matched, so a flood of output costs linear time overall.
         const text = cleanOutput(s.stream.slice(Math.max(matchFrom, s.stream.end - 256 * 1024)));
-        if (matcher) {
-          const m = matcher.exec(text);
-          if (m) matched = m[0];
-        } else if (text.includes(o.waitFor)) matched = o.waitFor;
+        if (matcher) matched = matcher.exec(text);
+        else if (text.includes(o.waitFor)) matched = o.waitFor;
         return matched !== null ? true : undefined;
       }
       return Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= mgr.config.timing.idleMs

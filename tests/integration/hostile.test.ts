@@ -156,4 +156,26 @@ describe("hostile input", () => {
     }
     expect((await h.call("list_sessions")).ok).toBe(true);
   });
+
+  it("wait_for regexes run on RE2: a catastrophic one matches in linear time, lookaround is refused", async () => {
+    // A line of 40 a's and a '!' before the match: V8's backtracking tries 2^40 ways to split it
+    // before moving on (the event loop would freeze for hours); RE2 is linear.
+    const a = "a".repeat(40);
+    const r = await h.call("send_text", {
+      session_id: sid,
+      text: `printf '%s!\\n%sZZ\\n' ${a} ${a}`,
+      wait_for: "^(a|aa)+ZZ$",
+      regex: true,
+      timeout: 10,
+    });
+    expect(r).toMatchObject({ ok: true, matched: `${"a".repeat(40)}ZZ`, timed_out: false });
+    const look = await h.call("send_text", {
+      session_id: sid,
+      text: "true",
+      wait_for: "a(?=b)",
+      regex: true,
+    });
+    expect(look).toMatchObject({ ok: false, code: "INVALID_ARGUMENT" });
+    expect(String(look.error)).toMatch(/RE2/);
+  });
 });
