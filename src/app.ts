@@ -84,9 +84,9 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
           operatorTokenFile: join(runtime.instanceDir, "viewer_operator_token"),
         });
         writeServerMeta(runtime.metaPath, meta());
-        // The operator's URL (typing and the input lock as the human) goes to the log, never to
-        // a tool result.
-        logger.info("viewer listening", { url: viewer.baseUrl, operator_url: viewer.operatorUrl() });
+        // The operator's token (typing and the input lock as the human) stays in its 0600 file,
+        // read by `ssh-mcp ls`: never in a log (an MCP host may keep stderr where an agent reads).
+        logger.info("viewer listening", { url: viewer.baseUrl, operator_url: "ssh-mcp ls shows it" });
       } catch (err) {
         // The MCP server works without its viewer: say so once, keep serving.
         logger.warn("viewer not started", { error: err instanceof Error ? err.message : String(err) });

@@ -23,7 +23,7 @@ function out(line: string): void {
 
 /** The operator's viewer URL of a session whose server is running here, from its instance files. */
 function operatorUrl(runtimeDir: string, instance: string, id: string): string | undefined {
-  if (!/^[\w.-]+$/.test(instance)) return undefined;
+  if (!/^[\w-][\w.-]*$/.test(instance) || instance.includes("..")) return undefined;
   try {
     const dir = join(runtimeDir, "instances", instance);
     const meta = JSON.parse(readFileSync(join(dir, "server_meta.json"), "utf8")) as {

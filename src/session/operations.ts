@@ -64,22 +64,34 @@ interface Matcher {
  * characters). RE2 has no lookaround or backreferences: such a pattern is INVALID_ARGUMENT.
  */
 function compileRegex(pattern: string, field: string): Matcher {
+  let re: RE2JS;
   try {
-    const re = RE2JS.compile(pattern, RE2JS.MULTILINE);
-    return {
-      test: (text) => re.matcher(text).find(),
-      exec: (text) => {
-        const m = re.matcher(text);
-        return m.find() ? m.group() : null;
-      },
-    };
+    re = RE2JS.compile(pattern, RE2JS.MULTILINE);
   } catch (err) {
     throw new SshMcpError(
       "INVALID_ARGUMENT",
-      `${field}: invalid regular expression for RE2 (${(err as Error).message}); lookaround and backreferences are not supported.`,
+      `${field}: not a valid RE2 regular expression (${(err as Error).message}). RE2 has no lookaround or backreferences; write \\x{2713} rather than \\u2713.`,
     );
   }
+  // Linear in the text, but also in the compiled program: a pattern such as (.{0,100}){10}
+  // costs seconds per pass over the window. Prompts and markers need a few dozen instructions.
+  if (re.programSize() > MAX_PROGRAM) {
+    throw new SshMcpError(
+      "INVALID_ARGUMENT",
+      `${field}: the regular expression is too large to match quickly (${re.programSize()} RE2 instructions, at most ${MAX_PROGRAM}). Use a shorter pattern, or a plain substring (regex: false).`,
+    );
+  }
+  return {
+    test: (text) => re.matcher(text).find(),
+    exec: (text) => {
+      const m = re.matcher(text);
+      return m.find() ? m.group() : null;
+    },
+  };
 }
+
+/** Largest compiled wait_for pattern, in RE2 instructions (`\]# ?$` is 7, `(?i)done|error` ~20). */
+const MAX_PROGRAM = 300;
 
 /** Who is sending, and whether to override another server's ownership or an input lock. */
 export interface Access {
@@ -677,6 +689,7 @@ export async function sendText(
     const echo = echoCouldMatch ? lastNonEmptyLine(o.text) : undefined;
     let matchFrom: number | undefined = echo ? undefined : start;
     let matched: string | null = null;
+    let matchedTo = -1;
     const done = await s.waitUntil(() => {
       if (s.status !== "open") return true;
       if (matchFrom === undefined && echo) {
@@ -692,8 +705,11 @@ export async function sendText(
       }
       if (o.waitFor) {
         if (matchFrom === undefined) return undefined;
-        // Only the recent window is matched, so a flood of output costs linear time overall.
-        const text = cleanOutput(s.stream.slice(Math.max(matchFrom, s.stream.end - 256 * 1024)));
+        // Matched again only when output came, and only over the recent window, so a flood of
+        // output costs linear time overall.
+        if (s.stream.end === matchedTo) return undefined;
+        matchedTo = s.stream.end;
+        const text = cleanOutput(s.stream.slice(Math.max(matchFrom, s.stream.end - 64 * 1024)));
         if (matcher) matched = matcher.exec(text);
         else if (text.includes(o.waitFor)) matched = o.waitFor;
         return matched !== null ? true : undefined;

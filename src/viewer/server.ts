@@ -10,7 +10,7 @@ import { TranscriptStore } from "./store.js";
  * nothing. Returns its base URL and two tokens: the read token every route requires (it is in
  * the viewer_url an agent gets), and the operator's token, which also lets a page take the
  * input lock and type as the human (the agent is never given it: it is in the instance's
- * `viewer_operator_token` file, the log and `ssh-mcp ls`). close() is safe twice.
+ * `viewer_operator_token` file, 0600, which `ssh-mcp ls` reads). close() is safe twice.
  */
 export interface RunningViewer {
   baseUrl: string;

@@ -177,5 +177,14 @@ describe("hostile input", () => {
     });
     expect(look).toMatchObject({ ok: false, code: "INVALID_ARGUMENT" });
     expect(String(look.error)).toMatch(/RE2/);
+    // Linear in the text, but a huge compiled pattern would still cost seconds a pass: refused.
+    const huge = await h.call("send_text", {
+      session_id: sid,
+      text: "true",
+      wait_for: "(.{0,100}){10}[#%]",
+      regex: true,
+    });
+    expect(huge).toMatchObject({ ok: false, code: "INVALID_ARGUMENT" });
+    expect(String(huge.error)).toMatch(/too large/);
   });
 });
