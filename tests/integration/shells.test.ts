@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pollUntil } from "../fixtures/poll.js";
 import { baseProfile, startHarness, type Cmd, type Harness } from "../helpers/harness.js";
 
 /**
@@ -261,7 +262,11 @@ describe("never twice, never untracked", () => {
       regex: true,
       timeout: 5,
     });
-    const done = await h.call("get_command", { session_id: sid, command_id: r.command_id });
+    // Its end mark may come a moment after the line wait_for saw.
+    const done = await pollUntil(async () => {
+      const g = await h.call("get_command", { session_id: sid, command_id: r.command_id });
+      return (g.command as Cmd).status === "running" ? undefined : g;
+    });
     expect(done.command).toMatchObject({
       status: "completed",
       exit_code: 0,
