@@ -2,7 +2,7 @@
 /**
  * Argument parsing: picks a subcommand and hands over. Nothing else lives here. Each
  * subcommand's module is imported when it runs: `serve` starts without loading the lab's SSH
- * server or node-pty (start-up time counts toward adoption, SPEC section 9).
+ * server or node-pty (start-up time counts toward adoption; see the README's performance figures).
  */
 import { parseArgs } from "node:util";
 
@@ -15,7 +15,7 @@ Usage:
   ssh-mcp demo                  walk bastion menu -> master -> pod on the built-in lab, leave the session open
   ssh-mcp lab [--port N]        run the CMSM bastion lab SSH server in the foreground (default port 2222)
   ssh-mcp viewer [--port N] [--transcripts-dir DIR]   the browser history viewer on its own
-  ssh-mcp bench [--quick] [--sessions N]   measure against the floors (SPEC section 9)
+  ssh-mcp bench [--quick] [--sessions N]   measure each performance figure against its floor
   ssh-mcp ls                    list ssh-mcp sessions on the tmux socket
   ssh-mcp attach <session_id>   attach this terminal to a session (tmux attach)
   ssh-mcp close <session_id>    end a session (its transcript is kept)

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Config } from "./config/load.js";
 
 /**
- * The runtime layout (SPEC section 4): one directory per server instance, so several MCP
+ * The runtime layout: one directory per server instance, so several MCP
  * servers (several LLM windows) never mix logs or transcripts. Directories 0700, files 0600.
  */
 export interface Runtime {

@@ -21,7 +21,7 @@ import { classifyScreen } from "../session/screen.js";
 import { installLine, parseInstall, wrapCommand } from "../session/shells.js";
 
 /**
- * `ssh-mcp bench [--quick] [--sessions N]`: SPEC section 9, each figure next to its floor
+ * `ssh-mcp bench [--quick] [--sessions N]`: each performance figure next to its floor
  * measured in the same run (own sshd, own tmux socket, the built server driven by a real MCP
  * client over stdio). Prints a table and writes runtime/bench/latest.json. A measurement, never
  * a test: CI only checks that --quick completes and writes valid JSON.

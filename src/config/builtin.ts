@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { profileSchema, type Profile } from "./schema.js";
 
 /**
- * The embedded default (SPEC section 8): profiles for the built-in CMSM bastion lab, served
+ * The embedded default: profiles for the built-in CMSM bastion lab, served
  * even with no profiles file, so `open_session("lab")` works on a fresh clone. A profiles file
  * that defines the same names wins.
  */

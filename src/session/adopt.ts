@@ -11,7 +11,7 @@ import { Session } from "./session.js";
 import type { CommandResult, Completion } from "./types.js";
 
 /**
- * Surviving restarts (SPEC section 6). Every ssh-mcp pane carries its metadata in window
+ * Surviving restarts (README: "Restarts, several servers, humans"). Every ssh-mcp pane carries its metadata in window
  * options, so a new server finds them with one `list-panes`. A pane whose owning server is gone
  * is adopted: same session id, same transcript, and the transcript is replayed through the same
  * code that tracks live output, which rebuilds the command ledger (a command started before the
@@ -213,7 +213,7 @@ function parseEvent(line: Buffer): TranscriptEvent | undefined {
 
 /**
  * Rebuilds a session from its transcript in two passes, so adoption takes the same short time
- * however much output a session has made (SPEC section 9: a hundred sessions in a second).
+ * however much output a session has made (a hundred sessions in a second).
  * Pass 1 parses only the control events (output lines are told apart without a parse): they
  * rebuild the ledger, and a finished command keeps only the byte span of its output, read on
  * first use (TrackedCommand.span). Pass 2 feeds output through the live code path: from the

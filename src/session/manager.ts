@@ -123,7 +123,7 @@ export class SessionManager {
   }
 
   /**
-   * The hot path of execute_command and send_text (SPEC section 9): a session of ours whose last
+   * The hot path of execute_command and send_text: a session of ours whose last
    * full check found its window ours, alive and without any input lock skips the separate check
    * (a tmux process of its own); `sendChecked` repeats that check inside the tmux server, in the
    * same step as the send. Undefined: take the full way through `usable`.

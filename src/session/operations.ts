@@ -8,7 +8,7 @@ import { redactValues } from "../transcript/redact.js";
 import { randomBytes } from "node:crypto";
 import { RE2JS } from "re2js";
 import { cleanOutput, pageOutput, replySize, tailWithin } from "./output.js";
-import { classifyScreen, howToLeave, isBusy } from "./screen.js";
+import { classifyScreen, howToLeave, isBusy, sameShape } from "./screen.js";
 import {
   cannotWrap,
   echoEnd,
@@ -302,16 +302,6 @@ async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): P
   if (s.shell.family === "other" && s.otherLine === screen.line) return undefined;
   return (await probeNow(mgr, s)) ? (s.shell.family as Family) : undefined;
 }
-
-/** A cursor line shaped like the known prompt: it ends in the same prompt character and a space. */
-function sameShape(cursor: string, known: string | null): boolean {
-  if (!known) return SHELL_PROMPT_END.test(cursor);
-  const k = known.trimEnd();
-  return cursor.endsWith(" ") && cursor.trimEnd().slice(-1) === k.slice(-1) && SHELL_PROMPT_END.test(k + " ");
-}
-
-/** A shell prompt's end: its character and a space. */
-const SHELL_PROMPT_END = /[$#%>❯➜»λ→▶\ue0b0\ue0b1] $/;
 
 function describeKind(kind: string): string {
   return kind === "text"

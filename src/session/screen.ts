@@ -47,6 +47,20 @@ const REPL =
 /** A shell prompt: ends in one of the usual prompt characters, optionally followed by a space. */
 const PROMPT = /[$#%>❯➜»λ→▶\ue0b0\ue0b1]\s?$/;
 
+/** A shell prompt's end: its character and a space (a progress line `45%` has no space after it). */
+const SHELL_PROMPT_END = /[$#%>❯➜»λ→▶\ue0b0\ue0b1] $/;
+
+/**
+ * A cursor line shaped like a shell's prompt: its prompt character and a space; where the
+ * shell's own prompt is known, the same character as that one (a `cd` changes the rest).
+ */
+export function sameShape(cursor: string, known: string | null): boolean {
+  if (!SHELL_PROMPT_END.test(cursor)) return false;
+  if (!known) return true;
+  const k = known.trimEnd();
+  return cursor.trimEnd().slice(-1) === k.slice(-1);
+}
+
 /** Continuation prompts: a bare `>` (sh's PS2), zsh's `dquote>`, `for>`, `cmdsubst>`... */
 const CONTINUATION =
   /^(>|((dquote|quote|bquote|cmdsubst|cmdand|cmdor|pipe|for|foreach|if|then|else|elif|while|until|select|case|function|heredoc|cursh|subsh|braceparam|math|mathsubst|array|dquote)\s)*(dquote|quote|bquote|cmdsubst|cmdand|cmdor|pipe|for|foreach|if|then|else|elif|while|until|select|case|function|heredoc|cursh|subsh|braceparam|math|mathsubst|array)>)$/;

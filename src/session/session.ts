@@ -14,7 +14,7 @@ import {
   MARKER_OVERLAP,
   OutputDigest,
 } from "./output.js";
-import { classifyScreen, type InputKind, type ScreenState } from "./screen.js";
+import { classifyScreen, sameShape, type InputKind, type ScreenState } from "./screen.js";
 import { echoEnd, entersShell, helpersMissing, UNKNOWN_SHELL, type ShellState } from "./shells.js";
 import { OutputStream } from "./stream.js";
 import type { CommandResult, Completion, InputLock, SessionStatus } from "./types.js";
@@ -437,7 +437,7 @@ export class Session {
       .split("\n")
       .pop();
     const known = this.knownPrompt !== null && cursor?.trimEnd() === this.knownPrompt.trimEnd();
-    if (!cursor || !(known || SHELL_PROMPT_END.test(cursor)) || !this.screen().shellLike) return;
+    if (!cursor || !(known || sameShape(cursor, null)) || !this.screen().shellLike) return;
     cmd.probing = true;
     void this.nestedProbe(cmd);
   }
@@ -632,9 +632,6 @@ export class Session {
   }
 }
 
-/** A shell prompt's end: its character and a space (a progress line ends without the space). */
-const SHELL_PROMPT_END = /[$#%>❯➜»λ→▶\ue0b0\ue0b1] $/;
-
 /**
  * Text after a typed line that ends on a new shell prompt, bare (not the line typed again): the
  * shell's known prompt, or one shaped like it: the same prompt character and a space (a progress
@@ -643,11 +640,7 @@ const SHELL_PROMPT_END = /[$#%>❯➜»λ→▶\ue0b0\ue0b1] $/;
 function freshPrompt(after: string, known: string | null): boolean {
   const cursor = (after.split("\n").pop() ?? "").replace(/\r+$/, "");
   if (!cursor.trim() || cursor.includes("__mcp_")) return false;
-  if (known && cursor.trimEnd() === known.trimEnd()) return true;
-  // Shaped like the known prompt: its prompt character and a space.
-  return (
-    SHELL_PROMPT_END.test(cursor) && (!known || cursor.trimEnd().slice(-1) === known.trimEnd().slice(-1))
-  );
+  return (known !== null && cursor.trimEnd() === known.trimEnd()) || sameShape(cursor, known);
 }
 
 /** A command's output from the raw text it spans: what the live path would have kept. */

@@ -2,7 +2,7 @@ export type SessionStatus = "open" | "unhealthy" | "closed";
 export type CommandStatus = "completed" | "running" | "cancelled" | "session_closed" | "failed";
 export type Completion = "marker" | "prompt" | "idle" | "timeout" | "not_started";
 
-/** What tools return about a command (SPEC CommandResult). */
+/** What tools return about a command. */
 export interface CommandResult {
   command_id: string;
   command: string;
