@@ -21,6 +21,28 @@ export function activeLock(raw: string | undefined, now = Date.now()): InputLock
   }
 }
 
+/**
+ * Taking or breaking another actor's lock with force is recorded; under a readonly profile it is
+ * refused outright: the agent must not push a human off the terminal they are driving.
+ */
+function refuseForceInReadonly(
+  mgr: SessionManager,
+  sessionId: string,
+  actor: string,
+  lock: InputLock,
+  what: string,
+): void {
+  const s = mgr.get(sessionId);
+  if (s.profile.security.mode !== "readonly") return;
+  const rule = `readonly: ${what} the input lock of ${lock.actor} with force`;
+  s.writer.write("security_block", { tool: `${what}_input_lock`, actor, rule, mode: "readonly" });
+  throw new SshMcpError(
+    "POLICY_BLOCKED",
+    `Refused by profile '${s.profile.name}' security policy (${rule}). Wait until ${lock.actor} releases it or it expires (${lock.expires_at}).`,
+    { rule },
+  );
+}
+
 async function currentLock(
   mgr: SessionManager,
   sessionId: string,
@@ -41,6 +63,7 @@ export async function acquireLock(
 ): Promise<InputLock> {
   await mgr.ready;
   const { paneId, lock } = await currentLock(mgr, sessionId, force);
+  if (lock && lock.actor !== actor && force) refuseForceInReadonly(mgr, sessionId, actor, lock, "acquire");
   if (lock && lock.actor !== actor && !force) {
     throw new SshMcpError(
       "INPUT_LOCKED",
@@ -76,6 +99,7 @@ export async function releaseLock(
   await mgr.ready;
   const { paneId, lock } = await currentLock(mgr, sessionId, force);
   if (!lock) return { released: false };
+  if (lock.actor !== actor && force) refuseForceInReadonly(mgr, sessionId, actor, lock, "release");
   if (lock.actor !== actor && !force) {
     throw new SshMcpError(
       "INPUT_LOCKED",

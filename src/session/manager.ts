@@ -117,6 +117,15 @@ export class SessionManager {
           `Session '${s.id}' is locked for input by ${lock.actor} until ${lock.expires_at}. Nothing was sent. Wait, ask them to release it, or call acquire_input_lock with force: true.`,
         );
       }
+      if (s.profile.security.mode === "readonly") {
+        const rule = `readonly: typing past the input lock of ${lock.actor} with force`;
+        s.writer.write("security_block", { tool: "input", actor, rule, mode: "readonly" });
+        throw new SshMcpError(
+          "POLICY_BLOCKED",
+          `Refused by profile '${s.profile.name}' security policy (${rule}). Nothing was sent. Wait until ${lock.actor} releases the lock or it expires (${lock.expires_at}).`,
+          { rule },
+        );
+      }
       s.writer.write("lock", { action: "override", actor, lock_actor: lock.actor, forced: true });
     }
     return s;

@@ -15,7 +15,8 @@ import { classifyLoginFailure, lastLines } from "./login.js";
 import type { SessionManager } from "./manager.js";
 import { cleanOutput } from "./output.js";
 import { ensureLab, labEnv } from "./lab.js";
-import { probeShell, watchNestedShells } from "./operations.js";
+import { checkText, shellParserReady } from "../security/policy.js";
+import { enforce, inputContext, probeShell, watchNestedShells } from "./operations.js";
 import { classifyScreen } from "./screen.js";
 import { Session } from "./session.js";
 
@@ -399,6 +400,12 @@ async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
         );
       }
       text = value;
+    }
+    // Route steps go through the same policy as every other input (docs/security.md).
+    if (session.profile.security.mode !== "unrestricted") {
+      await shellParserReady();
+      const verdict = checkText(session.profile, text, sensitive, inputContext(session), true);
+      enforce(session, "route", verdict, sensitive ? "[REDACTED]" : text);
     }
     from = session.stream.end;
     session.otherInput("typed", sensitive ? undefined : text);

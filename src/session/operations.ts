@@ -2,7 +2,14 @@ import { SshMcpError } from "../errors.js";
 import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 import type { SessionManager } from "./manager.js";
-import { checkCommand, checkText, type Verdict } from "../security/policy.js";
+import {
+  checkCommand,
+  checkKeys,
+  checkText,
+  shellParserReady,
+  type InputContext,
+  type Verdict,
+} from "../security/policy.js";
 import { lastLines } from "./login.js";
 import { redactValues } from "../transcript/redact.js";
 import { randomBytes } from "node:crypto";
@@ -36,8 +43,45 @@ const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
  */
 export const PAGE_BUDGET = 8_000_000;
 
+/**
+ * search_logs builds its own read-only command (find, grep) from arguments quoted for a POSIX
+ * shell: under a policy it runs only where a POSIX shell reads it (fish and csh quote otherwise).
+ */
+function commandVerdict(s: Session, opts: ExecuteOptions): Verdict {
+  const family = s.shell.family;
+  if (opts.tool !== "search_logs") return checkCommand(s.profile, opts.command, family);
+  const sec = s.profile.security;
+  const denied = sec.deny_patterns.find((p) => new RegExp(p).test(opts.command));
+  if (denied) return { allowed: false, rule: `deny_patterns: /${denied}/` };
+  if (sec.mode !== "unrestricted" && family !== "posix")
+    return {
+      allowed: false,
+      rule: `${sec.mode}: search_logs quotes for a POSIX shell, and the shell here is ${family}`,
+    };
+  return { allowed: true };
+}
+
+/** What a policy check of text or keys may ask about the session (read lazily). */
+export function inputContext(s: Session): InputContext {
+  return {
+    family: s.shell.family,
+    screen: () => {
+      const sc = s.screen();
+      // Only the known shell's prompt (or one shaped like it) is a shell prompt to the policy.
+      const atShell =
+        sc.kind === "prompt" &&
+        (s.shell.family === "unknown" || sc.known === true || sameShape(sc.cursor ?? "", s.knownPrompt));
+      return { kind: sc.kind === "prompt" && !atShell ? "text" : sc.kind, line: sc.line };
+    },
+    // Before a shell is known (login, a bastion menu) no shell is there to read typeahead.
+    running: () =>
+      (s.shell.family === "posix" || s.shell.family === "fish" || s.shell.family === "csh") &&
+      (s.active !== undefined || s.promptGen !== s.inputGen),
+  };
+}
+
 /** Refuses (and records) input the profile's security policy does not allow. */
-function enforce(s: Session, tool: string, verdict: Verdict, shown: string): void {
+export function enforce(s: Session, tool: string, verdict: Verdict, shown: string): void {
   if (verdict.allowed) return;
   s.writer.write("security_block", { tool, text: shown, rule: verdict.rule, mode: s.profile.security.mode });
   throw new SshMcpError(
@@ -121,9 +165,8 @@ export async function executeCommand(
   let s = quick ?? (await mgr.usable(sessionId, opts));
   let fast = Boolean(quick);
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
-  // search_logs builds its own read-only command from quoted arguments.
-  if (opts.tool !== "search_logs")
-    enforce(s, opts.tool ?? "execute_command", checkCommand(s.profile, opts.command), opts.command);
+  if (s.profile.security.mode !== "unrestricted") await shellParserReady();
+  enforce(s, opts.tool ?? "execute_command", commandVerdict(s, opts), opts.command);
   const tool = opts.tool ?? "execute_command";
   let retried = false;
   for (;;) {
@@ -627,13 +670,12 @@ export async function sendText(
   const enter = o.enter ? enterOf(s) : "";
   if (!o.text && !enter)
     throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
-  // Only a readonly/restricted policy looks at the screen: read it lazily, off the hot path.
-  const screenLine = (): string =>
-    lastLines(cleanOutput(s.stream.slice(Math.max(0, s.stream.end - 2000))), 1);
+  // Only a readonly/restricted policy looks at the screen: read lazily, off the hot path.
+  if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   enforce(
     s,
     "send_text",
-    checkText(s.profile, o.text, o.sensitive, screenLine, o.enter),
+    checkText(s.profile, o.text, o.sensitive, inputContext(s), o.enter),
     o.sensitive ? "[REDACTED]" : o.text,
   );
   const keys = o.sensitive ? [] : literalCommands(s.paneId, o.text + enter);
@@ -747,6 +789,8 @@ export async function sendKeys(
     }
   });
   const s = await mgr.usable(sessionId, access);
+  if (s.profile.security.mode !== "unrestricted") await shellParserReady();
+  enforce(s, "send_keys", checkKeys(s.profile, keys, inputContext(s)), keys.join(" "));
   await s.exclusive(async () => {
     s.writer.write("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
     s.otherInput("typed");

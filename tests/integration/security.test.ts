@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseProfile, startHarness, type Harness } from "../helpers/harness.js";
 
@@ -80,6 +81,93 @@ describe("security policy", () => {
     expect(await h.call("execute_command", { session_id: d.session_id, command: "echo fine" })).toMatchObject(
       { output: "fine\n" },
     );
+  });
+});
+
+describe("one policy for every input path (readonly)", () => {
+  /** The viewer's API with the operator's token (the human), as `ssh-mcp ls` shows it. */
+  async function viewer(
+    session: { viewer_url: string; server_instance_id: string },
+    path: "lock" | "input",
+    body: Record<string, unknown>,
+  ): Promise<Record<string, unknown> & { status: number }> {
+    const u = new URL(session.viewer_url);
+    const operator = readFileSync(
+      join(h.runtimeDir, "instances", session.server_instance_id, "viewer_operator_token"),
+      "utf8",
+    ).trim();
+    const res = await fetch(`${u.origin}/api/sessions${u.pathname.replace(/^\/sessions/, "")}/${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-ssh-mcp-token": operator },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, ...((await res.json()) as Record<string, unknown>) };
+  }
+
+  it("the human's lock cannot be forced, and the human's typing is checked too", async () => {
+    const s = (await h.call("open_session", { profile: "ro" })).session as {
+      session_id: string;
+      viewer_url: string;
+      server_instance_id: string;
+      transcript_path: string;
+    };
+    const sid = s.session_id;
+    expect(await viewer(s, "lock", { action: "acquire", ttl: 60 })).toMatchObject({ ok: true });
+    // force over a human's lock is refused under readonly (and recorded), for locks and input.
+    for (const [tool, args] of [
+      ["release_input_lock", { force: true }],
+      ["acquire_input_lock", { force: true }],
+      ["execute_command", { command: "ls", force: true }],
+    ] as const) {
+      expect(await h.call(tool, { session_id: sid, ...args }), tool).toMatchObject({
+        ok: false,
+        code: "POLICY_BLOCKED",
+      });
+    }
+    // The human types whole lines under readonly; each is checked like send_text.
+    expect(await viewer(s, "input", { data: "touch /tmp/ro-viewer-typed\r" })).toMatchObject({
+      status: 403,
+      code: "POLICY_BLOCKED",
+    });
+    expect(await viewer(s, "input", { data: "t" })).toMatchObject({ status: 403, code: "POLICY_BLOCKED" });
+    expect(await viewer(s, "input", { data: "echo viewer-ok\r" })).toMatchObject({ ok: true });
+    expect(await viewer(s, "lock", { action: "release" })).toMatchObject({ ok: true });
+    const blocks = readFileSync(s.transcript_path, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { dir: string; actor?: string; tool?: string })
+      .filter((e) => e.dir === "security_block");
+    expect(blocks.filter((b) => b.actor === "human").length).toBe(2);
+    expect(blocks.filter((b) => /input_lock|input/.test(b.tool ?? "")).length).toBe(3);
+  });
+
+  it("send_keys is checked against the screen; a secret is not typed behind a running command", async () => {
+    const s = await open("ro");
+    const sid = s.session_id;
+    const keys = (text: string): string[] => [...text].map((c) => (c === " " ? "Space" : c)).concat("Enter");
+    expect(await h.call("send_keys", { session_id: sid, keys: keys("touch /tmp/ro-keys") })).toMatchObject({
+      code: "POLICY_BLOCKED",
+    });
+    expect(await h.call("send_keys", { session_id: sid, keys: ["Up", "Enter"] })).toMatchObject({
+      code: "POLICY_BLOCKED",
+    });
+    expect((await h.call("send_keys", { session_id: sid, keys: keys("echo keys-ok") })).ok).toBe(true);
+    // A fake password prompt from a command that then eats one character: the rest of a
+    // "secret" would reach the shell as a command line.
+    await h.call("send_text", {
+      session_id: sid,
+      text: "printf 'Password: '; head -c1 >/dev/null",
+      wait_for: "Password: ",
+      timeout: 5,
+    });
+    const typeahead = await h.call("send_text", {
+      session_id: sid,
+      text: "xtouch /tmp/ro-typeahead",
+      sensitive: true,
+    });
+    expect(typeahead).toMatchObject({ code: "POLICY_BLOCKED" });
+    expect(String(typeahead.error)).toMatch(/while a command line runs/);
+    await h.call("send_keys", { session_id: sid, keys: ["C-c"] });
   });
 });
 
