@@ -7,9 +7,10 @@
  *
  * With --redact, secrets are masked line by line (redact.ts): complete lines go out at once,
  * an unfinished last line (a prompt) is held at most HOLD_MS (100 ms) so a secret split across two reads
- * is still seen whole. A line is also cut just past an ssh-mcp mark (OSC 133 with `sshmcp=`):
- * a command's end mark is followed by the prompt with no line break, and holding it would add
- * HOLD_MS to every command.
+ * is still seen whole. When it is let go, the redactor keeps it as the open line: a value that
+ * comes later on the same line (`password=` now, `hunter2` a second later) is still masked.
+ * A line is also cut just past an ssh-mcp mark (OSC 133 with `sshmcp=`): a command's end mark
+ * is followed by the prompt with no line break, and holding it would add HOLD_MS to every command.
  */
 import { StringDecoder } from "node:string_decoder";
 import stripAnsi from "strip-ansi";
@@ -54,10 +55,10 @@ function onText(text: string): void {
   held = all.slice(Math.max(cut, mark));
   emit(complete ? redactor.block(complete) : "");
   if (mark > cut) emit(redactor.line(all.slice(cut, mark)));
-  // A long unfinished line is not a secret waiting for its end, nor is a shell prompt with none
-  // of the words a secret's key needs (waiting on it would delay every login): let it go now.
-  if (held.length > 4096 || (held.length < 512 && PROMPT_END.test(stripAnsi(held)) && !mayHoldSecret(held)))
-    flushHeld();
+  // A long unfinished line is not a secret waiting for its end, nor is a shell prompt (waiting on
+  // it would delay every command): let it go now. A token cannot go on past the prompt's space,
+  // and a key's value that comes after it is masked all the same (the redactor's open line).
+  if (held.length > 4096 || (held.length < 512 && PROMPT_END.test(stripAnsi(held)))) flushHeld();
   if (held && !timer) timer = setTimeout(flushHeld, HOLD_MS);
 }
 

@@ -4,15 +4,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Redactor, redactValues } from "../../src/transcript/redact.js";
+import { mayHoldSecret, Redactor, redactValues } from "../../src/transcript/redact.js";
 import type { TranscriptEvent } from "../../src/transcript/writer.js";
 import { pollUntil } from "../fixtures/poll.js";
+import { INNOCENT, SECRETS, type SecretCase } from "../fixtures/secrets-corpus.js";
 
 describe("redactValues", () => {
   it.each([
     ["password=hunter2", "password=[REDACTED]"],
     ["token=abc.def", "token=[REDACTED]"],
-    ["api_key='k-123'", "api_key=[REDACTED]"],
+    ["api_key='k-123'", "api_key='[REDACTED]'"],
     ["client_secret=xyz", "client_secret=[REDACTED]"],
     ["login ok, passwd: hunter2 (expires)", "login ok, passwd: [REDACTED] (expires)"],
     ["Authorization: Bearer eyJhbGciOi.abc.def", "Authorization: Bearer [REDACTED]"],
@@ -116,6 +117,148 @@ describe("Redactor", () => {
   });
 });
 
+/** grep --color's wrapping of a match. */
+const colour = (s: string) => `\x1b[01;31m\x1b[K${s}\x1b[m\x1b[K`;
+
+describe("redaction corpus", () => {
+  it("has enough cases, each secret inside its text", () => {
+    expect(SECRETS.length).toBeGreaterThanOrEqual(40);
+    expect(new Set(SECRETS.map((c) => c.name)).size).toBe(SECRETS.length);
+    for (const c of SECRETS) expect(c.text, c.name).toContain(c.secret);
+  });
+
+  const cases = SECRETS.map((c) => [c.name, c] as [string, SecretCase]);
+
+  it.each(cases)("%s: masked by redactValues and by a Redactor, whole", (_name, c) => {
+    expect(redactValues(c.text)).not.toContain(c.secret);
+    expect(redactValues(c.text)).toContain("[REDACTED");
+    const out = new Redactor().block(c.text.replace(/\n/g, "\r\n") + "\r\n");
+    expect(out).not.toContain(c.secret);
+    expect(out.endsWith("\r\n")).toBe(true);
+  });
+
+  it.each(cases)("%s: masked when split across two reads, wherever the cut", (_name, c) => {
+    const text = c.text + "\n";
+    for (let cut = 1; cut < text.length; cut++) {
+      const r = new Redactor();
+      // The first read is let go unfinished (the tap after HOLD_MS), the rest comes later.
+      const out = r.line(text.slice(0, cut)) + r.block(text.slice(cut));
+      expect(out, `cut at ${cut}`).not.toContain(c.secret);
+    }
+  });
+
+  it.each(cases)("%s: masked when the value comes late, alone, after its key", (_name, c) => {
+    const at = c.text.indexOf(c.secret);
+    const r = new Redactor();
+    const out = r.line(c.text.slice(0, at)) + r.block(c.text.slice(at) + "\r\n");
+    expect(out).not.toContain(c.secret);
+    expect(out).toContain("[REDACTED");
+  });
+
+  it.each(cases)("%s: masked with colours around the key (or the token), colours kept", (_name, c) => {
+    const key = c.key ?? c.secret;
+    const at = c.text.indexOf(key);
+    const text = c.text.slice(0, at) + colour(key) + c.text.slice(at + key.length);
+    for (const out of [redactValues(text), new Redactor().block(text + "\r\n")]) {
+      expect(out).not.toContain(c.secret);
+      expect(out).toContain("\x1b[01;31m\x1b[K");
+      expect(out).toContain("\x1b[m\x1b[K");
+    }
+  });
+
+  it.each(INNOCENT.map((t) => [t]))("leaves %j unchanged, with or without colours", (t) => {
+    expect(redactValues(t)).toBe(t);
+    expect(new Redactor().block(t + "\r\n")).toBe(t + "\r\n");
+    const coloured = colour(t.slice(0, 8)) + t.slice(8);
+    expect(redactValues(coloured)).toBe(coloured);
+  });
+});
+
+describe("colours", () => {
+  it("finds a key word grep coloured, and keeps every colour", () => {
+    const line = "config:\x1b[01;31m\x1b[Kpassword\x1b[m\x1b[K=hunter2\r\n";
+    expect(new Redactor().line(line)).toBe("config:\x1b[01;31m\x1b[Kpassword\x1b[m\x1b[K=[REDACTED]\r\n");
+  });
+
+  it("finds a key word split by colours (grep matched part of it)", () => {
+    const out = redactValues("pas\x1b[01;31m\x1b[Ksword\x1b[m\x1b[K=hunter2");
+    expect(out).toBe("pas\x1b[01;31m\x1b[Ksword\x1b[m\x1b[K=[REDACTED]");
+  });
+
+  it("puts the mask inside the value's colours", () => {
+    expect(redactValues("password=\x1b[32mhunter2\x1b[0m ok")).toBe("password=\x1b[32m[REDACTED]\x1b[0m ok");
+  });
+
+  it("masks a secret in a window title", () => {
+    const out = redactValues("\x1b]0;deploy token=hunter2\x07$ ");
+    expect(out).not.toContain("hunter2");
+    expect(out).toBe("\x1b]0;deploy token=[REDACTED]\x07$ ");
+  });
+});
+
+describe("late values", () => {
+  it("masks a value that comes after its key was let go, however late", () => {
+    const r = new Redactor();
+    expect(r.line("password=")).toBe("password=");
+    expect(r.block("hunter2\r\nnext password=x\r\n")).toBe("[REDACTED]\r\nnext password=[REDACTED]\r\n");
+  });
+
+  it("adds no second mask when the value goes on after a masked part", () => {
+    const r = new Redactor();
+    expect(r.line("token=abc")).toBe("token=[REDACTED]");
+    expect(r.line("def")).toBe("");
+    expect(r.block(" ok\r\n")).toBe(" ok\r\n");
+  });
+
+  it("follows a line let go in several pieces, colours included", () => {
+    const r = new Redactor();
+    const out = [r.line("\x1b[1mDB_PASS"), r.line("WORD\x1b[0m: "), r.block("hunter2\r\n")].join("");
+    expect(out).toBe("\x1b[1mDB_PASSWORD\x1b[0m: [REDACTED]\r\n");
+  });
+
+  it("forgets the open line at its end", () => {
+    const r = new Redactor();
+    r.line("password:");
+    r.block("\r\n");
+    expect(r.block("hunter2\r\n")).toBe("hunter2\r\n");
+  });
+
+  it("masks a URL password whose @ has not come yet", () => {
+    const r = new Redactor();
+    const out = r.line("postgres://app:hunter2") + r.block("@db/app\r\n");
+    expect(out).toBe("postgres://app:[REDACTED]@db/app\r\n");
+  });
+});
+
+describe("prefilter", () => {
+  it("lets ordinary output through without a look", () => {
+    for (const t of [
+      "-rw-r--r-- 1 deploy deploy 1234 May  1 12:00 README.md",
+      "2024-05-01T10:00:00.123Z INFO request GET /api/v1/items?page=2 200 12ms",
+      "Author: Jane Doe <jane@example.com>",
+      "/dev/sda1        98G   10G   80G  11% /var/lib/docker",
+    ])
+      expect(mayHoldSecret(t), t).toBe(false);
+  });
+
+  it("looks at every line a secret could be on", () => {
+    for (const c of SECRETS)
+      for (const line of c.text.split("\n")) {
+        if (line.includes(c.secret)) expect(mayHoldSecret(line), c.name).toBe(true);
+      }
+  });
+
+  it("redacts a long block in one pass as it redacts its lines", () => {
+    const lines = [...INNOCENT, ...SECRETS.map((c) => c.text)]
+      .flatMap((t) => t.split("\n"))
+      .map((l) => l + "\r\n");
+    const byLine = new Redactor();
+    const expected = lines.map((l) => byLine.line(l)).join("");
+    expect(new Redactor().block(lines.join(""))).toBe(expected);
+    for (const c of SECRETS) expect(expected).not.toContain(c.secret);
+  });
+});
+
 describe("tap --redact", () => {
   const TAP = resolve("dist/transcript/tap.js");
   let dir: string;
@@ -174,6 +317,23 @@ describe("tap --redact", () => {
     expect(text).toBe("password=[REDACTED]\r\nok\r\n");
   });
 
+  it("masks a value that comes more than HOLD_MS after its key, on the same line", async () => {
+    const path = join(dir, "late.jsonl");
+    const tap = startTap(["--redact", path, "late1"]);
+    await pollUntil(() => existsSync(path), { message: "tap started" });
+    await tap.write("\x1b[01;31m\x1b[Kpassword\x1b[m\x1b[K=");
+    // The tap lets the unfinished line go after HOLD_MS (100 ms): wait until it has.
+    await pollUntil(() => recv(path).length === 1, { message: "key let go" });
+    await new Promise((r) => setTimeout(r, 400));
+    await tap.write("hunter2\r\nok\r\n");
+    tap.child.stdin.end();
+    await pollUntil(() => recvText(path).includes("ok\r\n"), { message: "transcript complete" });
+    expect(await tap.exited).toBe(0);
+    const text = recvText(path);
+    expect(text).not.toContain("hunter2");
+    expect(text).toBe("\x1b[01;31m\x1b[Kpassword\x1b[m\x1b[K=[REDACTED]\r\nok\r\n");
+  });
+
   it("passes the text unchanged without --redact", async () => {
     const path = join(dir, "p.jsonl");
     const tap = startTap([path, "p1"]);
@@ -186,5 +346,18 @@ describe("tap --redact", () => {
     expect(await tap.exited).toBe(0);
     expect(tap.stderr()).toBe("");
     expect(recv(path).map((e) => e.text)).toEqual(["pass", "word=hunter2\r\nok\r\n"]);
+  });
+});
+
+describe("redactValues: a page that starts inside a key block", () => {
+  it("masks the body above an END line whose BEGIN scrolled off", () => {
+    const body =
+      "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAAB\nAAAAAAAAAAEAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIK";
+    const out = redactValues(`${body}\n-----END OPENSSH PRIVATE KEY-----\n$ ls`);
+    expect(out).not.toContain("b3BlbnNzaC1rZXkt");
+    expect(out).not.toContain("AAAAC3NzaC1lZDI1");
+    expect(out).toContain("-----END OPENSSH PRIVATE KEY-----\n$ ls");
+    // A whole block, and text without a key, are as before.
+    expect(redactValues("ls\n$ ")).toBe("ls\n$ ");
   });
 });
