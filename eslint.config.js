@@ -17,6 +17,11 @@ export default tseslint.config(
     rules: { "no-console": "error" },
   },
   {
+    // The viewer's page script runs in the browser, as a classic script.
+    files: ["src/viewer/assets/**/*.js"],
+    languageOptions: { globals: { ...globals.browser }, sourceType: "script" },
+  },
+  {
     // Tests assert on raw terminal bytes.
     files: ["tests/**/*.ts"],
     rules: { "no-control-regex": "off" },

@@ -80,6 +80,8 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
           serverMeta: meta,
           env,
           secretEnvNames: secretEnvNames(config),
+          liveLimits: config.viewerLive,
+          profiles: config.profiles,
           tokenFile: join(runtime.instanceDir, "viewer_token"),
           operatorTokenFile: join(runtime.instanceDir, "viewer_operator_token"),
         });

@@ -14,6 +14,8 @@ export async function runViewer(
     port: config.viewerPort === "off" ? "auto" : config.viewerPort,
     runtimeDir: config.runtimeDir,
     extraDirs: transcriptsDir ? [resolve(transcriptsDir)] : [],
+    // Whether a session's commands and typing are shown redacted: its profile's choice.
+    profiles: config.profiles,
   });
   process.stdout.write(`ssh-mcp history viewer: ${viewer.url()}\n`);
   await new Promise<void>((done) => {

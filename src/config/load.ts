@@ -42,6 +42,8 @@ export interface Config {
   resultOutputChars: number;
   /** Transcript retention per instance directory (0: keep). */
   retention: { days: number; maxFiles: number };
+  /** Live terminals the viewer streams at once: per session, and in all. */
+  viewerLive: { perSession: number; total: number };
 }
 
 export function expandPath(p: string, base: string): string {
@@ -175,6 +177,10 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
     retention: {
       days: parseIntEnv("SSH_MCP_TRANSCRIPT_RETENTION_DAYS", env.SSH_MCP_TRANSCRIPT_RETENTION_DAYS, 0) ?? 0,
       maxFiles: parseIntEnv("SSH_MCP_TRANSCRIPT_MAX_FILES", env.SSH_MCP_TRANSCRIPT_MAX_FILES, 0) ?? 0,
+    },
+    viewerLive: {
+      perSession: parseIntEnv("SSH_MCP_VIEWER_LIVE_PER_SESSION", env.SSH_MCP_VIEWER_LIVE_PER_SESSION, 1) ?? 8,
+      total: parseIntEnv("SSH_MCP_VIEWER_LIVE_MAX", env.SSH_MCP_VIEWER_LIVE_MAX, 1) ?? 32,
     },
   };
 }

@@ -1,13 +1,26 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { z } from "zod";
 import { SshMcpError } from "../errors.js";
+import { checkTyped, shellParserReady } from "../security/policy.js";
 import { acquireLock, activeLock, releaseLock } from "../session/locks.js";
 import type { SessionManager } from "../session/manager.js";
+import { inputContext } from "../session/operations.js";
+import { DEFAULT_LIVE_LIMITS, LiveLimiter, type LiveLimits } from "./limits.js";
 import { attachReadOnly } from "./live.js";
 import { indexPage, sessionPage, type SessionRow } from "./pages.js";
-import { allowedHosts, hostAllowed, originAllowed, tokenMatches } from "./security.js";
+import { redactEvent, redactText } from "./redaction.js";
+import { LOOKBACK, PaneScreens } from "./screen.js";
+import {
+  allowedHosts,
+  contentSecurityPolicy,
+  hostAllowed,
+  originAllowed,
+  SECURITY_HEADERS,
+  tokenMatches,
+} from "./security.js";
 import { SESSION_ID_RE, type TranscriptStore } from "./store.js";
 
 /**
@@ -30,11 +43,29 @@ export interface ViewerOptions {
   env?: NodeJS.ProcessEnv;
   /** Variables the live terminal's tmux client must not inherit. */
   secretEnvNames?: string[];
+  /** Live streams at once, per session and in all (429 TOO_MANY_LIVE_STREAMS beyond). */
+  liveLimits?: LiveLimits;
+  /**
+   * Profiles by name, for whether a session's profile redacts when no live session says so
+   * (a history viewer, another instance's transcript). Unknown profiles redact.
+   */
+  profiles?: Record<string, { security: { redact_transcripts: boolean } }>;
+  /** How often a redacted live screen is captured when the pane writes nothing (ms). */
+  livePollMs?: number;
 }
 
 const require = createRequire(import.meta.url);
-const XTERM_JS = require.resolve("@xterm/xterm/lib/xterm.js");
-const XTERM_CSS = require.resolve("@xterm/xterm/css/xterm.css");
+/** Static files: xterm.js, and the pages' own script and style (copied next to dist/viewer/). */
+const ASSETS: Record<string, { type: string; path: string }> = {
+  "xterm.js": { type: "text/javascript", path: require.resolve("@xterm/xterm/lib/xterm.js") },
+  "xterm.css": { type: "text/css", path: require.resolve("@xterm/xterm/css/xterm.css") },
+  "session.js": {
+    type: "text/javascript",
+    path: fileURLToPath(new URL("./assets/session.js", import.meta.url)),
+  },
+  "viewer.css": { type: "text/css", path: fileURLToPath(new URL("./assets/viewer.css", import.meta.url)) },
+};
+const assetCache = new Map<string, Buffer>();
 
 const inputBody = z.object({ data: z.string().min(1).max(16_384) }).strict();
 const lockBody = z
@@ -47,7 +78,7 @@ const eventsQuery = z.object({
   live: z.string().optional(),
 });
 
-/** Takes the response over for server-sent events. */
+/** Takes the response over for server-sent events (the security headers are on reply.raw). */
 function startEventStream(reply: FastifyReply) {
   reply.hijack();
   const res = reply.raw;
@@ -80,6 +111,40 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
   const pageToken = (req: object): string =>
     operators.get(req) && opts.operatorToken ? opts.operatorToken : opts.token;
   app.removeContentTypeParser("text/plain");
+  const limiter = new LiveLimiter(opts.liveLimits ?? DEFAULT_LIVE_LIMITS);
+  /** Whether what the viewer shows of a session goes through the redactor (its profile's choice). */
+  const redacts = (id: string): boolean => {
+    const s = opts.manager?.sessions.get(id);
+    if (s) return s.profile.security.redact_transcripts;
+    const name = opts.store.files.get(id)?.meta.profile;
+    const p =
+      typeof name === "string" && opts.profiles && Object.hasOwn(opts.profiles, name)
+        ? opts.profiles[name]
+        : undefined;
+    return p?.security.redact_transcripts ?? true;
+  };
+  const screens = new PaneScreens(async (id) => {
+    const s = opts.manager?.sessions.get(id);
+    if (!opts.manager || !s || s.status !== "open") return null;
+    const tmux = opts.manager.deps.tmux;
+    const info = await tmux.paneInfo(s.paneId);
+    if (!info || info.dead) return null;
+    const raw = await tmux.capture(s.paneId, { start: -LOOKBACK, ansi: true });
+    return {
+      capture: raw,
+      cols: info.width,
+      rows: info.height,
+      cursor: { x: info.cursorX, y: info.cursorY },
+      redact: redacts(id),
+    };
+  }, opts.livePollMs);
+  app.addHook("onClose", async () => screens.close());
+
+  // First of all, on every response (refusals, errors, 404s and hijacked event streams too):
+  // set on the raw response, which fastify's own headers are merged into.
+  app.addHook("onRequest", async (_req, reply) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.raw.setHeader(name, value);
+  });
 
   // Every request: a Host we serve, a same-origin Origin if any, and the instance's token.
   app.addHook("onRequest", async (req, reply) => {
@@ -112,13 +177,6 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       status === 500 ? "INTERNAL_ERROR" : "BAD_REQUEST",
       status === 500 ? "Internal error." : err.message,
     );
-  });
-
-  app.addHook("onSend", async (_req, reply, payload) => {
-    reply.header("referrer-policy", "no-referrer");
-    reply.header("x-content-type-options", "nosniff");
-    reply.header("content-security-policy", "frame-ancestors 'none'");
-    return payload;
   });
 
   const rows = (): SessionRow[] => {
@@ -165,8 +223,14 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     return id;
   };
 
-  app.get("/assets/xterm.js", (_req, reply) => reply.type("text/javascript").send(readFileSync(XTERM_JS)));
-  app.get("/assets/xterm.css", (_req, reply) => reply.type("text/css").send(readFileSync(XTERM_CSS)));
+  app.get("/assets/:name", (req, reply) => {
+    const name = (req.params as { name: string }).name;
+    const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
+    if (!asset) return fail(reply, 404, "NOT_FOUND", `No asset '${name}'.`);
+    let body = assetCache.get(name);
+    if (!body) assetCache.set(name, (body = readFileSync(asset.path)));
+    return reply.type(asset.type).send(body);
+  });
 
   app.get("/", (req, reply) => reply.type("text/html").send(indexPage(rows(), pageToken(req))));
 
@@ -181,7 +245,12 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const id = sessionParam(req, reply);
     if (!id) return reply;
     const live = (req.query as { live?: string }).live === "1" && Boolean(opts.manager?.sessions.get(id));
-    return reply.type("text/html").send(sessionPage(id, pageToken(req), live));
+    // xterm.js writes <style> elements and style attributes: see contentSecurityPolicy().
+    reply.header("content-security-policy", contentSecurityPolicy(true));
+    // Under readonly/restricted the page types whole lines, each checked by the policy.
+    const guarded =
+      (opts.manager?.sessions.get(id)?.profile.security.mode ?? "unrestricted") !== "unrestricted";
+    return reply.type("text/html").send(sessionPage(id, pageToken(req), live, guarded));
   });
 
   // Long poll (predecessor-compatible): events after a line, waiting up to wait_ms for new ones.
@@ -191,7 +260,12 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const q = eventsQuery.parse(req.query);
     await opts.store.waitFor(id, q.after_line, q.wait_ms);
     const { events, next } = opts.store.read(id, q.after_line);
-    return { ok: true, session_id: id, events, next_line: next };
+    return {
+      ok: true,
+      session_id: id,
+      events: redacts(id) ? events.map(redactEvent) : events,
+      next_line: next,
+    };
   });
 
   // Push channel: server-sent events, one per transcript line, from after_line on.
@@ -199,6 +273,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const id = sessionParam(req, reply);
     if (!id) return reply;
     let next = eventsQuery.parse(req.query).after_line;
+    const redact = redacts(id);
     const res = startEventStream(reply);
     // Writes until caught up or the client's socket is full; then waits for 'drain'. A slow
     // reader costs one page of buffered events, never the whole transcript.
@@ -209,7 +284,9 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
         const page = opts.store.read(id, next, 500, 1_000_000);
         if (page.next === next) return;
         next = page.next;
-        const ok = res.write(page.events.map((ev) => `data: ${JSON.stringify(ev)}\n\n`).join(""));
+        const ok = res.write(
+          page.events.map((ev) => `data: ${JSON.stringify(redact ? redactEvent(ev) : ev)}\n\n`).join(""),
+        );
         if (!ok) {
           waiting = true;
           res.once("drain", () => {
@@ -234,7 +311,8 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     flush();
   });
 
-  // Live terminal: the tmux pane itself, read-only, base64 chunks over server-sent events.
+  // Live terminal, read-only, over server-sent events: the pane's bytes from `tmux attach -r`
+  // (base64 chunks) for a session that does not redact; else redacted screen frames (screen.ts).
   app.get("/api/sessions/:id/live", async (req, reply) => {
     const id = sessionParam(req, reply);
     if (!id) return reply;
@@ -242,20 +320,63 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     const s = mgr?.sessions.get(id);
     if (!mgr || !s || s.status !== "open")
       return fail(reply, 409, "SESSION_CLOSED", "No live terminal for this session.");
+    const slot = limiter.acquire(id);
+    if (!slot.ok) {
+      return fail(
+        reply,
+        429,
+        "TOO_MANY_LIVE_STREAMS",
+        slot.scope === "session"
+          ? `This session already has ${slot.limit} live views open (SSH_MCP_VIEWER_LIVE_PER_SESSION). Close one of its live tabs, or open the page without &live=1 (the transcript view), then try again.`
+          : `The viewer already streams ${slot.limit} live views (SSH_MCP_VIEWER_LIVE_MAX). Close a live tab, or open the page without &live=1 (the transcript view), then try again.`,
+      );
+    }
+    // The slot is held until the client goes, whatever ends the stream.
     let gone = false;
-    req.raw.on("close", () => (gone = true));
-    const info = await mgr.deps.tmux.paneInfo(s.paneId);
+    req.raw.on("close", () => {
+      gone = true;
+      slot.release();
+    });
+    let info;
+    try {
+      info = await mgr.deps.tmux.paneInfo(s.paneId);
+    } catch (err) {
+      slot.release();
+      throw err;
+    }
     if (gone) return reply;
     const cols = info?.width ?? s.profile.width;
     const rowsN = info?.height ?? s.profile.height;
     const res = startEventStream(reply);
     res.write(`event: size\ndata: ${JSON.stringify({ cols, rows: rowsN })}\n\n`);
+    if (redacts(id)) {
+      // Output in the transcript means the pane changed: capture it then, not only on the poll.
+      const onAppend = (sid: string): void => {
+        if (sid === id) screens.poke(id);
+      };
+      opts.store.on("append", onAppend);
+      const unfollow = opts.store.follow(id);
+      const unsubscribe = screens.subscribe(
+        id,
+        (json) => res.write(`event: frame\ndata: ${json}\n\n`),
+        () => res.end(),
+      );
+      const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+      req.raw.on("close", () => {
+        clearInterval(ping);
+        unsubscribe();
+        unfollow();
+        opts.store.off("append", onAppend);
+      });
+      return reply;
+    }
     const env = { ...(opts.env ?? {}) };
     for (const name of opts.secretEnvNames ?? []) delete env[name];
     const attach = attachReadOnly(mgr.deps.tmux.socket, s.tmuxName, cols, rowsN, env);
     attach.onData((d) => res.write(`data: ${Buffer.from(d, "utf8").toString("base64")}\n\n`));
     attach.onExit(() => res.end());
     req.raw.on("close", () => attach.close());
+    return reply;
   });
 
   app.post("/api/sessions/:id/lock", async (req, reply) => {
@@ -294,8 +415,29 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
       );
     }
     const data = body.data.data;
+    // The same policy as every other input path (docs/security.md), checked as the human types.
+    if (s.profile.security.mode !== "unrestricted") {
+      await shellParserReady();
+      const verdict = checkTyped(s.profile, data, inputContext(s));
+      if (!verdict.allowed) {
+        s.writer.write("security_block", {
+          tool: "viewer",
+          actor: "human",
+          rule: verdict.rule,
+          mode: s.profile.security.mode,
+        });
+        return fail(
+          reply,
+          403,
+          "POLICY_BLOCKED",
+          `Refused by profile '${s.profile.name}' security policy (${verdict.rule}). Nothing was sent.`,
+        );
+      }
+    }
     await s.exclusive(async () => {
-      s.writer.write("send", { tool: "viewer", text: data, actor: "human" });
+      // Recorded as the transcript records output: redacted if the profile redacts.
+      const recorded = s.profile.security.redact_transcripts ? redactText(data) : data;
+      s.writer.write("send", { tool: "viewer", text: recorded, actor: "human" });
       s.otherInput("typed", data);
       await mgr.deps.tmux.sendLiteral(s.paneId, data);
     });

@@ -34,3 +34,34 @@ export function originAllowed(origin: string | undefined, allowed: Set<string>):
     return false;
   }
 }
+
+/**
+ * The Content-Security-Policy of every response: scripts and styles only from our own files
+ * (no inline script, so injected markup could not run even if escaping failed somewhere), no
+ * plugins, no <base> rewriting, no framing (clickjacking of the lock button), no form posts.
+ * `inlineStyles` is for the session page alone: xterm.js 5.5's DOM renderer writes <style>
+ * elements (theme, cell size) and style attributes (truecolor cells) at run time, with no nonce
+ * option (xtermjs/xterm.js#4445), and the terminal does not render without them. Styles cannot
+ * run script, and default-src 'self' keeps CSS from loading anything from elsewhere.
+ */
+export function contentSecurityPolicy(inlineStyles = false): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    inlineStyles ? "style-src 'self' 'unsafe-inline'" : "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'none'",
+  ].join("; ");
+}
+
+/** Headers on every response, errors and event streams included. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": contentSecurityPolicy(),
+  "x-content-type-options": "nosniff",
+  // The URL carries the token: never send it on as a Referer.
+  "referrer-policy": "no-referrer",
+};

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import type { SessionManager } from "../session/manager.js";
-import { buildViewerApp } from "./app.js";
+import { buildViewerApp, type ViewerOptions } from "./app.js";
+import type { LiveLimits } from "./limits.js";
 import { TranscriptStore } from "./store.js";
 
 /**
@@ -31,6 +32,8 @@ export async function startViewer(opts: {
   serverMeta?: () => Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
   secretEnvNames?: string[];
+  liveLimits?: LiveLimits;
+  profiles?: ViewerOptions["profiles"];
   tokenFile?: string;
   operatorTokenFile?: string;
 }): Promise<RunningViewer> {
@@ -51,6 +54,8 @@ export async function startViewer(opts: {
     serverMeta: opts.serverMeta,
     env: opts.env,
     secretEnvNames: opts.secretEnvNames,
+    liveLimits: opts.liveLimits,
+    profiles: opts.profiles,
   });
   const candidates = opts.port === "auto" ? Array.from({ length: 100 }, (_, i) => 8765 + i) : [opts.port];
   let lastErr: unknown;

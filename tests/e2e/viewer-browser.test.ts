@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHarness, type Harness } from "../helpers/harness.js";
 
@@ -35,13 +35,31 @@ afterAll(async () => {
   await h?.close();
 });
 
+/**
+ * A page that records what its Content-Security-Policy blocked: the pages keep no inline script
+ * (the browser would refuse it), so a violation means something the page needs did not run.
+ */
+async function watchedPage(): Promise<{ page: Page; violations: string[] }> {
+  const page = await browser.newPage();
+  const violations: string[] = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  page.on("pageerror", (e) => violations.push(`page error: ${e.message}`));
+  return { page, violations };
+}
+
+/** A fake private key the pane prints: its body must not reach the page in live mode. */
+const KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+
 describe("viewer in a browser", () => {
   it("open_session's viewer_url carries a token and the page renders the terminal", async () => {
     expect(viewerUrl).toMatch(
       new RegExp(`^http://127\\.0\\.0\\.1:\\d+/sessions/${sid}\\?token=[\\w-]{20,}$`),
     );
-    const page = await browser.newPage();
-    await page.goto(viewerUrl);
+    const { page, violations } = await watchedPage();
+    const response = await page.goto(viewerUrl);
+    expect(response?.headers()["content-security-policy"]).toContain("script-src 'self'");
     await h.call("execute_command", {
       session_id: sid,
       command: "printf '\\033[32mbrowser-sees-this\\033[0m\\n'",
@@ -89,11 +107,12 @@ describe("viewer in a browser", () => {
     // Without the token the same page is refused.
     const bare = await page.goto(viewerUrl.replace(/\?token=.*$/, ""));
     expect(bare?.status()).toBe(401);
+    expect(violations).toEqual([]);
     await page.close();
   });
 
   it("live mode mirrors the tmux pane; typing needs the input lock and is recorded as human", async () => {
-    const page = await browser.newPage();
+    const { page, violations } = await watchedPage();
     // The human's page: the operator's URL (the agent's viewer_url reads only).
     const instance = (
       (await h.call("list_sessions")).sessions as { session_id: string; server_instance_id: string }[]
@@ -111,6 +130,22 @@ describe("viewer in a browser", () => {
         timeout: 15_000,
       },
     );
+    // The profile redacts (the default): a private key printed in the pane shows as masked.
+    await h.call("execute_command", {
+      session_id: sid,
+      command: `printf '%s\\n' '-----BEGIN OPENSSH PRIVATE KEY-----' '${KEY_BODY}' '-----END OPENSSH PRIVATE KEY-----' after-key`,
+    });
+    await page.waitForFunction(
+      () =>
+        /^after-key/m.test(
+          [...document.querySelectorAll(".xterm-rows > div")].map((r) => r.textContent).join("\n"),
+        ),
+      undefined,
+      { timeout: 15_000 },
+    );
+    const rows = await page.$eval(".xterm-rows", (e) => e.textContent ?? "");
+    expect(rows).toContain("-----BEGIN OPENSSH PRIVATE KEY-----");
+    expect(rows).not.toContain(KEY_BODY);
     await page.click("#lock");
     await page.waitForFunction(
       () => document.querySelector("#lock")?.textContent?.includes("release"),
@@ -149,6 +184,7 @@ describe("viewer in a browser", () => {
     expect(await h.call("execute_command", { session_id: sid, command: "echo agent-again" })).toMatchObject({
       output: "agent-again\n",
     });
+    expect(violations).toEqual([]);
     await page.close();
   });
 });
