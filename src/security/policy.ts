@@ -61,7 +61,8 @@ function matchAny(patterns: string[], text: string): string | undefined {
 function familyRule(family: PolicyFamily, line: string): string | undefined {
   if (family === "posix") return undefined;
   if (family === "other") return "no known shell reads this line (a program of its own is at the prompt)";
-  if (/[$`\\(){}<>!]/.test(line)) return `${family} shell: $ \` \\ ( ) { } < > ! are refused there`;
+  // `^` redirected stderr in fish before 3.3.
+  if (/[$`\\(){}<>!^]/.test(line)) return `${family} shell: $ \` \\ ( ) { } < > ! ^ are refused there`;
   return undefined;
 }
 

@@ -30,7 +30,8 @@ export interface Parsed {
 
 export interface Spec {
   any?: true;
-  deny?: { short?: string; long?: string[] };
+  /** Denied short letters and long names; `exact`: real options that are prefixes of denied ones. */
+  deny?: { short?: string; long?: string[]; exact?: string[] };
   /** Short options without a value. */
   short?: string;
   /** Short options taking a value (attached, or the next word). */
@@ -118,13 +119,16 @@ export function parseOptions(words: Word[], spec: Spec): Parsed | string {
 
 /** A row that lets every option but a denied set through. */
 function denied(words: Word[], deny: NonNullable<Spec["deny"]>): string | undefined {
+  // Every word, even after `--`: an option taking a value takes `--` as that value, and the
+  // words after it are still options (`git log --decorate-refs -- --output=F`).
   for (const w of words) {
     const a = w.value;
-    if (a === "--") return undefined;
-    if (!a.startsWith("-") || a === "-") continue;
+    if (!a.startsWith("-") || a === "-" || a === "--") continue;
     if (w.expanded || w.globbed) return `'${a}' is not literal where an option is read`;
     if (a.startsWith("--")) {
       const name = a.slice(2).split("=")[0] as string;
+      // getopt_long takes an exact name first, else an unambiguous prefix.
+      if (deny.exact?.includes(name)) continue;
       const hit = deny.long?.find((d) => d.startsWith(name));
       if (hit) return `--${hit}`;
     } else {
@@ -233,7 +237,9 @@ const GIT_VERBS: Record<string, Spec> = table({
       if (has(p, "-l", "--list")) return args.length ? "git config --list takes no name" : undefined;
       if (has(p, "--get", "--get-all", "--get-regexp", "--get-urlmatch"))
         return args.length <= 2 ? undefined : "git config --get: a name and a pattern";
-      return args.length === 1 ? undefined : "git config NAME VALUE sets a value";
+      return args.length === 1 && args[0]?.includes(".")
+        ? undefined
+        : "git config NAME VALUE sets a value (and `git config edit` opens an editor)";
     },
   },
   remote: {
@@ -252,21 +258,28 @@ const GIT_VERBS: Record<string, Spec> = table({
   reflog: {
     deny: LOG_DENY,
     check: (p) => {
-      const verb = operands(p)[0];
-      return verb === undefined || ["show", "list", "exists"].includes(verb) || !/^[a-z]+$/.test(verb)
-        ? undefined
-        : `git reflog ${verb} changes the reflog`;
+      const verb = p.args[0]?.value;
+      return verb !== undefined && ["expire", "delete", "drop", "write"].includes(verb)
+        ? `git reflog ${verb} changes the reflog`
+        : undefined;
     },
   },
   stash: {
     deny: LOG_DENY,
-    check: (p) => {
-      const verb = operands(p)[0];
-      return verb === "list" || verb === "show"
+    // The sub-command right after `stash`: `git stash -- list` is `git stash push -- list`.
+    check: (p) =>
+      p.args[0]?.value === "list" || p.args[0]?.value === "show"
         ? undefined
-        : "git stash (other than list/show) changes the tree";
-    },
+        : "git stash (other than list/show) changes the tree",
   },
+  worktree: {
+    any: true,
+    check: (p) =>
+      p.args[0]?.value === "list" && !p.args.some((a) => a.expanded)
+        ? undefined
+        : "git worktree (other than list)",
+  },
+  "ls-remote": { deny: { long: [...LOG_DENY.long, "upload-pack"] } },
 });
 
 const KUBECTL_LONG: Record<string, 0 | 1 | 2> = {
@@ -293,7 +306,9 @@ const KUBECTL_LONG: Record<string, 0 | 1 | 2> = {
   "no-headers": 0,
   "label-columns": 1,
   "chunk-size": 1,
-  raw: 1,
+  raw: 2,
+  list: 0,
+  client: 0,
   "request-timeout": 1,
   "limit-bytes": 1,
   "max-log-requests": 1,
@@ -472,6 +487,8 @@ export function sedScriptSafe(script: string): string | undefined {
     if (c === undefined) return "an address without a command";
     if (c === "{") {
       depth++;
+      ws();
+      continue;
     } else if ("pPdDnNgGhHxzl=F".includes(c)) {
       // no argument
     } else if (c === "q" || c === "Q") {
@@ -553,8 +570,13 @@ const TABLE: Record<string, Spec> = {
   ),
   printf: {
     any: true,
-    check: (p: Parsed) =>
-      p.args[0]?.expanded || p.args[0]?.value.startsWith("-v") ? "printf -v assigns a variable" : undefined,
+    check: (p: Parsed) => {
+      if (p.args[0]?.expanded || p.args[0]?.value.startsWith("-v")) return "printf -v assigns a variable";
+      // zsh's printf evaluates a numeric argument as arithmetic: `name[$(cmd)]` runs cmd.
+      return p.args.slice(1).some((a) => /[[`]|\$\(/.test(a.value))
+        ? "printf: an argument with [, $( or ` (zsh evaluates it)"
+        : undefined;
+    },
   },
   test: {
     any: true,
@@ -572,10 +594,19 @@ const TABLE: Record<string, Spec> = {
       return undefined;
     },
   },
-  top: {
-    any: true,
-    check: (p: Parsed) => (operands(p).some((a) => /^-\w*b/.test(a)) ? undefined : "top without -b (batch)"),
+  command: {
+    short: "vVp",
+    check: (p: Parsed) => (has(p, "-v", "-V") ? undefined : "command without -v/-V runs the command"),
   },
+  crontab: {
+    short: "l",
+    valued: "u",
+    check: (p: Parsed) =>
+      has(p, "-l") && !p.args.length ? undefined : "crontab without -l (or with a file) installs",
+  },
+  hostnamectl: { any: true, check: (p: Parsed) => statusOnly("hostnamectl", p) },
+  timedatectl: { any: true, check: (p: Parsed) => statusOnly("timedatectl", p) },
+  top: { any: true, check: (p: Parsed) => (p.args.some(batchFlag) ? undefined : "top without -b (batch)") },
   ss: { deny: { short: "KD", long: ["kill", "diag"] } },
   journalctl: {
     deny: {
@@ -592,6 +623,7 @@ const TABLE: Record<string, Spec> = {
         "update-catalog",
         "cursor-file",
       ],
+      exact: ["cursor"],
     },
   },
   sort: {
@@ -762,9 +794,8 @@ const TABLE: Record<string, Spec> = {
       )
         return `ip ${object} is not on the readonly table`;
       const verb = args[1];
-      return verb === undefined ||
-        /^(show|list|ls|lst|get|sh|s)$/.test(verb) ||
-        /^[a-z]+[0-9]|^lo$|^dev$/.test(verb)
+      // Whole verbs only: iproute2 takes prefixes, and for link tries `set` before `show` (`ip link s`).
+      return verb === undefined || /^(show|list|ls|lst|get|dev)$/.test(verb)
         ? undefined
         : `ip ${object} ${verb} is not on the readonly table`;
     },
@@ -859,7 +890,7 @@ const TABLE: Record<string, Spec> = {
             any: true,
             check: (p: Parsed) =>
               // Right after the group: cobra would read `-x rm` before it as a flag and its value.
-              /^(ls|list|ps|inspect|logs|top|port|stats|history|images|config|version)$/.test(
+              /^(ls|list|ps|inspect|logs|top|port|stats|history|images|version)$/.test(
                 p.args[0]?.value ?? "",
               ) && !p.args[0]?.expanded
                 ? undefined
@@ -949,6 +980,26 @@ export const SAFE_VARS = /^(LC_[A-Z]+|LANG|LANGUAGE|TZ|COLUMNS|LINES|NO_COLOR|TE
 /** A system program path (`/usr/bin/ls`) stands for its name; other paths are refused. */
 const SYSTEM_PATH = /^\/(usr\/)?(local\/)?s?bin\/[^/]+$/;
 
+/** hostnamectl/timedatectl: nothing, or status/show (their other verbs set things). */
+function statusOnly(name: string, p: Parsed): string | undefined {
+  if (p.args.some((a) => a.expanded || a.globbed)) return `${name}: a word that is not literal`;
+  if (p.args.some((a) => /^-[HM]|^--(host|machine)/.test(a.value))) return `${name} -H/-M`;
+  const verb = p.args.find((a) => !a.value.startsWith("-"))?.value;
+  return verb === undefined || verb === "status" || verb === "show"
+    ? undefined
+    : `${name} ${verb} changes the system`;
+}
+
+/** top's -b as a flag: in a cluster before any option that takes a value (`-bn1`, not `-ubin`). */
+function batchFlag(w: Word): boolean {
+  if (w.expanded || !/^-[^-]/.test(w.value)) return false;
+  for (const c of w.value.slice(1)) {
+    if (c === "b") return true;
+    if (!"cHiSs1".includes(c)) return false;
+  }
+  return false;
+}
+
 /** A program no word given to it can make write or run anything (xargs and find -exec may add words). */
 function onlyReads(name: string): boolean {
   const spec = Object.hasOwn(PROGRAMS, name) ? PROGRAMS[name] : undefined;
@@ -1005,7 +1056,7 @@ function checkSpec(name: string, spec: Spec, args: Word[]): string | undefined {
     const hit = denied(args, spec.deny);
     if (hit) return `${name} ${hit} is not on the readonly table (it writes or runs something)`;
     if (args.some((a) => a.expanded)) return `${name}: a word that is not literal`;
-    return spec.check?.({ opts: [], args: args.filter((a) => !a.value.startsWith("-")) }, checkProgram);
+    return spec.check?.({ opts: [], args }, checkProgram);
   }
   // Here a word's value decides what the program does: an expansion could be any option.
   const expanded = args.find((a) => a.expanded);
@@ -1031,6 +1082,10 @@ function checkSpec(name: string, spec: Spec, args: Word[]): string | undefined {
     if (has(parsed, "-a", "--arg-file") && parsed.args.length === 0) return undefined;
     const cmd = parsed.args[0];
     if (!cmd) return undefined;
+    // BusyBox xargs replaces the string in the command name too (`xargs -I cat cat ...` runs sh).
+    const replace = parsed.opts.find((o) => o.name === "-I" || o.name === "-i" || o.name === "--replace");
+    if (replace && cmd.value.includes(replace.value || "{}"))
+      return "xargs -I: the replace string in the command name";
     const inner = checkProgram(parsed.args);
     if (inner) return inner;
     const innerName = cmd.value.replace(/^.*\//, "");

@@ -123,6 +123,8 @@ function walk(node: Node, out: SimpleCommand[]): string | undefined {
   const type = node.type;
   if (type === "command") return command(node, out);
   if (type === "redirected_statement") {
+    // zsh runs $READNULLCMD (a pager) for a line that is only `< file`.
+    if (!node.childForFieldName("body")) return "a redirection without a command";
     for (const child of node.children) {
       if (!child) continue;
       if (child.type.endsWith("_redirect")) {
@@ -273,6 +275,8 @@ export function literal(text: string): { word?: Word; refused?: string } {
         return { refused: `$${next}...${next} quoting` };
       const len = plainExpansion(text, i);
       if (!len) return { refused: `the expansion '${text.slice(i, i + 12)}'` };
+      // zsh subscripts an unbraced `$NAME[...]` and evaluates it as arithmetic ($(...) included).
+      if (text[i + len] === "[") return { refused: `a subscript after '${text.slice(i, i + len)}'` };
       value += text.slice(i, i + len);
       expanded = true;
       i += len - 1;
@@ -301,6 +305,9 @@ export function literal(text: string): { word?: Word; refused?: string } {
   }
   if (quote) return { refused: "an unbalanced quote" };
   if (/\{[^{}]*(,|\.\.)[^{}]*\}/.test(unquoted)) return { refused: "brace expansion" };
+  // `{NAME}>file` stores a new file descriptor's number in NAME (`{PATH}>/dev/null`).
+  if (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(text))
+    return { refused: `'${text}' (a named file descriptor sets a variable)` };
   return { word: { value, expanded, globbed } };
 }
 
@@ -311,7 +318,7 @@ function unquotedIndex(line: string, ch: string): number {
     const c = line[i];
     if (quote === "'") {
       if (c === "'") quote = undefined;
-    } else if (c === ch) return i;
+    } else if (c === ch && !(ch === "!" && line[i + 1] === "=")) return i;
     else if (c === "\\") i++;
     else if (quote === '"') {
       if (c === '"') quote = undefined;

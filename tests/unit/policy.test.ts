@@ -412,6 +412,34 @@ describe("readonly on a shell parser", () => {
     "constructor",
     "__proto__",
     "hasOwnProperty",
+    // found by review: a `--` taken as an option's value, zsh subscripts, named fds, prefixes
+    "git log -1 '--format=tformat:x' --decorate-refs -- --output=/tmp/F",
+    "git show --decorate-refs -- --output=F",
+    "git blame -L -- --output=F f",
+    "git grep -e -- '-Otouch F; true' -e .",
+    "journalctl -t -- --vacuum-time=1s",
+    "journalctl -t -- --rotate",
+    "echo $HOME['$(touch F)']",
+    "ls $HOME['$(touch x)']",
+    "printf '%d\\n' 'path[$(touch F)]'",
+    "true {HISTFILE}>/dev/null",
+    "echo {PATH}>/dev/null",
+    "top -ubin",
+    "top -d1",
+    "ip link s lo down",
+    "ip l s dev lo mtu 1400",
+    "echo sh | xargs -I cat cat -c 'touch F'",
+    "git stash -- list",
+    "< /etc/passwd",
+    "docker compose config -o F",
+    "git config edit",
+    "command touch F",
+    "crontab F",
+    "crontab -r",
+    "hostnamectl set-hostname x",
+    "timedatectl set-time 10:00",
+    "git worktree add x",
+    "git ls-remote --upload-pack='touch F' .",
   ])("refuses %j", (cmd) => {
     expectRefused(checkCommand(readonly, cmd), cmd);
   });
@@ -512,6 +540,24 @@ describe("readonly on a shell parser", () => {
     "awk '!seen[$0]++' f",
     "echo 'a!b'",
     "/usr/bin/ls -la",
+    "sed -n '/x/{p;q}' f",
+    "sed -n '1{p}' f",
+    "sed -n '/a/,/b/{/x/p}' f",
+    "journalctl --cursor=s=abc",
+    "git reflog master",
+    "git reflog",
+    "kubectl auth can-i --list",
+    "kubectl version --client",
+    "kubectl get pods --field-selector=status.phase!=Running",
+    "command -v nginx",
+    "crontab -l",
+    "hostnamectl",
+    "timedatectl status",
+    "git worktree list",
+    "git ls-remote origin",
+    "git stash show -p",
+    "top -bn1",
+    "echo $HOME",
     "ls && ls || ls; ls &",
   ])("allows %j", (cmd) => {
     expectAllowed(checkCommand(readonly, cmd), cmd);
@@ -527,6 +573,7 @@ describe("readonly on a shell parser", () => {
     expectAllowed(fish("ls -la /tmp | grep x"), "fish ls");
     expectAllowed(fish("grep 'a b' f"), "fish grep");
     expectRefused(fish("echo (touch F)"), "fish (cmd)");
+    expectRefused(fish("ls ^F"), "old fish ^ redirection");
     expectRefused(fish("echo 'x\\' ; touch F ; echo '"), "fish backslash in quotes");
     expectRefused(fish('echo "$(touch F)"'), "fish $()");
     expectRefused(checkCommand(readonly, "echo 'a!b'", "csh"), "csh ! in quotes");
