@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, type Flags } from "../config/load.js";
 import { SshMcpError } from "../errors.js";
@@ -15,6 +15,7 @@ const FIELDS = [
   "#{@ssh_mcp_server_instance_id}",
   "#{@ssh_mcp_owner_label}",
   "#{@ssh_mcp_created_at}",
+  "#{@ssh_mcp_recording}",
 ];
 
 function out(line: string): void {
@@ -47,11 +48,16 @@ export async function runLs(flags: Flags, env: NodeJS.ProcessEnv): Promise<numbe
     return 0;
   }
   for (const { info, extra } of panes) {
-    const [id = "", profile, instance, owner, created] = extra;
-    const status = info.dead ? `closed(${info.deadStatus ?? "?"})` : "open";
+    const [id = "", profile, instance, owner, created, recordingError] = extra;
+    const status = info.dead ? `closed(${info.deadStatus ?? "?"})` : recordingError ? "unhealthy" : "open";
+    // Not recording (docs/audit.md): the server refuses input to it until the transcript takes writes.
+    const recording = info.dead
+      ? ""
+      : `  recording=${recordingError ? "unavailable" : info.piped ? "ok" : "lost"}`;
     out(
-      `${id}  ${status}  profile=${profile}  owner=${owner || "-"}  instance=${instance}  created=${created}  attached=${info.attachedClients}\n    ${attachCommand(config.tmuxSocket, id)}`,
+      `${id}  ${status}${recording}  profile=${profile}  owner=${owner || "-"}  instance=${instance}  created=${created}  attached=${info.attachedClients}\n    ${attachCommand(config.tmuxSocket, id)}`,
     );
+    if (recordingError) out(`    ${recordingError}`);
     const viewer = operatorUrl(config.runtimeDir, instance ?? "", id);
     if (viewer) out(`    ${viewer}  (viewer; this URL can take the input lock and type as the human)`);
   }
@@ -172,7 +178,45 @@ export async function runDoctor(flags: Flags, env: NodeJS.ProcessEnv): Promise<n
         `ssh-keyscan -p ${p.port} ${p.host} >> ${p.known_hosts_file} (after checking the fingerprint)`,
       );
   }
+  // The audit (docs/audit.md): sessions refuse input when their transcript cannot be written.
+  const audit = auditSpace(config.transcriptsDir ?? config.runtimeDir);
+  report(audit.ok, `transcripts: ${audit.what}`, audit.fix);
+  const tmuxForLs = new Tmux(config.tmuxSocket, { env });
+  const stuck = (
+    await tmuxForLs.listPanes(["#{@ssh_mcp_session_id}", "#{@ssh_mcp_recording}"]).catch(() => [])
+  )
+    .filter((p) => p.extra[0] && p.extra[1] && !p.info.dead)
+    .map((p) => `${p.extra[0]} (${p.extra[1]})`);
+  report(
+    !stuck.length,
+    stuck.length ? `sessions not recording: ${stuck.join(", ")}` : "every open session is recording",
+    "free space in the transcripts directory or fix its permissions; recording resumes by itself",
+  );
   out(`tmux socket: ${config.tmuxSocket}; runtime dir: ${config.runtimeDir}`);
   out(problems ? `${problems} problem(s) found.` : "All checks passed.");
   return problems ? 1 : 0;
+}
+
+/** Whether the transcripts directory takes writes, with room to spare (16 MiB). */
+function auditSpace(dir: string): { ok: boolean; what: string; fix?: string } {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK);
+    const st = statfsSync(dir);
+    const free = st.bavail * st.bsize;
+    const mib = Math.floor(free / 1024 / 1024);
+    return free >= 16 * 1024 * 1024
+      ? { ok: true, what: `${dir} (${mib} MiB free)` }
+      : {
+          ok: false,
+          what: `${dir} has ${mib} MiB free`,
+          fix: "free space there: a full disk stops every session's input",
+        };
+  } catch (err) {
+    return {
+      ok: false,
+      what: `${dir}: ${(err as Error).message}`,
+      fix: "make it writable by the server's user",
+    };
+  }
 }

@@ -2,11 +2,12 @@ import { readFileSync, statSync } from "node:fs";
 import { profileSchema, type Profile } from "../config/schema.js";
 import type { PaneInfo } from "../tmux/client.js";
 import { chain, type TmuxCommand } from "../tmux/client.js";
-import { eachLine, isRecvLine, TranscriptFollower } from "../transcript/reader.js";
+import { eachLine, isRecvLine, tailEvents, TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js";
 import type { ShellState } from "./shells.js";
 import type { SessionManager } from "./manager.js";
 import { watchNestedShells } from "./operations.js";
+import { recorderAlive, repairRecorder, watchWriter } from "./recorder.js";
 import { Session } from "./session.js";
 import type { CommandResult, Completion } from "./types.js";
 
@@ -147,6 +148,8 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     s.adoptedFrom = row.info.ownerInstance || null;
     const replay: Replay = { finishedWithoutEvent: new Set(), startsAt: new Map() };
     const end = replayTranscript(s, row.transcript, replay);
+    // Where a gap would start: the transcript's last event, whatever it was.
+    s.lastEventTs = tailEvents(row.transcript, 1)[0]?.ts ?? s.lastEventTs;
     s.follower = new TranscriptFollower(
       row.transcript,
       (ev, end) => applyEvent(s, ev, replay, undefined, end),
@@ -187,6 +190,17 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     }
     deps.logger.info("session adopted", { session_id: s.id, from: s.adoptedFrom, forced });
     mgr.applyPaneState(s, row?.info);
+    watchWriter(mgr, s);
+    // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md).
+    if (s.status === "open" && row && (!row.info.piped || !recorderAlive(s))) {
+      await repairRecorder(
+        mgr,
+        s,
+        row.info.piped ? "the recorder process is gone" : "the pane is not piped to a recorder",
+      ).catch((err: unknown) =>
+        deps.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
+      );
+    }
     // A session that is over keeps no watcher, timer or descriptor.
     if (s.status !== "open") mgr.releaseResources(s);
   }
@@ -271,6 +285,8 @@ function applyEvent(
   lineStart?: number,
   lineEnd?: number,
 ): void {
+  s.lastEventTs = ev.ts;
+  if (ev.dir === "event" && ev.event === "recorder" && typeof ev.pid === "number") s.recorderPid = ev.pid;
   if (ev.dir === "recv") {
     const running = s.replaying ? s.active : undefined;
     if (typeof ev.text === "string") s.onRecv(ev.text, lineEnd);

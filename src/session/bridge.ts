@@ -55,9 +55,14 @@ export interface PaneSpec {
 export const HISTORY_LINES = 2000;
 
 /** The tmux commands (one invocation) that create, tag and tap a session's pane. */
+/** The pipe-pane command that runs the recorder (`exec`: its pid is the recorder's). */
+export function tapCommandLine(tapArgv: string[]): string {
+  return tmuxFormatEscape(`exec ${tapArgv.map(shQuote).join(" ")}`);
+}
+
 export function paneCommands(spec: PaneSpec): TmuxCommand[] {
   const target = `=${spec.id}:`;
-  const tapCmd = tmuxFormatEscape(`exec ${spec.tapArgv.map(shQuote).join(" ")}`);
+  const tapCmd = tapCommandLine(spec.tapArgv);
   return [
     // The server stays up with no sessions: otherwise closing the last session makes it exit,
     // and the next open can race with that exit.

@@ -10,6 +10,7 @@ import { openSession } from "./open.js";
 import { cleanOutput } from "./output.js";
 import { adopt, discover, serverAlive, type PaneRow } from "./adopt.js";
 import { activeLock } from "./locks.js";
+import { checkRecorders, ensureRecording, recordingOk } from "./recorder.js";
 import type { Session } from "./session.js";
 import type { SessionInfo } from "./types.js";
 
@@ -36,6 +37,7 @@ export interface ManagerDeps {
 export class SessionManager {
   readonly sessions = new Map<string, Session>();
   private healthTimer: NodeJS.Timeout | undefined;
+  private recorderTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly deps: ManagerDeps) {}
 
@@ -47,6 +49,12 @@ export class SessionManager {
     if (this.healthTimer) return;
     this.healthTimer = setInterval(() => void this.checkHealth(), this.config.timing.healthIntervalMs);
     this.healthTimer.unref();
+    // Recorders: one kill(pid, 0) per session, no process spawned (docs/audit.md).
+    this.recorderTimer = setInterval(
+      () => void checkRecorders(this),
+      Math.min(1000, this.config.timing.healthIntervalMs),
+    );
+    this.recorderTimer.unref();
   }
 
   profile(name: string): Profile {
@@ -106,6 +114,8 @@ export class SessionManager {
         `Session '${s.id}' lost its SSH transport (${s.healthError ?? "unknown"}). Nothing was sent. Call reopen_session to log in again (the remote shell state, e.g. a pod shell, is not restored automatically).`,
       );
     }
+    // No input without a recorder: a lost one is replaced first, an unwritable transcript refuses.
+    await ensureRecording(this, s);
     // The next input may take the fast path only while the window looks exactly like this.
     s.fastInput = info?.ownerInstance === this.deps.instanceId && !info.lock && !info.dead;
     const lock = activeLock(info?.lock);
@@ -140,7 +150,7 @@ export class SessionManager {
   async fastUsable(sessionId: string, opts: { force?: boolean } = {}): Promise<Session | undefined> {
     await this.ready;
     const s = this.sessions.get(sessionId);
-    return s && s.status === "open" && s.fastInput && !opts.force ? s : undefined;
+    return s && s.status === "open" && s.fastInput && !opts.force && recordingOk(s) ? s : undefined;
   }
 
   /**
@@ -148,7 +158,8 @@ export class SessionManager {
    * unlocked. False: nothing ran, and the next input goes the full way.
    */
   async sendChecked(s: Session, commands: TmuxCommand[], also?: string): Promise<boolean> {
-    let cond = `#{&&:#{==:#{@ssh_mcp_server_instance_id},${this.deps.instanceId}},#{&&:#{==:#{pane_dead},0},#{==:#{@ssh_mcp_lock},}}}`;
+    // Ours, alive, unlocked, and piped to its recorder.
+    let cond = `#{&&:#{==:#{@ssh_mcp_server_instance_id},${this.deps.instanceId}},#{&&:#{==:#{pane_dead},0},#{&&:#{==:#{@ssh_mcp_lock},},#{==:#{pane_pipe},1}}}}`;
     if (also) cond = `#{&&:${cond},${also}}`;
     const sent = await this.deps.tmux.runIf(s.paneId, cond, commands);
     if (!sent) s.fastInput = false;
@@ -268,6 +279,7 @@ export class SessionManager {
         owned_by_this_server: false,
         previous_session_id: null,
         input_lock: activeLock(r.info.lock) ?? null,
+        recording: null,
       }));
   }
 
@@ -380,8 +392,9 @@ export class SessionManager {
       owner_label: s.ownerLabel,
       client_label: this.config.clientLabel,
       server_instance_id: this.deps.instanceId,
-      status: s.status,
-      health_error: s.healthError,
+      // A session that cannot record takes no input: unhealthy until the transcript takes writes.
+      status: s.status === "open" && s.recordingError ? "unhealthy" : s.status,
+      health_error: s.healthError ?? s.recordingError,
       created_at: s.createdAt,
       last_activity_at: s.lastActivityAt,
       transcript_path: s.transcriptPath,
@@ -395,12 +408,14 @@ export class SessionManager {
       owned_by_this_server: true,
       previous_session_id: s.previousSessionId,
       input_lock: s.lock,
+      recording: s.recordingError ? "unavailable" : "ok",
     };
   }
 
   /** Stops following transcripts; tmux sessions stay alive for the next server to adopt. */
   shutdown(): void {
     if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.recorderTimer) clearInterval(this.recorderTimer);
     for (const s of this.sessions.values()) {
       s.follower?.close();
       s.writer.close();

@@ -18,6 +18,7 @@ import { ensureLab, labEnv } from "./lab.js";
 import { checkText, shellParserReady } from "../security/policy.js";
 import { enforce, inputContext, probeShell, watchNestedShells } from "./operations.js";
 import { classifyScreen } from "./screen.js";
+import { tapArgv, watchWriter } from "./recorder.js";
 import { Session } from "./session.js";
 
 /**
@@ -159,16 +160,7 @@ export async function openSession(
         : nativeSshArgv(profile, { connectTimeout, askpass }),
     env: grant?.env ?? {},
     unsetEnv: deps.tmux.injectedEnv,
-    tapArgv: [
-      process.execPath,
-      // A 1 MB young generation: after a burst of output the tap keeps ~18 MB of private memory
-      // instead of ~43 MB, at no cost in throughput (ssh-mcp bench, README performance).
-      "--max-semi-space-size=1",
-      deps.tapScript,
-      ...(profile.security.redact_transcripts ? ["--redact"] : []),
-      transcriptPath,
-      id,
-    ],
+    tapArgv: tapArgv(deps.tapScript, profile, transcriptPath, id),
     options: [
       ["@ssh_mcp_session_id", id],
       ["@ssh_mcp_profile", profile.name],
@@ -205,8 +197,12 @@ export async function openSession(
   });
   session.previousSessionId = previousSessionId;
   session.follower = new TranscriptFollower(transcriptPath, (ev, end) => {
+    session.lastEventTs = ev.ts;
     if (ev.dir === "recv" && typeof ev.text === "string") session.onRecv(ev.text, end);
+    else if (ev.dir === "event" && ev.event === "recorder" && typeof ev.pid === "number")
+      session.recorderPid = ev.pid;
   });
+  watchWriter(mgr, session);
   mgr.sessions.set(id, session);
   watchNestedShells(mgr, session);
   try {
@@ -409,7 +405,7 @@ async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
     }
     from = session.stream.end;
     session.otherInput("typed", sensitive ? undefined : text);
-    session.writer.write("send", {
+    session.writer.mustWrite("send", {
       tool: "route",
       text: sensitive ? "[REDACTED]" : text + enter,
       actor: "agent",

@@ -199,22 +199,28 @@ export async function executeCommand(
       // kill), or leftover input would be prefixed to the line and swallow the begin mark.
       const clear = family ? ["C-u"] : [];
       const keys = literalCommands(s.paneId, text + enter, clear);
-      s.writer.write("command_start", {
-        // The same instant as the ledger's, so a replay rebuilds it exactly.
-        ts: cmd.result.started_at,
-        command_id: cmd.result.command_id,
-        command: opts.command,
-        mode,
-        nonce: cmd.nonce,
-        tool,
-        shell: s.shell.name ?? s.shell.family,
-      });
-      s.writer.write("send", {
-        tool,
-        text: text + enter,
-        actor: "agent",
-        ...(clear.length ? { keys_before: clear } : {}),
-      });
+      try {
+        s.writer.write("command_start", {
+          // The same instant as the ledger's, so a replay rebuilds it exactly.
+          ts: cmd.result.started_at,
+          command_id: cmd.result.command_id,
+          command: opts.command,
+          mode,
+          nonce: cmd.nonce,
+          tool,
+          shell: s.shell.name ?? s.shell.family,
+        });
+        // Recorded, or not typed (docs/audit.md).
+        s.writer.mustWrite("send", {
+          tool,
+          text: text + enter,
+          actor: "agent",
+          ...(clear.length ? { keys_before: clear } : {}),
+        });
+      } catch (err) {
+        s.finish(cmd, "failed", "timeout", null, "");
+        throw err;
+      }
       try {
         if (fast && fitsOneMessage(keys)) {
           // Typed only if the window is still ours, alive, unlocked, not on the alternate screen.
@@ -432,7 +438,7 @@ async function probeNow(
   ) => {
     const start = s.stream.end;
     const sentAt = Date.now();
-    s.writer.write("send", { tool, text: line + enter, actor: "agent", keys_before: ["C-u"] });
+    s.writer.mustWrite("send", { tool, text: line + enter, actor: "agent", keys_before: ["C-u"] });
     await mgr.deps.tmux.sendCommands(literalCommands(s.paneId, line + enter, ["C-u"]));
     let at = start;
     const answer = await s.waitUntil<{ v: T | null }>(
@@ -509,8 +515,17 @@ async function waitForCompletion(mgr: SessionManager, s: Session, cmd: TrackedCo
   const stableMs = Math.max(150, Math.min(s.idleMs, 500));
   const done = await s.waitUntil(() => {
     if (cmd.result.status !== "running") return true;
+    // Recording stopped and cannot resume (disk full): say so now, not after the timeout.
+    if (s.recordingError) return true;
     return inputWait(s, cmd, stableMs) ? true : undefined;
   }, timeoutMs);
+  if (cmd.result.status === "running" && s.recordingError) {
+    throw new SshMcpError(
+      "TRANSCRIPT_UNAVAILABLE",
+      `Command ${cmd.result.command_id} was typed and may still run, but its output is no longer recorded (${s.recordingError}): no further input goes in until the transcript can be written. Free space or fix the runtime directory; recording resumes by itself with a gap event, then get_command tells what is known (docs/audit.md).`,
+      { command_id: cmd.result.command_id },
+    );
+  }
   if (!done && cmd.result.status === "running") {
     cmd.result = { ...cmd.result, timed_out: true };
     s.writer.write("command_timeout", { command_id: cmd.result.command_id, timeout_ms: timeoutMs });
@@ -610,7 +625,7 @@ export async function interrupt(
   access: Access = {},
 ): Promise<Session> {
   const s = await mgr.usable(sessionId, access);
-  s.writer.write("send", { tool, keys: ["C-c"], text: "\u0003", actor: "agent" });
+  s.writer.mustWrite("send", { tool, keys: ["C-c"], text: "\u0003", actor: "agent" });
   await s.exclusive(async () => {
     s.otherInput("typed");
     await mgr.deps.tmux.sendKeys(s.paneId, ["C-c"]);
@@ -688,7 +703,7 @@ export async function sendText(
       release();
       start = s.stream.end;
       release = s.stream.pin(start);
-      s.writer.write("send", {
+      s.writer.mustWrite("send", {
         tool: "send_text",
         text: o.sensitive ? "[REDACTED]" : o.text + enter,
         actor: "agent",
@@ -792,7 +807,7 @@ export async function sendKeys(
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   enforce(s, "send_keys", checkKeys(s.profile, keys, inputContext(s)), keys.join(" "));
   await s.exclusive(async () => {
-    s.writer.write("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
+    s.writer.mustWrite("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
     s.otherInput("typed");
     await mgr.deps.tmux.sendKeys(s.paneId, keys);
   });
@@ -878,7 +893,8 @@ export async function getScreen(mgr: SessionManager, sessionId: string, lines: n
 /** The last `tail` transcript events, dropping the oldest if the reply would grow too large. */
 export async function getTranscript(mgr: SessionManager, sessionId: string, tail: number) {
   const s = await readTarget(mgr, sessionId);
-  const events = tailEvents(s.transcriptPath, tail);
+  const stats = { skipped: 0 };
+  const events = tailEvents(s.transcriptPath, tail, undefined, stats);
   let size = 0;
   let keepFrom = events.length;
   while (keepFrom > 0) {
@@ -888,5 +904,11 @@ export async function getTranscript(mgr: SessionManager, sessionId: string, tail
     size += n;
     keepFrom--;
   }
-  return { transcript_path: s.transcriptPath, events: events.slice(keepFrom), truncated: keepFrom > 0 };
+  return {
+    transcript_path: s.transcriptPath,
+    events: events.slice(keepFrom),
+    truncated: keepFrom > 0,
+    // Lines that are not JSON (torn by a failed write): skipped, and said so (docs/audit.md).
+    ...(stats.skipped ? { skipped_lines: stats.skipped } : {}),
+  };
 }

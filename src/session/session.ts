@@ -111,6 +111,16 @@ export class Session {
   follower: TranscriptFollower | undefined;
   status: SessionStatus = "open";
   healthError: string | null = null;
+  /**
+   * Recording health (docs/audit.md): the recorder's pid from its `recorder` event, when the
+   * transcript last took an event, and why it cannot be written (then no input goes in).
+   */
+  recorderPid: number | null = null;
+  /** The transcript's last event time (ISO): where a gap starts. */
+  lastEventTs: string | null = null;
+  recordingError: string | null = null;
+  /** A repair of the recorder is under way (one at a time). */
+  repairing: Promise<void> | undefined;
   lastActivityAt: string;
   attachedClients = 0;
   active: TrackedCommand | undefined;

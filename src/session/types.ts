@@ -1,5 +1,6 @@
 export type SessionStatus = "open" | "unhealthy" | "closed";
-export type CommandStatus = "completed" | "running" | "cancelled" | "session_closed" | "failed";
+export type CommandStatus =
+  "completed" | "running" | "cancelled" | "session_closed" | "failed" | "incomplete";
 export type Completion = "marker" | "prompt" | "idle" | "timeout" | "not_started";
 
 /** What tools return about a command. */
@@ -21,6 +22,10 @@ export interface CommandResult {
   input_kind?: "password" | "confirm" | "pager" | "editor" | "repl" | "other";
   /** The line that asks (redacted). */
   prompt?: string;
+  /** Recording stopped while it ran: some of its output may be missing (a gap event says when). */
+  output_gap?: boolean;
+  /** Why it is incomplete (status incomplete). */
+  reason?: string;
 }
 
 export interface SessionInfo {
@@ -54,6 +59,8 @@ export interface SessionInfo {
   /** Set by reopen_session: the session this one replaces. */
   previous_session_id: string | null;
   input_lock: InputLock | null;
+  /** Whether what the pane prints is being recorded (docs/audit.md); null for another server's session. */
+  recording: "ok" | "unavailable" | null;
 }
 
 export interface InputLock {

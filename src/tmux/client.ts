@@ -25,6 +25,8 @@ export interface PaneInfo {
   ownerInstance: string;
   ownerPid: number;
   lock: string;
+  /** tmux pipes the pane's output to a process (the recorder); false once that pipe closed. */
+  piped: boolean;
 }
 
 /** A complete command for one tmux invocation: commands joined by ";" separators. */
@@ -142,10 +144,11 @@ export const PANE_FORMAT = [
   "#{@ssh_mcp_server_instance_id}",
   "#{@ssh_mcp_server_pid}",
   "#{@ssh_mcp_lock}",
+  "#{pane_pipe}",
 ].join(SEP);
 
 /** Fields of PANE_FORMAT; extra fields of listPanes come after these. */
-const PANE_FIELDS = 14;
+const PANE_FIELDS = 15;
 
 export function parsePaneLine(line: string): PaneInfo | undefined {
   const f = line.split(SEP);
@@ -166,6 +169,7 @@ export function parsePaneLine(line: string): PaneInfo | undefined {
     ownerInstance: f[11] ?? "",
     ownerPid: num(f[12]),
     lock: f[13] ?? "",
+    piped: f[14] === "1",
   };
 }
 

@@ -1,8 +1,16 @@
 import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from "node:fs";
 import type { TranscriptEvent } from "./writer.js";
 
-/** Reads the last `n` JSON lines of a transcript, reading backwards in blocks. */
-export function tailEvents(path: string, n: number, maxBytes = 64 * 1024 * 1024): TranscriptEvent[] {
+/**
+ * Reads the last `n` JSON lines of a transcript, reading backwards in blocks. A line that is not
+ * JSON (torn by a failed write, docs/audit.md) is skipped and counted in `stats.skipped`.
+ */
+export function tailEvents(
+  path: string,
+  n: number,
+  maxBytes = 64 * 1024 * 1024,
+  stats?: { skipped: number },
+): TranscriptEvent[] {
   if (n <= 0) return [];
   let fd: number;
   try {
@@ -30,7 +38,11 @@ export function tailEvents(path: string, n: number, maxBytes = 64 * 1024 * 1024)
     const buf = Buffer.concat(chunks.reverse());
     const lines = buf.toString("utf8").split("\n").filter(Boolean);
     if (pos > 0) lines.shift(); // the first line may be cut
-    return lines.slice(-n).flatMap((l) => parseLine(l));
+    return lines.slice(-n).flatMap((l) => {
+      const ev = parseLine(l);
+      if (!ev.length && stats) stats.skipped++;
+      return ev;
+    });
   } finally {
     closeSync(fd);
   }

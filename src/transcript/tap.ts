@@ -34,9 +34,24 @@ const redactor = new Redactor();
 let held = "";
 let timer: NodeJS.Timeout | undefined;
 
+/**
+ * A recorder that cannot write stops: the server sees it gone, finds the transcript unwritable,
+ * and refuses input until it can write again (docs/audit.md). It never drops output silently.
+ */
 function emit(text: string): void {
-  if (text) writer.write("recv", { text });
+  if (!text) return;
+  writer.write("recv", { text });
+  if (writer.error) stop(writer.error);
 }
+
+function stop(err: Error): never {
+  process.stderr.write(`ssh-mcp tap: cannot write ${transcriptPath}: ${err.message}\n`);
+  process.exit(75);
+}
+
+// Who records this pane: the server checks this pid (kill 0) to know the recorder is alive.
+writer.write("event", { event: "recorder", pid: process.pid });
+if (writer.error) stop(writer.error);
 
 function flushHeld(): void {
   timer = undefined;

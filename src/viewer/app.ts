@@ -437,7 +437,7 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
     await s.exclusive(async () => {
       // Recorded as the transcript records output: redacted if the profile redacts.
       const recorded = s.profile.security.redact_transcripts ? redactText(data) : data;
-      s.writer.write("send", { tool: "viewer", text: recorded, actor: "human" });
+      s.writer.mustWrite("send", { tool: "viewer", text: recorded, actor: "human" });
       s.otherInput("typed", data);
       await mgr.deps.tmux.sendLiteral(s.paneId, data);
     });

@@ -47,7 +47,13 @@ describe("tap", () => {
     child.stdin.write(bytes.subarray(0, cut));
     // Wait until the tap has handled the first part, so the second arrives as a separate read.
     await pollUntil(() => events(path).some((e) => e.dir === "recv"), { message: "first recv written" });
-    expect(events(path).map((e) => e.text)).toEqual(["hello "]);
+    expect(
+      events(path)
+        .filter((e) => e.dir === "recv")
+        .map((e) => e.text),
+    ).toEqual(["hello "]);
+    // The recorder names itself first: the server checks that pid (docs/audit.md).
+    expect(events(path)[0]).toMatchObject({ dir: "event", event: "recorder", pid: child.pid });
     child.stdin.end(bytes.subarray(cut));
     expect(await exited).toBe(0);
     const recv = events(path).filter((e) => e.dir === "recv");
@@ -63,7 +69,9 @@ describe("tap", () => {
     const { child, exited } = startTap(path, "s2");
     const bytes = Buffer.from("a😀b", "utf8"); // a, 4 bytes, b
     child.stdin.write(bytes.subarray(0, 2));
-    await pollUntil(() => events(path).length === 1, { message: "first recv written" });
+    await pollUntil(() => events(path).filter((e) => e.dir === "recv").length === 1, {
+      message: "first recv written",
+    });
     child.stdin.write(bytes.subarray(2, 4));
     child.stdin.end(bytes.subarray(4));
     expect(await exited).toBe(0);

@@ -126,7 +126,7 @@ describe("parsePaneLine", () => {
   const OWN = ["sess-1", "ssh-mcp-inst", "4242", '{"actor":"human"}'];
 
   it("parses every field of the pane format, ssh-mcp's window options included", () => {
-    const line = ["%12", "0", "", "5", "7", "120", "40", "1", "4321", "2", ...OWN].join(SEP);
+    const line = ["%12", "0", "", "5", "7", "120", "40", "1", "4321", "2", ...OWN, "1"].join(SEP);
     expect(parsePaneLine(line)).toEqual({
       paneId: "%12",
       dead: false,
@@ -142,12 +142,13 @@ describe("parsePaneLine", () => {
       ownerInstance: "ssh-mcp-inst",
       ownerPid: 4242,
       lock: '{"actor":"human"}',
+      piped: true,
     });
   });
 
   it("reads a dead pane's exit status, and empty options of a pane that is not ssh-mcp's", () => {
     const info = parsePaneLine(
-      ["%3", "1", "255", "0", "0", "80", "24", "0", "99", "0", "", "", "", ""].join(SEP),
+      ["%3", "1", "255", "0", "0", "80", "24", "0", "99", "0", "", "", "", "", "0"].join(SEP),
     );
     expect(info?.dead).toBe(true);
     expect(info?.deadStatus).toBe(255);
@@ -170,8 +171,8 @@ describe("parsePaneLine", () => {
     expect(parsePaneLine(line)).toMatchObject({ paneId: "%1", lock: '{"actor":"human"}' });
   });
 
-  it("PANE_FORMAT has the 14 fields parsePaneLine reads", () => {
-    expect(PANE_FORMAT.split(SEP)).toHaveLength(14);
+  it("PANE_FORMAT has the 15 fields parsePaneLine reads", () => {
+    expect(PANE_FORMAT.split(SEP)).toHaveLength(15);
   });
 });
 

@@ -315,3 +315,41 @@ describe("replay helpers: eachLine, isRecvLine, recvText", () => {
     expect(recvText(path, 0, end)).toBe(texts.join(""));
   });
 });
+
+describe("torn lines (docs/audit.md)", () => {
+  it("a writer told to look ends a torn line first; readers skip and count it", () => {
+    const path = join(dir, "torn.jsonl");
+    writeFileSync(
+      path,
+      '{"ts":"t","session_id":"s","dir":"recv","text":"a"}\n{"ts":"t","session_id":"s","dir":"re',
+    );
+    const w = new TranscriptWriter(path, "s");
+    w.checkTail = true; // as after a failure, or before a recorder is replaced
+    w.write("recv", { text: "after" });
+    w.close();
+    const lines = readFileSync(path, "utf8").split("\n").filter(Boolean);
+    expect(lines).toHaveLength(3);
+    expect(JSON.parse(lines[2] as string)).toMatchObject({ dir: "recv", text: "after" });
+    const stats = { skipped: 0 };
+    const events = tailEvents(path, 10, undefined, stats);
+    expect(events.map((e) => e.text)).toEqual(["a", "after"]);
+    expect(stats.skipped).toBe(1);
+  });
+
+  it("a failed write (ENOSPC: /dev/full) is the writer's error, never thrown; mustWrite throws TRANSCRIPT_UNAVAILABLE", () => {
+    const w = new TranscriptWriter("/dev/full", "s");
+    const seen: (string | undefined)[] = [];
+    w.onHealth = (e) => seen.push((e as NodeJS.ErrnoException | undefined)?.code);
+    expect(() => w.write("recv", { text: "x" })).not.toThrow();
+    expect((w.error as NodeJS.ErrnoException).code).toBe("ENOSPC");
+    expect(() => w.mustWrite("send", { text: "y" })).toThrow(/cannot be written.*Nothing was sent/);
+    try {
+      w.mustWrite("send", { text: "y" });
+    } catch (err) {
+      expect((err as { code: string }).code).toBe("TRANSCRIPT_UNAVAILABLE");
+    }
+    // Told once when it starts failing, not per write.
+    expect(seen).toEqual(["ENOSPC"]);
+    w.close();
+  });
+});

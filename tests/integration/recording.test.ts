@@ -1,0 +1,255 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pollUntil } from "../fixtures/poll.js";
+import { baseProfile, connectClient, startHarness, type Harness } from "../helpers/harness.js";
+
+/**
+ * The audit never silently stops (docs/audit.md): a recorder killed while idle, while a command
+ * streams, or while no server runs is replaced with a gap event; a transcript that cannot be
+ * written refuses input at once and types nothing, and recording resumes when space returns.
+ */
+
+let h: Harness;
+let mnt: string | undefined;
+
+beforeAll(async () => {
+  h = await startHarness({ profiles: (sshd) => ({ test: baseProfile(sshd) }) });
+});
+
+afterAll(async () => {
+  if (mnt) {
+    try {
+      execFileSync("umount", ["-l", mnt]);
+    } catch {
+      // not mounted
+    }
+  }
+  await h?.close();
+});
+
+interface Ev {
+  dir: string;
+  event?: string;
+  pid?: number;
+  text?: string;
+  since?: string;
+  resumed?: string;
+  screen?: string;
+}
+
+/** The transcript's events, and its lines that are not JSON (torn). */
+function read(path: string): { events: Ev[]; torn: number } {
+  let torn = 0;
+  const events = readFileSync(path, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Ev];
+      } catch {
+        torn++;
+        return [];
+      }
+    });
+  return { events, torn };
+}
+
+function recorderPid(path: string): number {
+  const ev = read(path)
+    .events.filter((e) => e.dir === "event" && e.event === "recorder")
+    .pop();
+  expect(ev?.pid, "the recorder names its pid").toBeTypeOf("number");
+  return ev?.pid as number;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function open(): Promise<{ session_id: string; transcript_path: string }> {
+  const r = await h.call("open_session", { profile: "test" });
+  expect(r.ok, JSON.stringify(r)).toBe(true);
+  return r.session as { session_id: string; transcript_path: string };
+}
+
+/** Polls get_command until the command is no longer running. */
+async function settled(sid: string, commandId: string): Promise<Record<string, unknown>> {
+  return pollUntil(
+    async () => {
+      const r = (await h.call("get_command", { session_id: sid, command_id: commandId })).command as Record<
+        string,
+        unknown
+      >;
+      return r.status !== "running" ? r : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 200, message: "the command settles" },
+  );
+}
+
+describe("recording health", () => {
+  it("a recorder killed while idle is replaced, with a gap event, and input goes on", async () => {
+    const s = await open();
+    const sid = s.session_id;
+    expect(await h.call("execute_command", { session_id: sid, command: "echo before-gap" })).toMatchObject({
+      output: "before-gap\n",
+    });
+    const old = recorderPid(s.transcript_path);
+    process.kill(old, "SIGKILL");
+    const gap = await pollUntil(() => read(s.transcript_path).events.find((e) => e.dir === "gap"), {
+      timeoutMs: 10_000,
+      message: "a gap event",
+    });
+    expect(Date.parse(gap.resumed ?? "")).toBeGreaterThanOrEqual(Date.parse(gap.since ?? ""));
+    expect(gap.screen).toContain("before-gap");
+    const events = read(s.transcript_path).events;
+    expect(events.some((e) => e.dir === "event" && e.event === "recorder_lost" && e.pid === old)).toBe(true);
+    const next = await pollUntil(() => {
+      const pid = recorderPid(s.transcript_path);
+      return pid !== old && alive(pid) ? pid : undefined;
+    });
+    expect(next).not.toBe(old);
+    expect(await h.call("execute_command", { session_id: sid, command: "echo after-gap" })).toMatchObject({
+      ok: true,
+      output: "after-gap\n",
+    });
+    const recv = read(s.transcript_path)
+      .events.filter((e) => e.dir === "recv")
+      .map((e) => e.text)
+      .join("");
+    expect(recv).toContain("after-gap");
+    const listed = (await h.call("list_sessions")).sessions as {
+      session_id: string;
+      status: string;
+      recording: string;
+    }[];
+    expect(listed.find((x) => x.session_id === sid)).toMatchObject({ status: "open", recording: "ok" });
+  });
+
+  it("a recorder killed while a command streams: the command still completes, flagged output_gap", async () => {
+    const s = await open();
+    const sid = s.session_id;
+    const started = await h.call("execute_command", {
+      session_id: sid,
+      command: "for i in $(seq 1 40); do echo n$i; sleep 0.05; done; echo end-of-stream",
+      timeout: 0.3,
+    });
+    expect(started.status).toBe("running");
+    process.kill(recorderPid(s.transcript_path), "SIGKILL");
+    const r = await settled(sid, String(started.command_id));
+    expect(r).toMatchObject({ status: "completed", exit_code: 0, output_gap: true });
+    expect(String(r.output)).toContain("end-of-stream");
+    expect(read(s.transcript_path).events.some((e) => e.dir === "gap")).toBe(true);
+  });
+
+  it("a recorder that died while no server ran: adoption pipes the pane again, and a command that ended meanwhile is incomplete", async () => {
+    const s = await open();
+    const sid = s.session_id;
+    const started = await h.call("execute_command", {
+      session_id: sid,
+      command: "sleep 1; echo finished-in-the-gap",
+      timeout: 0.2,
+    });
+    expect(started.status).toBe("running");
+    const pid = recorderPid(s.transcript_path);
+    await h.client.close();
+    process.kill(pid, "SIGKILL");
+    // The command ends on the remote while nothing records: tmux still shows its output line
+    // (not only the typed line, which holds the same words).
+    await pollUntil(
+      () =>
+        /^finished-in-the-gap$/m.test(
+          execFileSync("tmux", ["-L", h.socket, "capture-pane", "-p", "-t", `=${sid}:`], {
+            encoding: "utf8",
+          }),
+        ),
+      { timeoutMs: 10_000, message: "the command ends on the remote" },
+    );
+    h.client = await connectClient(h.env);
+    await h.call("list_sessions");
+    const gap = await pollUntil(() => read(s.transcript_path).events.find((e) => e.dir === "gap"), {
+      timeoutMs: 10_000,
+      message: "a gap event after adoption",
+    });
+    expect(gap.screen).toMatch(/^finished-in-the-gap$/m);
+    const r = (await h.call("get_command", { session_id: sid, command_id: started.command_id }))
+      .command as Record<string, unknown>;
+    expect(r).toMatchObject({ status: "incomplete", exit_code: null, output_gap: true });
+    expect(String(r.reason)).toMatch(/recording stopped/);
+    expect(await h.call("execute_command", { session_id: sid, command: "echo alive" })).toMatchObject({
+      output: "alive\n",
+    });
+  });
+});
+
+describe("a transcript that cannot be written", () => {
+  it("refuses input at once and types nothing; recording resumes with a gap when space returns", async () => {
+    mnt = join(h.dir, "small");
+    mkdirSync(mnt);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt]);
+    await h.restartClient({ SSH_MCP_TRANSCRIPTS_DIR: mnt });
+    const s = await open();
+    const sid = s.session_id;
+    // Fills the disk: the recorder cannot write, and the call says so instead of waiting.
+    const flood = await h.call("execute_command", { session_id: sid, command: "seq 1 600000", timeout: 120 });
+    expect(flood).toMatchObject({ ok: false, code: "TRANSCRIPT_UNAVAILABLE" });
+    const listed = async () =>
+      (
+        (await h.call("list_sessions")).sessions as {
+          session_id: string;
+          status: string;
+          health_error: string;
+          recording: string;
+        }[]
+      ).find((x) => x.session_id === sid);
+    expect(await listed()).toMatchObject({ status: "unhealthy", recording: "unavailable" });
+    expect((await listed())?.health_error).toMatch(/TRANSCRIPT_UNAVAILABLE/);
+    // Nothing is typed while nothing records.
+    const marker = join(h.dir, "typed-while-unrecorded");
+    for (const [tool, args] of [
+      ["execute_command", { command: `touch ${marker}` }],
+      ["send_text", { text: `touch ${marker}` }],
+      ["send_keys", { keys: ["t", "Enter"] }],
+    ] as const) {
+      expect(await h.call(tool, { session_id: sid, ...args }), tool).toMatchObject({
+        ok: false,
+        code: "TRANSCRIPT_UNAVAILABLE",
+      });
+    }
+    // Reading still works.
+    expect((await h.call("get_screen", { session_id: sid })).ok).toBe(true);
+    // Space returns: recording resumes by itself, with a gap.
+    execFileSync("mount", ["-o", "remount,size=64m", mnt]);
+    await pollUntil(async () => (await listed())?.status === "open", {
+      timeoutMs: 10_000,
+      message: "the session is open again",
+    });
+    // The flood ended during the gap (incomplete) or after it (completed, output_gap): settled.
+    const floodId = (flood.data as { command_id?: string } | undefined)?.command_id;
+    expect(floodId).toBeTypeOf("string");
+    const floodResult = await settled(sid, String(floodId));
+    expect(["incomplete", "completed"]).toContain(floodResult.status);
+    expect(floodResult.output_gap).toBe(true);
+    expect(await h.call("execute_command", { session_id: sid, command: "echo resumed" })).toMatchObject({
+      output: "resumed\n",
+    });
+    expect(existsSync(marker)).toBe(false);
+    const { events, torn } = read(s.transcript_path);
+    expect(events.some((e) => e.dir === "gap")).toBe(true);
+    // A line torn by the full disk is its own line, skipped and reported by readers.
+    const t = await h.call("get_transcript", { session_id: sid, tail: 10_000 });
+    expect(t.ok).toBe(true);
+    const lines = readFileSync(s.transcript_path, "utf8").split("\n").filter(Boolean);
+    expect(lines.length).toBeLessThan(10_000);
+    expect(t.skipped_lines ?? 0).toBe(torn);
+    expect(events.some((e) => e.dir === "recv" && e.text?.includes("resumed"))).toBe(true);
+    await h.call("close_session", { session_id: sid });
+    await h.restartClient({});
+  });
+});
