@@ -2,15 +2,19 @@ import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { secretEnvNames } from "../config/load.js";
 import type { SessionManager } from "./manager.js";
 
 /**
  * diagnose_profile: everything that can be checked about a profile without connecting. Secrets
  * are reported as set or not set, never their value or length.
  */
-function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
+function run(cmd: string, args: string[], secretNames: string[]): Promise<{ ok: boolean; out: string }> {
+  // ssh-keygen gets the server's environment without the secrets in it.
+  const env = { ...process.env };
+  for (const name of secretNames) delete env[name];
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 10_000 }, (err, stdout, stderr) =>
+    execFile(cmd, args, { timeout: 10_000, env }, (err, stdout, stderr) =>
       resolve({ ok: !err, out: String(stdout || stderr).trim() }),
     );
   });
@@ -19,6 +23,7 @@ function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }>
 export async function diagnoseProfile(mgr: SessionManager, name: string) {
   const p = mgr.profile(name);
   const env = mgr.deps.env;
+  const secrets = secretEnvNames(mgr.config);
   let key: Record<string, unknown> | null = null;
   if (p.key_filename) {
     const exists = existsSync(p.key_filename);
@@ -29,10 +34,12 @@ export async function diagnoseProfile(mgr: SessionManager, name: string) {
     } catch {
       readable = false;
     }
-    const fp = exists ? await run("ssh-keygen", ["-l", "-f", p.key_filename]) : { ok: false, out: "" };
+    const fp = exists
+      ? await run("ssh-keygen", ["-l", "-f", p.key_filename], secrets)
+      : { ok: false, out: "" };
     // An empty passphrase opens an unencrypted key only; never try the real one here.
     const plain = exists
-      ? await run("ssh-keygen", ["-y", "-P", "", "-f", p.key_filename])
+      ? await run("ssh-keygen", ["-y", "-P", "", "-f", p.key_filename], secrets)
       : { ok: false, out: "" };
     const m = /^(\d+)\s+(\S+)\s+.*\((\w+)\)\s*$/.exec(fp.out);
     key = {
@@ -53,7 +60,7 @@ export async function diagnoseProfile(mgr: SessionManager, name: string) {
   if (p.ssh_config_host) knownHosts = { file: knownHostsFile, status: "decided by ~/.ssh/config alias" };
   else if (!existsSync(knownHostsFile)) knownHosts = { file: knownHostsFile, status: "file missing" };
   else {
-    const found = await run("ssh-keygen", ["-F", hostSpec, "-f", knownHostsFile]);
+    const found = await run("ssh-keygen", ["-F", hostSpec, "-f", knownHostsFile], secrets);
     knownHosts = {
       file: knownHostsFile,
       host: hostSpec,
