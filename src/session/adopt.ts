@@ -7,7 +7,7 @@ import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js"
 import type { ShellState } from "./shells.js";
 import type { SessionManager } from "./manager.js";
 import { watchNestedShells } from "./operations.js";
-import { recorderAlive, repairRecorder, watchWriter } from "./recorder.js";
+import { recorderIdentified, repairRecorder, watchWriter } from "./recorder.js";
 import { Session } from "./session.js";
 import type { CommandResult, Completion } from "./types.js";
 
@@ -149,7 +149,14 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     const replay: Replay = { finishedWithoutEvent: new Set(), startsAt: new Map() };
     const end = replayTranscript(s, row.transcript, replay);
     // Where a gap would start: the transcript's last event, whatever it was.
-    s.lastEventTs = tailEvents(row.transcript, 1)[0]?.ts ?? s.lastEventTs;
+    {
+      // Where a gap would start: the last event the recorder wrote (before this server writes).
+      const tail = tailEvents(row.transcript, 2000);
+      s.lastRecordedTs =
+        tail.filter((e) => e.dir === "recv" || (e.dir === "event" && e.event === "recorder")).pop()?.ts ??
+        tail[tail.length - 1]?.ts ??
+        null;
+    }
     s.follower = new TranscriptFollower(
       row.transcript,
       (ev, end) => applyEvent(s, ev, replay, undefined, end),
@@ -192,7 +199,7 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     mgr.applyPaneState(s, row?.info);
     watchWriter(mgr, s);
     // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md).
-    if (s.status === "open" && row && (!row.info.piped || !recorderAlive(s))) {
+    if (s.status === "open" && row && (!row.info.piped || !recorderIdentified(s))) {
       await repairRecorder(
         mgr,
         s,
@@ -285,9 +292,13 @@ function applyEvent(
   lineStart?: number,
   lineEnd?: number,
 ): void {
-  s.lastEventTs = ev.ts;
-  if (ev.dir === "event" && ev.event === "recorder" && typeof ev.pid === "number") s.recorderPid = ev.pid;
+  if (ev.dir === "event" && ev.event === "recorder" && typeof ev.pid === "number") {
+    s.recorderPid = ev.pid;
+    s.recorderPipedAt = null;
+    s.lastRecordedTs = ev.ts;
+  }
   if (ev.dir === "recv") {
+    s.lastRecordedTs = ev.ts;
     const running = s.replaying ? s.active : undefined;
     if (typeof ev.text === "string") s.onRecv(ev.text, lineEnd);
     if (running && running.result.status !== "running") {
@@ -323,6 +334,7 @@ function applyEvent(
           typeof ev.exit_code === "number" ? ev.exit_code : null,
           "",
         );
+        if (typeof ev.reason === "string") cmd.result.reason = ev.reason;
         const from = id ? replay.startsAt.get(id) : undefined;
         if (from !== undefined && lineStart !== undefined) cmd.span = { from, to: lineStart };
       }
@@ -343,6 +355,7 @@ function applyEvent(
       }
       break;
     case "event":
+      if (ev.event === "output_gap" && cmd) cmd.result.output_gap = true;
       if (ev.event === "reopened_from" && typeof ev.previous_session_id === "string") {
         s.previousSessionId = ev.previous_session_id;
       }

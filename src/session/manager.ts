@@ -10,7 +10,14 @@ import { openSession } from "./open.js";
 import { cleanOutput } from "./output.js";
 import { adopt, discover, serverAlive, type PaneRow } from "./adopt.js";
 import { activeLock } from "./locks.js";
-import { checkRecorders, ensureRecording, recordingOk } from "./recorder.js";
+import {
+  checkRecorders,
+  ensureRecording,
+  recorderIdentified,
+  recordingOk,
+  repairRecorder,
+  unavailableReason,
+} from "./recorder.js";
 import type { Session } from "./session.js";
 import type { SessionInfo } from "./types.js";
 
@@ -115,7 +122,7 @@ export class SessionManager {
       );
     }
     // No input without a recorder: a lost one is replaced first, an unwritable transcript refuses.
-    await ensureRecording(this, s);
+    await ensureRecording(this, s, info?.piped ?? true);
     // The next input may take the fast path only while the window looks exactly like this.
     s.fastInput = info?.ownerInstance === this.deps.instanceId && !info.lock && !info.dead;
     const lock = activeLock(info?.lock);
@@ -358,6 +365,24 @@ export class SessionManager {
         continue;
       }
       this.applyPaneState(s, await this.deadSettled(s, info));
+      // The recorder: tmux no longer pipes the pane, or the pid is not our recorder any more.
+      if (
+        s.status === "open" &&
+        info &&
+        (!info.piped || !recorderIdentified(s)) &&
+        !s.repairing &&
+        Date.now() >= s.nextRepairAt
+      )
+        void repairRecorder(
+          this,
+          s,
+          info.piped ? "the recorder process is gone" : "the pane is not piped to a recorder",
+        ).catch((err: unknown) =>
+          this.deps.logger.warn("recorder repair failed", {
+            session_id: s.id,
+            error: (err as Error).message,
+          }),
+        );
     }
   }
 
@@ -369,7 +394,10 @@ export class SessionManager {
         // A closed-meanwhile session can still be closed; anything else (owned elsewhere) stops here.
         if (
           err instanceof SshMcpError &&
-          (err.code === "SESSION_CLOSED" || err.code === "SESSION_UNHEALTHY" || err.code === "INPUT_LOCKED")
+          (err.code === "SESSION_CLOSED" ||
+            err.code === "SESSION_UNHEALTHY" ||
+            err.code === "INPUT_LOCKED" ||
+            err.code === "TRANSCRIPT_UNAVAILABLE")
         ) {
           return this.get(sessionId);
         }
@@ -393,8 +421,8 @@ export class SessionManager {
       client_label: this.config.clientLabel,
       server_instance_id: this.deps.instanceId,
       // A session that cannot record takes no input: unhealthy until the transcript takes writes.
-      status: s.status === "open" && s.recordingError ? "unhealthy" : s.status,
-      health_error: s.healthError ?? s.recordingError,
+      status: s.status === "open" && unavailableReason(s) ? "unhealthy" : s.status,
+      health_error: s.healthError ?? unavailableReason(s),
       created_at: s.createdAt,
       last_activity_at: s.lastActivityAt,
       transcript_path: s.transcriptPath,
@@ -408,7 +436,7 @@ export class SessionManager {
       owned_by_this_server: true,
       previous_session_id: s.previousSessionId,
       input_lock: s.lock,
-      recording: s.recordingError ? "unavailable" : "ok",
+      recording: unavailableReason(s) ? "unavailable" : "ok",
     };
   }
 

@@ -128,7 +128,8 @@ export async function openSession(
   const id = newSessionId(profile.name);
   const transcriptPath = join(deps.transcriptsDir, `${id}.jsonl`);
   const writer = new TranscriptWriter(transcriptPath, id);
-  writer.write("session_meta", {
+  // A transcripts directory that takes no write refuses the session now (docs/audit.md).
+  writer.mustWrite("session_meta", {
     profile: profile.name,
     host: profile.host,
     port: profile.port,
@@ -197,10 +198,14 @@ export async function openSession(
   });
   session.previousSessionId = previousSessionId;
   session.follower = new TranscriptFollower(transcriptPath, (ev, end) => {
-    session.lastEventTs = ev.ts;
-    if (ev.dir === "recv" && typeof ev.text === "string") session.onRecv(ev.text, end);
-    else if (ev.dir === "event" && ev.event === "recorder" && typeof ev.pid === "number")
+    if (ev.dir === "recv" && typeof ev.text === "string") {
+      session.lastRecordedTs = ev.ts;
+      session.onRecv(ev.text, end);
+    } else if (ev.dir === "event" && ev.event === "recorder" && typeof ev.pid === "number") {
+      session.lastRecordedTs = ev.ts;
       session.recorderPid = ev.pid;
+      session.recorderPipedAt = null;
+    }
   });
   watchWriter(mgr, session);
   mgr.sessions.set(id, session);

@@ -200,7 +200,7 @@ export async function executeCommand(
       const clear = family ? ["C-u"] : [];
       const keys = literalCommands(s.paneId, text + enter, clear);
       try {
-        s.writer.write("command_start", {
+        s.writer.mustWrite("command_start", {
           // The same instant as the ledger's, so a replay rebuilds it exactly.
           ts: cmd.result.started_at,
           command_id: cmd.result.command_id,

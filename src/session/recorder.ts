@@ -6,13 +6,14 @@
  * event: since when bytes may be missing, and the screen as tmux still shows it. A transcript
  * that cannot be written (disk full) makes the session refuse input until a write succeeds.
  */
+import { existsSync, readFileSync } from "node:fs";
 import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import { redactValues } from "../transcript/redact.js";
 import { describe } from "../transcript/writer.js";
 import { tapCommandLine } from "./bridge.js";
+import { sameShape } from "./screen.js";
 import type { SessionManager } from "./manager.js";
-import { classifyScreen } from "./screen.js";
 import type { Session } from "./session.js";
 
 /** The recorder's command line (tmux runs it with sh -c; `exec` makes its pid the recorder's). */
@@ -29,9 +30,17 @@ export function tapArgv(tapScript: string, profile: Profile, transcriptPath: str
   ];
 }
 
-/** Whether the recorder is alive, as far as one syscall can tell (unknown pid: trusted). */
+/** How long a new recorder may take to name itself before it counts as lost (ms). */
+const NAME_DEADLINE_MS = 5000;
+
+/**
+ * Whether the recorder is alive, as far as one syscall can tell. A recorder not yet named (just
+ * piped) is trusted for NAME_DEADLINE_MS; one that never names itself is lost. A session whose
+ * transcript has no recorder event at all (an older server's) is judged by #{pane_pipe} alone.
+ */
 export function recorderAlive(s: Session): boolean {
-  if (s.recorderPid === null) return true;
+  if (s.recorderPid === null)
+    return s.recorderPipedAt === null || Date.now() - s.recorderPipedAt < NAME_DEADLINE_MS;
   try {
     process.kill(s.recorderPid, 0);
     return true;
@@ -40,14 +49,42 @@ export function recorderAlive(s: Session): boolean {
   }
 }
 
-/** Recording works: the transcript takes writes and the recorder lives. */
+/**
+ * Whether the pid is still our recorder (off the hot path: adoption, the health check). Where
+ * /proc exists, its command line must name the session's transcript: a pid reused by another
+ * process after a long downtime is not a recorder.
+ */
+export function recorderIdentified(s: Session): boolean {
+  if (s.recorderPid === null || !existsSync("/proc/self")) return recorderAlive(s);
+  try {
+    return readFileSync(`/proc/${s.recorderPid}/cmdline`, "utf8").includes(s.transcriptPath);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Recording works: the transcript takes writes, the recorder lives, no gap waits to be written,
+ * and no repair is under way (input waits for it: ensureRecording).
+ */
 export function recordingOk(s: Session): boolean {
-  return s.recordingError === null && recorderAlive(s);
+  return (
+    s.recordingError === null &&
+    !s.writer.error &&
+    s.pendingGap === null &&
+    s.repairing === undefined &&
+    recorderAlive(s)
+  );
+}
+
+/** Why recording is not available, for list_sessions and refusals (null: it is). */
+export function unavailableReason(s: Session): string | null {
+  return s.recordingError ?? (s.writer.error ? `TRANSCRIPT_UNAVAILABLE: ${describe(s.writer.error)}` : null);
 }
 
 /** Turns a transcript that cannot be written into the session's state (and the log). */
 export function watchWriter(mgr: SessionManager, s: Session): void {
-  s.writer.onHealth = (err) => {
+  const onHealth = (err: Error | undefined): void => {
     if (err) {
       s.recordingError = `TRANSCRIPT_UNAVAILABLE: ${describe(err)}`;
       mgr.deps.logger.error("transcript unavailable: input refused until it can be written", {
@@ -61,31 +98,59 @@ export function watchWriter(mgr: SessionManager, s: Session): void {
     }
     s.notify();
   };
+  s.writer.onHealth = onHealth;
+  // A write that failed before this watcher (adoption's first events) counts all the same.
+  if (s.writer.error) onHealth(s.writer.error);
 }
 
 /**
  * Makes sure the session records before input goes in: repairs a lost recorder, and throws
  * TRANSCRIPT_UNAVAILABLE (nothing typed) when the transcript cannot be written.
  */
-export async function ensureRecording(mgr: SessionManager, s: Session): Promise<void> {
+export async function ensureRecording(mgr: SessionManager, s: Session, piped = true): Promise<void> {
   if (s.status !== "open") return;
   if (s.repairing) await s.repairing;
-  if (!recordingOk(s)) await repairRecorder(mgr, s, s.recordingError ?? "the recorder process is gone");
-  if (s.recordingError) {
+  if (!piped || !recordingOk(s)) {
+    const why =
+      unavailableReason(s) ??
+      (piped ? "the recorder process is gone" : "the pane is not piped to a recorder");
+    await repairRecorder(mgr, s, why).catch((err: unknown) => {
+      s.recordingError ??= `TRANSCRIPT_UNAVAILABLE: could not replace the recorder (${(err as Error).message})`;
+    });
+  }
+  if (s.status !== "open") return;
+  const unavailable =
+    unavailableReason(s) ??
+    (recordingOk(s) ? null : "TRANSCRIPT_UNAVAILABLE: the recorder could not be replaced");
+  if (unavailable) {
+    s.recordingError ??= unavailable;
     throw new SshMcpError(
       "TRANSCRIPT_UNAVAILABLE",
-      `Session '${s.id}' cannot record (${s.recordingError}). Nothing was sent: no input goes in unrecorded. Free space or fix the runtime directory's permissions; recording resumes by itself within a second (docs/audit.md).`,
+      `Session '${s.id}' cannot record (${unavailable}). Nothing was sent: no input goes in unrecorded. Free space or fix the runtime directory's permissions; recording resumes by itself within a second (docs/audit.md).`,
     );
   }
 }
 
-/** The 1-second check: every open session whose recording failed is repaired or retried. */
+let checking = false;
+
+/** The 1-second check: every open session whose recording failed is repaired or retried (backing off). */
 export async function checkRecorders(mgr: SessionManager): Promise<void> {
-  for (const s of mgr.sessions.values()) {
-    if (s.status !== "open" || recordingOk(s)) continue;
-    await repairRecorder(mgr, s, s.recordingError ?? "the recorder process is gone").catch((err: unknown) =>
-      mgr.deps.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
+  if (checking) return;
+  checking = true;
+  try {
+    const due = [...mgr.sessions.values()].filter(
+      (s) =>
+        s.status === "open" && !recordingOk(s) && s.repairing === undefined && Date.now() >= s.nextRepairAt,
     );
+    await Promise.all(
+      due.map((s) =>
+        repairRecorder(mgr, s, unavailableReason(s) ?? "the recorder process is gone").catch((err: unknown) =>
+          mgr.deps.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
+        ),
+      ),
+    );
+  } finally {
+    checking = false;
   }
 }
 
@@ -102,59 +167,89 @@ export function repairRecorder(mgr: SessionManager, s: Session, reason: string):
 
 async function doRepair(mgr: SessionManager, s: Session, reason: string): Promise<void> {
   const { tmux, logger } = mgr.deps;
-  // What the old recorder wrote last is the start of the gap.
-  s.follower?.drain();
-  const since = s.lastEventTs ?? s.createdAt;
-  const lostPid = s.recorderPid;
-  const wasUnavailable = s.recordingError !== null;
-  // The transcript must take events again before anything else (a retry while the disk is full).
+  const startedAt = Date.now();
+  // Any line the dead recorder left half-written is ended before the next event.
   s.writer.checkTail = true;
-  s.writer.write("event", { event: "recorder_lost", pid: lostPid, since, reason });
-  if (s.writer.error) return;
-  const info = await tmux.paneInfo(s.paneId);
-  if (!info || info.dead) {
-    s.recordingError = null; // the pane is gone: the health check closes the session
-    return;
-  }
-  // pipe-pane with no command stops the old pipe, if tmux still has one.
-  await tmux.run(["pipe-pane", "-t", s.paneId]);
-  const cmd = tapCommandLine(tapArgv(mgr.deps.tapScript, s.profile, s.transcriptPath, s.id));
-  await tmux.run(["pipe-pane", "-O", "-t", s.paneId, cmd]);
-  s.recorderPid = null; // the new recorder's event names it
-  const screen = await tmux.capture(s.paneId, {}).catch(() => "");
-  const shown = s.profile.security.redact_transcripts ? redactValues(screen) : screen;
-  s.writer.write("gap", {
-    since,
-    resumed: new Date().toISOString(),
-    reason,
-    screen: shown.replace(/\s+$/, ""),
-  });
-  if (s.writer.error) return; // the disk filled again: the next check tries again
-  if (wasUnavailable)
-    void tmux.run(["set-option", "-w", "-u", "-t", s.paneId, "@ssh_mcp_recording"]).catch(() => undefined);
-  logger.warn("recorder replaced; the transcript has a gap", { session_id: s.id, since, reason });
-  // A command that ran through the gap: ended meanwhile (back at a prompt), or still running.
-  const cmd0 = s.active;
-  if (cmd0) {
-    const state = classifyScreen(screen.replace(/\s+$/, ""), {
-      alternate: info.alternate,
-      prompt: s.prompt,
-      knownPrompt: s.knownPrompt,
-    });
-    cmd0.result.output_gap = true;
-    if (state.kind === "prompt") {
-      s.finish(cmd0, "incomplete", "prompt", null);
-      cmd0.result.reason = `recording stopped at ${since} (${reason}) and the command ended before it resumed: its end and exit status were not recorded`;
-      s.writer.write("command_complete", {
-        command_id: cmd0.result.command_id,
-        status: "incomplete",
-        exit_code: null,
-        completion: "prompt",
-        reason: cmd0.result.reason,
-      });
+  s.follower?.drain();
+  try {
+    // One recorder_lost per outage: since when (the recorder's own last event), and why.
+    if (!s.pendingGap) {
+      const since = s.lastRecordedTs ?? s.createdAt;
+      s.writer.write("event", { event: "recorder_lost", pid: s.recorderPid, since, reason });
+      if (s.writer.error) return backOff(s);
+      s.pendingGap = { since, reason, at: startedAt };
+    } else {
+      // Retrying: the transcript must take a write again before anything is spawned.
+      s.writer.write("event", { event: "recorder_retry", reason });
+      if (s.writer.error) return backOff(s);
     }
+    const info = await tmux.paneInfo(s.paneId);
+    if (!info || info.dead) {
+      s.pendingGap = null; // the pane is gone: the health check closes the session
+      return;
+    }
+    // pipe-pane with no command stops the old pipe, if tmux still has one.
+    await tmux.run(["pipe-pane", "-t", s.paneId]);
+    s.recorderPid = null; // the new recorder's event names it (before it can arrive)
+    s.recorderPipedAt = Date.now();
+    const cmd = tapCommandLine(tapArgv(mgr.deps.tapScript, s.profile, s.transcriptPath, s.id));
+    await tmux.run(["pipe-pane", "-O", "-t", s.paneId, cmd]);
+    // The visible screen as it is now, and where the cursor sits on it.
+    const visible = await tmux.capture(s.paneId, {}).catch(() => "");
+    // Row by row as the cursor counts them (no -J: a long typed line wraps over two rows).
+    const grid = await tmux.run(["capture-pane", "-p", "-t", s.paneId]).catch(() => "");
+    const at = await tmux.paneInfo(s.paneId);
+    const shown = s.profile.security.redact_transcripts ? redactValues(visible) : visible;
+    const { since } = s.pendingGap;
+    s.writer.write("gap", {
+      since,
+      resumed: new Date().toISOString(),
+      reason,
+      screen: shown.replace(/\s+$/, ""),
+    });
+    if (s.writer.error) return backOff(s);
+    s.pendingGap = null;
+    settleThroughGap(s, grid, at, since, reason, startedAt);
+    s.recordingError = null;
+    s.repairFailures = 0;
+    void tmux.run(["set-option", "-w", "-u", "-t", s.paneId, "@ssh_mcp_recording"]).catch(() => undefined);
+    logger.warn("recorder replaced; the transcript has a gap", { session_id: s.id, since, reason });
+  } finally {
+    s.notify();
   }
-  // Input goes in again only now: the gap is written and a command that ended in it is settled.
-  s.recordingError = null;
-  s.notify();
+}
+
+/** After a failed try: the next one waits longer (1 s, 2 s, 4 s, ... 15 s). */
+function backOff(s: Session): void {
+  s.repairFailures++;
+  s.nextRepairAt = Date.now() + Math.min(15_000, 1000 * 2 ** (s.repairFailures - 1));
+}
+
+/**
+ * The command that ran through the gap: it ended in it only if the cursor now sits right after
+ * a bare prompt of the known shell (a silent command's cursor is after the typed command on the
+ * prompt's line, or on a new line). Otherwise it goes on: its end mark settles it.
+ */
+function settleThroughGap(
+  s: Session,
+  grid: string,
+  at: { cursorX: number; cursorY: number; alternate: boolean } | undefined,
+  since: string,
+  reason: string,
+  startedAt: number,
+): void {
+  const cmd = s.active;
+  if (!cmd || cmd.sentAt > startedAt) return;
+  cmd.result.output_gap = true;
+  s.writer.write("event", { event: "output_gap", command_id: cmd.result.command_id, since });
+  if (!at || at.alternate) return;
+  // tmux drops a row's trailing blanks: the cursor's column gives back the space after a prompt.
+  const row = grid.split("\n")[at.cursorY] ?? "";
+  const cursorLine = row.padEnd(at.cursorX).slice(0, at.cursorX);
+  if (row.length > at.cursorX && row.slice(at.cursorX).trim()) return;
+  // The known prompt (an adopted session may not know it yet: then one shaped like a prompt).
+  const bare = s.knownPrompt ? cursorLine.trimEnd() === s.knownPrompt.trimEnd() : sameShape(cursorLine, null);
+  if (!bare) return;
+  cmd.result.reason = `recording stopped at ${since} (${reason}) and the command ended before it resumed: its end and exit status were not recorded`;
+  s.finish(cmd, "incomplete", "prompt", null);
 }

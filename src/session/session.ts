@@ -116,11 +116,18 @@ export class Session {
    * transcript last took an event, and why it cannot be written (then no input goes in).
    */
   recorderPid: number | null = null;
-  /** The transcript's last event time (ISO): where a gap starts. */
-  lastEventTs: string | null = null;
+  /** The time (ISO) of the last event the recorder itself wrote: where a gap starts. */
+  lastRecordedTs: string | null = null;
+  /** When a new recorder was piped that has not named itself yet (ms), else null. */
+  recorderPipedAt: number | null = null;
   recordingError: string | null = null;
+  /** A recorder_lost was written and its gap event is still to come. */
+  pendingGap: { since: string; reason: string; at: number } | null = null;
   /** A repair of the recorder is under way (one at a time). */
   repairing: Promise<void> | undefined;
+  /** Failed repairs in a row, and when the next may run (ms): retries back off. */
+  repairFailures = 0;
+  nextRepairAt = 0;
   lastActivityAt: string;
   attachedClients = 0;
   active: TrackedCommand | undefined;
@@ -637,6 +644,8 @@ export class Session {
       exit_code: exitCode,
       completion,
       output_chars: chars,
+      ...(cmd.result.reason ? { reason: cmd.result.reason } : {}),
+      ...(cmd.result.output_gap ? { output_gap: true } : {}),
     });
     this.notify();
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../fixtures/poll.js";
@@ -73,6 +73,13 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A tmpfs size that leaves about 200 kB free on the mount now (to fill it again). */
+function fillSize(dir: string): string {
+  const st = statfsSync(dir);
+  const used = (st.blocks - st.bfree) * st.bsize;
+  return String(used + 200 * 1024);
+}
+
 async function open(): Promise<{ session_id: string; transcript_path: string }> {
   const r = await h.call("open_session", { profile: "test" });
   expect(r.ok, JSON.stringify(r)).toBe(true);
@@ -101,12 +108,15 @@ describe("recording health", () => {
       output: "before-gap\n",
     });
     const old = recorderPid(s.transcript_path);
+    const killedAt = Date.now();
     process.kill(old, "SIGKILL");
     const gap = await pollUntil(() => read(s.transcript_path).events.find((e) => e.dir === "gap"), {
       timeoutMs: 10_000,
       message: "a gap event",
     });
-    expect(Date.parse(gap.resumed ?? "")).toBeGreaterThanOrEqual(Date.parse(gap.since ?? ""));
+    // The gap starts at the recorder's own last event, which came before the kill.
+    expect(Date.parse(gap.since ?? "")).toBeLessThanOrEqual(killedAt);
+    expect(Date.parse(gap.resumed ?? "")).toBeGreaterThanOrEqual(killedAt);
     expect(gap.screen).toContain("before-gap");
     const events = read(s.transcript_path).events;
     expect(events.some((e) => e.dir === "event" && e.event === "recorder_lost" && e.pid === old)).toBe(true);
@@ -135,31 +145,80 @@ describe("recording health", () => {
   it("a recorder killed while a command streams: the command still completes, flagged output_gap", async () => {
     const s = await open();
     const sid = s.session_id;
+    const go = join(h.dir, "go-stream");
     const started = await h.call("execute_command", {
       session_id: sid,
-      command: "for i in $(seq 1 40); do echo n$i; sleep 0.05; done; echo end-of-stream",
+      command: `while [ ! -e ${go} ]; do echo tick; sleep 0.05; done; echo end-of-stream`,
       timeout: 0.3,
     });
     expect(started.status).toBe("running");
     process.kill(recorderPid(s.transcript_path), "SIGKILL");
+    await pollUntil(() => read(s.transcript_path).events.some((e) => e.dir === "gap"), {
+      timeoutMs: 10_000,
+      message: "a gap event",
+    });
+    writeFileSync(go, "");
     const r = await settled(sid, String(started.command_id));
     expect(r).toMatchObject({ status: "completed", exit_code: 0, output_gap: true });
     expect(String(r.output)).toContain("end-of-stream");
-    expect(read(s.transcript_path).events.some((e) => e.dir === "gap")).toBe(true);
+    const completes = read(s.transcript_path).events.filter(
+      (e) => e.dir === "command_complete" && (e as { command_id?: string }).command_id === started.command_id,
+    );
+    expect(completes).toHaveLength(1);
+  });
+
+  it("a silent command still running through the gap stays running, and ends by its own mark", async () => {
+    const s = await open();
+    const sid = s.session_id;
+    const go = join(h.dir, "go-silent");
+    const started = await h.call("execute_command", {
+      session_id: sid,
+      command: `while [ ! -e ${go} ]; do sleep 0.05; done; echo silent-done`,
+      timeout: 0.3,
+    });
+    expect(started.status).toBe("running");
+    process.kill(recorderPid(s.transcript_path), "SIGKILL");
+    await pollUntil(() => read(s.transcript_path).events.some((e) => e.dir === "gap"), {
+      timeoutMs: 10_000,
+      message: "a gap event",
+    });
+    const mid = (await h.call("get_command", { session_id: sid, command_id: started.command_id }))
+      .command as Record<string, unknown>;
+    expect(mid).toMatchObject({ status: "running", output_gap: true });
+    writeFileSync(go, "");
+    expect(await settled(sid, String(started.command_id))).toMatchObject({
+      status: "completed",
+      exit_code: 0,
+    });
+  });
+
+  it("a pane that tmux no longer pipes is piped again before input goes in", async () => {
+    const s = await open();
+    const sid = s.session_id;
+    execFileSync("tmux", ["-L", h.socket, "pipe-pane", "-t", `=${sid}:`]);
+    const r = await h.call("execute_command", { session_id: sid, command: "echo piped-again" });
+    expect(r, JSON.stringify(r)).toMatchObject({
+      output: "piped-again\n",
+    });
+    const events = read(s.transcript_path).events;
+    expect(events.some((e) => e.dir === "gap")).toBe(true);
+    expect(events.some((e) => e.dir === "recv" && e.text?.includes("piped-again"))).toBe(true);
   });
 
   it("a recorder that died while no server ran: adoption pipes the pane again, and a command that ended meanwhile is incomplete", async () => {
     const s = await open();
     const sid = s.session_id;
+    const go = join(h.dir, "go-gap");
     const started = await h.call("execute_command", {
       session_id: sid,
-      command: "sleep 1; echo finished-in-the-gap",
+      command: `while [ ! -e ${go} ]; do sleep 0.05; done; echo finished-in-the-gap`,
       timeout: 0.2,
     });
     expect(started.status).toBe("running");
     const pid = recorderPid(s.transcript_path);
     await h.client.close();
     process.kill(pid, "SIGKILL");
+    writeFileSync(go, "");
     // The command ends on the remote while nothing records: tmux still shows its output line
     // (not only the typed line, which holds the same words).
     await pollUntil(
@@ -224,6 +283,11 @@ describe("a transcript that cannot be written", () => {
     }
     // Reading still works.
     expect((await h.call("get_screen", { session_id: sid })).ok).toBe(true);
+    // Another session cannot even open here: it would not be recorded.
+    expect(await h.call("open_session", { profile: "test" })).toMatchObject({
+      ok: false,
+      code: "TRANSCRIPT_UNAVAILABLE",
+    });
     // Space returns: recording resumes by itself, with a gap.
     execFileSync("mount", ["-o", "remount,size=64m", mnt]);
     await pollUntil(async () => (await listed())?.status === "open", {
@@ -249,6 +313,11 @@ describe("a transcript that cannot be written", () => {
     expect(lines.length).toBeLessThan(10_000);
     expect(t.skipped_lines ?? 0).toBe(torn);
     expect(events.some((e) => e.dir === "recv" && e.text?.includes("resumed"))).toBe(true);
+    // A second session, closed while its transcript is unavailable: closing is not input.
+    const other = await open();
+    execFileSync("mount", ["-o", "remount,size=" + fillSize(mnt as string), mnt as string]);
+    await h.call("execute_command", { session_id: other.session_id, command: "seq 1 200000", timeout: 60 });
+    expect((await h.call("close_session", { session_id: other.session_id })).ok).toBe(true);
     await h.call("close_session", { session_id: sid });
     await h.restartClient({});
   });
