@@ -154,6 +154,12 @@ export async function runDoctor(flags: Flags, env: NodeJS.ProcessEnv): Promise<n
     return 1;
   }
   for (const p of Object.values(config.profiles)) {
+    // The built-in lab makes its key and known_hosts when it first starts: nothing to fix.
+    const onDemand = Boolean((p as { lab?: unknown }).lab);
+    if (onDemand) {
+      report(true, `profile ${p.name}: the built-in lab (its key and host key are made when it starts)`);
+      continue;
+    }
     if (p.key_filename) {
       let readable = existsSync(p.key_filename);
       try {
@@ -173,8 +179,9 @@ export async function runDoctor(flags: Flags, env: NodeJS.ProcessEnv): Promise<n
     }
     if (p.known_hosts_file)
       report(
-        existsSync(p.known_hosts_file),
-        `profile ${p.name}: known_hosts ${p.known_hosts_file}`,
+        // accept-new: a missing file is created on the first connection.
+        existsSync(p.known_hosts_file) || p.auto_add_host_key,
+        `profile ${p.name}: known_hosts ${p.known_hosts_file}${!existsSync(p.known_hosts_file) && p.auto_add_host_key ? " (created on first connect: auto_add_host_key)" : ""}`,
         `ssh-keyscan -p ${p.port} ${p.host} >> ${p.known_hosts_file} (after checking the fingerprint)`,
       );
   }

@@ -266,6 +266,62 @@ describe("successful logins", () => {
     expect(statSync(meta.log_path).mode & 0o777).toBe(0o600);
   });
 
+  it("doctor passes a valid profiles file with no false alarms: accept-new host keys, the lab's on-demand key", async () => {
+    const doctorConfig = join(h.dir, "doctor-profiles.json");
+    writeFileSync(
+      doctorConfig,
+      JSON.stringify({
+        profiles: {
+          fresh: {
+            host: "127.0.0.1",
+            port: h.sshd.port,
+            key_filename: h.sshd.clientKey,
+            known_hosts_file: join(h.dir, "not-yet-known_hosts"),
+            auto_add_host_key: true,
+          },
+        },
+      }),
+    );
+    const run = (config: string): { code: number; out: string } => {
+      try {
+        const out = execFileSync(
+          process.execPath,
+          [join(import.meta.dirname, "../../dist/cli.js"), "doctor"],
+          {
+            env: { ...h.env, SSH_MCP_CONFIG: config },
+            encoding: "utf8",
+          },
+        );
+        return { code: 0, out };
+      } catch (err) {
+        return {
+          code: (err as { status?: number }).status ?? -1,
+          out: String((err as { stdout?: string }).stdout),
+        };
+      }
+    };
+    const ok = run(doctorConfig);
+    expect(ok.out).toMatch(/All checks passed/);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/created on first connect/);
+    // Strict checking with no known_hosts file is a real problem, with its fix.
+    writeFileSync(
+      doctorConfig,
+      JSON.stringify({
+        profiles: {
+          strict: {
+            host: "127.0.0.1",
+            port: h.sshd.port,
+            known_hosts_file: join(h.dir, "not-yet-known_hosts"),
+          },
+        },
+      }),
+    );
+    const bad = run(doctorConfig);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/FAIL profile strict: known_hosts[\s\S]*fix: ssh-keyscan/);
+  });
+
   it("doctor reports a broken profiles file clearly", async () => {
     writeFileSync(h.configPath, "{ not json");
     const out = (() => {
