@@ -95,6 +95,14 @@ export async function runAttach(flags: Flags, env: NodeJS.ProcessEnv, sessionId?
     return 2;
   }
   const config = loadConfig(flags, env);
+  // Said in plain words before tmux would print its own terse error.
+  const panes = await new Tmux(config.tmuxSocket, { env }).listPanes().catch(() => []);
+  if (!panes.some((p) => p.info.sessionId === sessionId)) {
+    process.stderr.write(
+      `No ssh-mcp session '${sessionId}' on tmux socket '${config.tmuxSocket}'. ssh-mcp ls lists the sessions there.\n`,
+    );
+    return 1;
+  }
   const childEnv = { ...env };
   delete childEnv.TMUX;
   delete childEnv.TMUX_PANE;

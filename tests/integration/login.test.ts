@@ -322,6 +322,21 @@ describe("successful logins", () => {
     expect(bad.out).toMatch(/FAIL profile strict: known_hosts[\s\S]*fix: ssh-keyscan/);
   });
 
+  it("ssh-mcp attach of an unknown session says so in plain words", () => {
+    let err: { status?: number; stderr?: string } = {};
+    try {
+      execFileSync(process.execPath, [join(import.meta.dirname, "../../dist/cli.js"), "attach", "nosuch-1"], {
+        env: { ...h.env },
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err.status).toBe(1);
+    expect(err.stderr).toMatch(/^No ssh-mcp session 'nosuch-1' on tmux socket '.+'\. ssh-mcp ls lists/);
+  });
+
   it("doctor reports a broken profiles file clearly", async () => {
     writeFileSync(h.configPath, "{ not json");
     const out = (() => {
