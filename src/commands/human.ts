@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, statfsSync } from "node:fs";
-import { join } from "node:path";
+import { accessSync, constants, existsSync, readFileSync, statfsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { loadConfig, type Flags } from "../config/load.js";
 import { SshMcpError } from "../errors.js";
 import { attachCommand } from "../session/manager.js";
@@ -215,9 +215,11 @@ export async function runDoctor(flags: Flags, env: NodeJS.ProcessEnv): Promise<n
 /** Whether the transcripts directory takes writes, with room to spare (16 MiB). */
 function auditSpace(dir: string): { ok: boolean; what: string; fix?: string } {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    accessSync(dir, constants.W_OK);
-    const st = statfsSync(dir);
+    // Not created here: the nearest directory that exists must let the server create the rest.
+    let at = dir;
+    while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+    accessSync(at, constants.W_OK);
+    const st = statfsSync(at);
     const free = st.bavail * st.bsize;
     const mib = Math.floor(free / 1024 / 1024);
     return free >= 16 * 1024 * 1024
