@@ -86,4 +86,30 @@ describe("the README's quick start on a fresh copy", () => {
     // Installing printed no engine warning (Node 20 is enough).
     expect(out).not.toMatch(/EBADENGINE/);
   }, 900_000);
+
+  it("installed with npm install -g, the ssh-mcp command runs from any directory", async () => {
+    const prefix = mkdtempSync(join(tmpdir(), "ssh-mcp-prefix-"));
+    const elsewhere = mkdtempSync(join(tmpdir(), "ssh-mcp-elsewhere-"));
+    try {
+      const run = (cmd: string, args: string[], cwd: string) =>
+        new Promise<{ code: number | null; out: string }>((done) => {
+          const child = spawn(cmd, args, { cwd, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
+          let text = "";
+          child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+          child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+          child.on("close", (c) => done({ code: c, out: text }));
+        });
+      const installed = await run("npm", ["install", "-g", "--prefix", prefix, ROOT], elsewhere);
+      expect(installed.code, installed.out).toBe(0);
+      const help = await run(join(prefix, "bin", "ssh-mcp"), ["--help"], elsewhere);
+      expect(help.code).toBe(0);
+      expect(help.out).toMatch(/^ssh-mcp - persistent interactive SSH terminals/);
+      const attach = await run(join(prefix, "bin", "ssh-mcp"), ["attach", "nosuch-2"], elsewhere);
+      expect(attach.code).toBe(1);
+      expect(attach.out).toMatch(/No ssh-mcp session 'nosuch-2'/);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
 });
