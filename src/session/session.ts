@@ -557,7 +557,14 @@ export class Session {
     // Right after our own mark with no input since, the shell is printing its prompt (while no
     // command runs: a running command's output follows that mark too).
     const idle = this.active === undefined && this.promptGen === this.inputGen && this.promptFrom >= 0;
-    if (idle && this.stream.end === this.promptFrom && !this.altScreen)
+    // Nothing visible yet since the mark: the shell may first write invisible sequences (fish:
+    // bracketed paste, the title), then its prompt; a slow machine shows the gap between them.
+    const drawing =
+      idle &&
+      this.stream.end > this.promptFrom &&
+      this.stream.end - this.promptFrom < 4096 &&
+      cleanOutput(this.stream.slice(this.promptFrom)).trim() === "";
+    if (idle && (this.stream.end === this.promptFrom || drawing) && !this.altScreen)
       return {
         kind: "prompt",
         line: known ?? "",

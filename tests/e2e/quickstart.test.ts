@@ -10,6 +10,9 @@ import { freePort } from "../helpers/lab-harness.js";
  * The README's quick start, read from the README itself (so the two cannot drift), run on a
  * fresh copy of the repository: no node_modules, no dist, no runtime. Its first command must
  * install, build and walk the whole demo (bastion -> master -> pod -> log search).
+ *
+ * npm test runs this file on its own, after the other suites: an install that compiles native
+ * modules would otherwise load the machine under tests that watch a shell's timing.
  */
 
 const ROOT = resolve(import.meta.dirname, "../..");
