@@ -2,7 +2,7 @@
 /**
  * Argument parsing: picks a subcommand and hands over. Nothing else lives here. Each
  * subcommand's module is imported when it runs: `serve` starts without loading the lab's SSH
- * server or node-pty (start-up time counts toward adoption; see the README's performance figures).
+ * server or node-pty (start-up time counts toward adoption; see docs/performance.md).
  */
 import { parseArgs } from "node:util";
 

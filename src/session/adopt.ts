@@ -12,7 +12,7 @@ import { Session } from "./session.js";
 import type { CommandResult, Completion } from "./types.js";
 
 /**
- * Surviving restarts (README: "Restarts, several servers, humans"). Every ssh-mcp pane carries its metadata in window
+ * Surviving restarts (docs/architecture.md: "Restarts, several servers, humans"). Every ssh-mcp pane carries its metadata in window
  * options, so a new server finds them with one `list-panes`. A pane whose owning server is gone
  * is adopted: same session id, same transcript, and the transcript is replayed through the same
  * code that tracks live output, which rebuilds the command ledger (a command started before the

@@ -21,7 +21,7 @@ export function tapArgv(tapScript: string, profile: Profile, transcriptPath: str
   return [
     process.execPath,
     // A 1 MB young generation: after a burst of output the tap keeps ~18 MB of private memory
-    // instead of ~43 MB, at no cost in throughput (ssh-mcp bench, README performance).
+    // instead of ~43 MB, at no cost in throughput (ssh-mcp bench, docs/performance.md).
     "--max-semi-space-size=1",
     tapScript,
     ...(profile.security.redact_transcripts ? ["--redact"] : []),

@@ -14,7 +14,7 @@ import { commandString, type TmuxCommand } from "./client.js";
  * `destroy-unattached`: when such a server was SIGKILLed, tmux 3.3a destroyed the session as
  * the client went, and now and then its whole server crashed with it, taking every SSH session
  * along (reproduced: 3 crashes in 60 kill rounds; the shared session: none in 250, see the
- * README). Discovery ignores the session: it has no `@ssh_mcp_session_id`.
+ * docs/architecture.md). Discovery ignores the session: it has no `@ssh_mcp_session_id`.
  *
  * Protocol. A request is one or more command lines, then a sentinel `display-message -p` line
  * of our own. tmux runs the lines in order and answers each command with a `%begin`...`%end`
