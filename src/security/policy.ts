@@ -113,6 +113,28 @@ export function checkCommand(profile: Profile, command: string, family: PolicyFa
   return why ? { allowed: false, rule: `${sec.mode}: ${why}` } : ALLOWED;
 }
 
+/**
+ * A line ssh-mcp builds itself from quoted arguments (search_logs: find and grep): the agent
+ * chose only the quoted values. deny_patterns apply; under readonly/restricted it runs only where
+ * a POSIX shell reads it, the quoting it was built for (fish and csh quote otherwise).
+ */
+export function checkBuiltCommand(
+  profile: Profile,
+  command: string,
+  family: PolicyFamily,
+  tool: string,
+): Verdict {
+  const sec = profile.security;
+  const denied = matchAny(sec.deny_patterns, command);
+  if (denied) return { allowed: false, rule: `deny_patterns: /${denied}/` };
+  if (sec.mode !== "unrestricted" && family !== "posix")
+    return {
+      allowed: false,
+      rule: `${sec.mode}: ${tool} quotes for a POSIX shell, and the shell here is ${family}`,
+    };
+  return ALLOWED;
+}
+
 /** Answers to a menu or a question: a number, an IP or host:port, one letter (y, n, q). Not a word. */
 const MENU_ANSWER = /^([0-9][0-9.:]{0,31}|[A-Za-z])?$/;
 const YES_NO = /^(y|n|yes|no)$/i;

@@ -49,7 +49,7 @@ export interface Spec {
   /** Sub-command specs, picked by the first operand. */
   verbs?: Record<string, Spec>;
   /** Refusal reason for parsed options and operands, or undefined. */
-  check?: (p: Parsed, recurse: (words: Word[]) => string | undefined) => string | undefined;
+  check?: (p: Parsed) => string | undefined;
 }
 
 const ANY: Spec = { any: true };
@@ -141,6 +141,22 @@ function denied(words: Word[], deny: NonNullable<Spec["deny"]>): string | undefi
 
 const LOG_DENY = { long: ["output", "output-directory", "ext-diff", "open-files-in-pager", "exec"] };
 
+/** The options git branch and git tag share for listing refs. */
+const REF_LISTING: Record<string, 0 | 1 | 2> = {
+  list: 0,
+  contains: 1,
+  "no-contains": 1,
+  merged: 2,
+  "no-merged": 2,
+  sort: 1,
+  format: 1,
+  "points-at": 1,
+  color: 2,
+  "ignore-case": 0,
+  column: 2,
+  "no-column": 0,
+};
+
 /** git sub-commands that only read (with their own options). */
 const GIT_VERBS: Record<string, Spec> = table({
   log: { deny: LOG_DENY },
@@ -166,23 +182,12 @@ const GIT_VERBS: Record<string, Spec> = table({
   branch: {
     short: "arlv",
     long: {
+      ...REF_LISTING,
       all: 0,
       remotes: 0,
-      list: 0,
       verbose: 0,
       "show-current": 0,
-      contains: 1,
-      "no-contains": 1,
-      merged: 2,
-      "no-merged": 2,
-      sort: 1,
-      format: 1,
-      "points-at": 1,
-      color: 2,
       "no-color": 0,
-      "ignore-case": 0,
-      column: 2,
-      "no-column": 0,
       abbrev: 2,
     },
     check: (p) => (p.args.length && !has(p, "-l", "--list") ? "git branch NAME creates a branch" : undefined),
@@ -190,20 +195,7 @@ const GIT_VERBS: Record<string, Spec> = table({
   tag: {
     short: "l",
     optional: "n",
-    long: {
-      list: 0,
-      contains: 1,
-      "no-contains": 1,
-      merged: 2,
-      "no-merged": 2,
-      sort: 1,
-      format: 1,
-      "points-at": 1,
-      color: 2,
-      "ignore-case": 0,
-      column: 2,
-      "no-column": 0,
-    },
+    long: REF_LISTING,
     check: (p) => (p.args.length && !has(p, "-l", "--list") ? "git tag NAME creates a tag" : undefined),
   },
   config: {
@@ -1050,13 +1042,13 @@ function checkSpec(name: string, spec: Spec, args: Word[]): string | undefined {
     if (why) return why;
   }
   if (spec.any) {
-    return spec.check?.({ opts: [], args }, checkProgram);
+    return spec.check?.({ opts: [], args });
   }
   if (spec.deny) {
     const hit = denied(args, spec.deny);
     if (hit) return `${name} ${hit} is not on the readonly table (it writes or runs something)`;
     if (args.some((a) => a.expanded)) return `${name}: a word that is not literal`;
-    return spec.check?.({ opts: [], args }, checkProgram);
+    return spec.check?.({ opts: [], args });
   }
   // Here a word's value decides what the program does: an expansion could be any option.
   const expanded = args.find((a) => a.expanded);
@@ -1070,13 +1062,13 @@ function checkSpec(name: string, spec: Spec, args: Word[]): string | undefined {
     return `${name}: '${leading.value}' starts with a glob (a file named like an option would become one; write ./${leading.value})`;
   if (spec.verbs) {
     const verb = parsed.args[0];
-    if (!verb) return spec.check?.(parsed, checkProgram);
+    if (!verb) return spec.check?.(parsed);
     if (verb.expanded || verb.globbed) return `${name}: the sub-command is not literal`;
     const sub = Object.hasOwn(spec.verbs, verb.value) ? spec.verbs[verb.value] : undefined;
     if (!sub) return `${name} ${verb.value} is not on the readonly table`;
     return checkSpec(`${name} ${verb.value}`, sub, parsed.args.slice(1));
   }
-  const why = spec.check?.(parsed, checkProgram);
+  const why = spec.check?.(parsed);
   if (why) return why;
   if (name === "xargs") {
     if (has(parsed, "-a", "--arg-file") && parsed.args.length === 0) return undefined;

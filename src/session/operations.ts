@@ -3,6 +3,7 @@ import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 import type { SessionManager } from "./manager.js";
 import {
+  checkBuiltCommand,
   checkCommand,
   checkKeys,
   checkText,
@@ -42,24 +43,6 @@ const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
  * 10 MB message cap with room for the other fields. Plain ASCII output of up to 4 MB fits whole.
  */
 export const PAGE_BUDGET = 8_000_000;
-
-/**
- * search_logs builds its own read-only command (find, grep) from arguments quoted for a POSIX
- * shell: under a policy it runs only where a POSIX shell reads it (fish and csh quote otherwise).
- */
-function commandVerdict(s: Session, opts: ExecuteOptions): Verdict {
-  const family = s.shell.family;
-  if (opts.tool !== "search_logs") return checkCommand(s.profile, opts.command, family);
-  const sec = s.profile.security;
-  const denied = sec.deny_patterns.find((p) => new RegExp(p).test(opts.command));
-  if (denied) return { allowed: false, rule: `deny_patterns: /${denied}/` };
-  if (sec.mode !== "unrestricted" && family !== "posix")
-    return {
-      allowed: false,
-      rule: `${sec.mode}: search_logs quotes for a POSIX shell, and the shell here is ${family}`,
-    };
-  return { allowed: true };
-}
 
 /** What a policy check of text or keys may ask about the session (read lazily). */
 export function inputContext(s: Session): InputContext {
@@ -166,7 +149,11 @@ export async function executeCommand(
   let fast = Boolean(quick);
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
-  enforce(s, opts.tool ?? "execute_command", commandVerdict(s, opts), opts.command);
+  const verdict =
+    opts.tool === "search_logs"
+      ? checkBuiltCommand(s.profile, opts.command, s.shell.family, "search_logs")
+      : checkCommand(s.profile, opts.command, s.shell.family);
+  enforce(s, opts.tool ?? "execute_command", verdict, opts.command);
   const tool = opts.tool ?? "execute_command";
   let retried = false;
   for (;;) {

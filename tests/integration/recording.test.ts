@@ -56,6 +56,11 @@ function read(path: string): { events: Ev[]; torn: number } {
   return { events, torn };
 }
 
+/** Waits for the transcript's gap event (a repair is asynchronous). */
+function gapIn(path: string, message: string): Promise<Ev> {
+  return pollUntil(() => read(path).events.find((e) => e.dir === "gap"), { timeoutMs: 10_000, message });
+}
+
 function recorderPid(path: string): number {
   const ev = read(path)
     .events.filter((e) => e.dir === "event" && e.event === "recorder")
@@ -110,10 +115,7 @@ describe("recording health", () => {
     const old = recorderPid(s.transcript_path);
     const killedAt = Date.now();
     process.kill(old, "SIGKILL");
-    const gap = await pollUntil(() => read(s.transcript_path).events.find((e) => e.dir === "gap"), {
-      timeoutMs: 10_000,
-      message: "a gap event",
-    });
+    const gap = await gapIn(s.transcript_path, "a gap event");
     // The gap starts at the recorder's own last event, which came before the kill.
     expect(Date.parse(gap.since ?? "")).toBeLessThanOrEqual(killedAt);
     expect(Date.parse(gap.resumed ?? "")).toBeGreaterThanOrEqual(killedAt);
@@ -153,10 +155,7 @@ describe("recording health", () => {
     });
     expect(started.status).toBe("running");
     process.kill(recorderPid(s.transcript_path), "SIGKILL");
-    await pollUntil(() => read(s.transcript_path).events.some((e) => e.dir === "gap"), {
-      timeoutMs: 10_000,
-      message: "a gap event",
-    });
+    await gapIn(s.transcript_path, "a gap event");
     writeFileSync(go, "");
     const r = await settled(sid, String(started.command_id));
     expect(r).toMatchObject({ status: "completed", exit_code: 0, output_gap: true });
@@ -178,10 +177,7 @@ describe("recording health", () => {
     });
     expect(started.status).toBe("running");
     process.kill(recorderPid(s.transcript_path), "SIGKILL");
-    await pollUntil(() => read(s.transcript_path).events.some((e) => e.dir === "gap"), {
-      timeoutMs: 10_000,
-      message: "a gap event",
-    });
+    await gapIn(s.transcript_path, "a gap event");
     const mid = (await h.call("get_command", { session_id: sid, command_id: started.command_id }))
       .command as Record<string, unknown>;
     expect(mid).toMatchObject({ status: "running", output_gap: true });
@@ -232,10 +228,7 @@ describe("recording health", () => {
     );
     h.client = await connectClient(h.env);
     await h.call("list_sessions");
-    const gap = await pollUntil(() => read(s.transcript_path).events.find((e) => e.dir === "gap"), {
-      timeoutMs: 10_000,
-      message: "a gap event after adoption",
-    });
+    const gap = await gapIn(s.transcript_path, "a gap event after adoption");
     expect(gap.screen).toMatch(/^finished-in-the-gap$/m);
     const r = (await h.call("get_command", { session_id: sid, command_id: started.command_id }))
       .command as Record<string, unknown>;

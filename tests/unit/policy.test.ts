@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { profileSchema, type Profile } from "../../src/config/schema.js";
 import {
+  checkBuiltCommand,
   checkCommand,
   checkKeys,
   checkText,
@@ -741,6 +742,19 @@ describe("readonly: generated attempts", () => {
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe("checkBuiltCommand (search_logs' own line)", () => {
+  const line = "find '/var/log' -type f -name '*.log' -exec sh -c '...' sh {} +";
+  it("runs under readonly only where a POSIX shell reads it; deny_patterns always apply", () => {
+    expectAllowed(checkBuiltCommand(readonly, line, "posix", "search_logs"), "posix");
+    expectRefused(checkBuiltCommand(readonly, line, "fish", "search_logs"), "fish");
+    expectAllowed(checkBuiltCommand(profile({}), line, "fish", "search_logs"), "unrestricted fish");
+    expectRefused(
+      checkBuiltCommand(profile({ deny_patterns: ["var/log"] }), line, "posix", "search_logs"),
+      "deny",
     );
   });
 });
