@@ -13,12 +13,17 @@ const { values } = parseArgs({
   options: {
     host: { type: "string", default: "127.0.0.1" },
     port: { type: "string", default: process.env.SSH_MCP_LAB_PORT ?? "2222" },
-    dir: { type: "string", default: resolve(process.env.SSH_MCP_RUNTIME_DIR ?? "runtime", "lab") },
+    dir: { type: "string" },
   },
 });
 
 const host = values.host;
 const port = Number(values.port);
+if (!values.dir) {
+  // ssh-mcp (ssh-mcp lab, or a session that starts it) always says where the lab lives.
+  process.stderr.write("lab: --dir DIR is required (ssh-mcp lab passes it; run that instead)\n");
+  process.exit(2);
+}
 const dir = resolve(values.dir);
 const log = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} lab: ${line}\n`);

@@ -5,6 +5,7 @@
  * server or node-pty (start-up time counts toward adoption; see docs/performance.md).
  */
 import { parseArgs } from "node:util";
+import { runtimeDirFrom } from "./config/paths.js";
 
 const human = () => import("./commands/human.js");
 
@@ -20,6 +21,10 @@ Usage:
   ssh-mcp attach <session_id>   attach this terminal to a session (tmux attach)
   ssh-mcp close <session_id>    end a session (its transcript is kept)
   ssh-mcp doctor                check tmux, ssh, config, keys and say how to fix what is missing
+
+Files (docs/configuration.md): profiles in --config, $SSH_MCP_CONFIG, else
+~/.config/ssh-mcp/profiles.json; sessions' transcripts, logs and the lab in --runtime-dir,
+$SSH_MCP_RUNTIME_DIR, else ~/.local/state/ssh-mcp (XDG_CONFIG_HOME / XDG_STATE_HOME apply).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -62,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     case "close":
       return (await human()).runClose(flags, process.env, positionals[0]);
     case "doctor":
-      return (await human()).runDoctor(flags, process.env);
+      return (await import("./commands/doctor.js")).runDoctor(flags, process.env);
     case "lab":
       return (await import("./commands/lab.js")).runLab(flags, process.env, values.port);
     case "bridge": {
@@ -87,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
       return runBench({
         quick: Boolean(values.quick),
         sessions: n,
-        runtimeDir: flags.runtimeDir ?? process.env.SSH_MCP_RUNTIME_DIR ?? "runtime",
+        runtimeDir: runtimeDirFrom(flags.runtimeDir, process.env, process.cwd()),
       });
     }
     default:

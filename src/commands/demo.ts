@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runtimeDirFrom } from "../config/paths.js";
 import { connectStdio } from "../mcp/client.js";
 
 /**
@@ -34,7 +36,8 @@ export async function runDemo(env: NodeJS.ProcessEnv): Promise<number> {
     if (expect && !expect.found(r)) throw new Error(`step "${title}" found nothing. ${expect.otherwise}`);
     return r;
   };
-  const doctor = "Run ssh-mcp doctor, and see runtime/lab/lab.log.";
+  const labLog = join(runtimeDirFrom(undefined, env, process.cwd()), "lab", "lab.log");
+  const doctor = `Run ssh-mcp doctor, and see ${labLog}.`;
   try {
     const opened = await step(
       "Open a session on the built-in CMSM bastion lab",

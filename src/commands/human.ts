@@ -1,13 +1,12 @@
-import { execFile, spawn } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync, statfsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadConfig, type Flags } from "../config/load.js";
-import { SshMcpError } from "../errors.js";
 import { attachCommand } from "../session/manager.js";
 import { Tmux } from "../tmux/client.js";
 import { TranscriptWriter } from "../transcript/writer.js";
 
-/** Subcommands for the human at the terminal: ls, attach, doctor. They print to stdout. */
+/** Subcommands for the human at the terminal: ls, attach, close (doctor: doctor.ts). They print to stdout. */
 
 const FIELDS = [
   "#{@ssh_mcp_session_id}",
@@ -117,123 +116,4 @@ export async function runAttach(flags: Flags, env: NodeJS.ProcessEnv, sessionId?
       resolve(1);
     });
   });
-}
-
-function version(cmd: string, args: string[]): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, (err, stdout, stderr) =>
-      resolve(err ? undefined : (stdout || stderr).trim().split("\n")[0]),
-    );
-  });
-}
-
-export async function runDoctor(flags: Flags, env: NodeJS.ProcessEnv): Promise<number> {
-  let problems = 0;
-  const report = (ok: boolean, what: string, fix?: string): void => {
-    out(`${ok ? "ok  " : "FAIL"} ${what}${!ok && fix ? `\n     fix: ${fix}` : ""}`);
-    if (!ok) problems++;
-  };
-  const tmuxV = await version("tmux", ["-V"]);
-  const [major = 0, minor = 0] = (/(\d+)\.(\d+)/.exec(tmuxV ?? "") ?? []).slice(1).map(Number);
-  report(
-    Boolean(tmuxV) && (major > 3 || (major === 3 && minor >= 2)),
-    `tmux: ${tmuxV ?? "not found"} (3.2 or newer needed)`,
-    "install or upgrade tmux (apt-get install tmux / brew install tmux)",
-  );
-  const sshV = await version("ssh", ["-V"]);
-  report(
-    Boolean(sshV),
-    `ssh: ${sshV ?? "not found"}`,
-    "install the OpenSSH client (apt-get install openssh-client)",
-  );
-  let config;
-  try {
-    config = loadConfig(flags, env);
-    report(
-      true,
-      `config: ${config.configPath}${config.configFound ? "" : " (not found: no profiles; copy config/profiles.example.json)"}`,
-    );
-  } catch (err) {
-    report(
-      false,
-      `config: ${err instanceof SshMcpError ? err.message : String(err)}`,
-      "fix the file named above",
-    );
-    return 1;
-  }
-  for (const p of Object.values(config.profiles)) {
-    // The built-in lab makes its key and known_hosts when it first starts: nothing to fix.
-    const onDemand = Boolean((p as { lab?: unknown }).lab);
-    if (onDemand) {
-      report(true, `profile ${p.name}: the built-in lab (its key and host key are made when it starts)`);
-      continue;
-    }
-    if (p.key_filename) {
-      let readable = existsSync(p.key_filename);
-      try {
-        accessSync(p.key_filename, constants.R_OK);
-      } catch {
-        readable = false;
-      }
-      report(readable, `profile ${p.name}: key ${p.key_filename}`, "fix key_filename or create the key");
-    }
-    for (const name of [p.passphrase_env, p.password_env]) {
-      if (name)
-        report(
-          Boolean(env[name]),
-          `profile ${p.name}: $${name} is ${env[name] ? "set" : "not set"}`,
-          `export ${name} in the MCP server's environment`,
-        );
-    }
-    if (p.known_hosts_file)
-      report(
-        // accept-new: a missing file is created on the first connection.
-        existsSync(p.known_hosts_file) || p.auto_add_host_key,
-        `profile ${p.name}: known_hosts ${p.known_hosts_file}${!existsSync(p.known_hosts_file) && p.auto_add_host_key ? " (created on first connect: auto_add_host_key)" : ""}`,
-        `ssh-keyscan -p ${p.port} ${p.host} >> ${p.known_hosts_file} (after checking the fingerprint)`,
-      );
-  }
-  // The audit (docs/audit.md): sessions refuse input when their transcript cannot be written.
-  const audit = auditSpace(config.transcriptsDir ?? config.runtimeDir);
-  report(audit.ok, `transcripts: ${audit.what}`, audit.fix);
-  const tmuxForLs = new Tmux(config.tmuxSocket, { env });
-  const stuck = (
-    await tmuxForLs.listPanes(["#{@ssh_mcp_session_id}", "#{@ssh_mcp_recording}"]).catch(() => [])
-  )
-    .filter((p) => p.extra[0] && p.extra[1] && !p.info.dead)
-    .map((p) => `${p.extra[0]} (${p.extra[1]})`);
-  report(
-    !stuck.length,
-    stuck.length ? `sessions not recording: ${stuck.join(", ")}` : "every open session is recording",
-    "free space in the transcripts directory or fix its permissions; recording resumes by itself",
-  );
-  out(`tmux socket: ${config.tmuxSocket}; runtime dir: ${config.runtimeDir}`);
-  out(problems ? `${problems} problem(s) found.` : "All checks passed.");
-  return problems ? 1 : 0;
-}
-
-/** Whether the transcripts directory takes writes, with room to spare (16 MiB). */
-function auditSpace(dir: string): { ok: boolean; what: string; fix?: string } {
-  try {
-    // Not created here: the nearest directory that exists must let the server create the rest.
-    let at = dir;
-    while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
-    accessSync(at, constants.W_OK);
-    const st = statfsSync(at);
-    const free = st.bavail * st.bsize;
-    const mib = Math.floor(free / 1024 / 1024);
-    return free >= 16 * 1024 * 1024
-      ? { ok: true, what: `${dir} (${mib} MiB free)` }
-      : {
-          ok: false,
-          what: `${dir} has ${mib} MiB free`,
-          fix: "free space there: a full disk stops every session's input",
-        };
-  } catch (err) {
-    return {
-      ok: false,
-      what: `${dir}: ${(err as Error).message}`,
-      fix: "make it writable by the server's user",
-    };
-  }
 }

@@ -1,5 +1,6 @@
 import { loadConfig, type Flags } from "../config/load.js";
 import { createApp } from "../app.js";
+import { unreadLegacyConfig } from "../config/paths.js";
 import { SshMcpError } from "../errors.js";
 import { createMcpServer, serveStdio } from "../mcp/server.js";
 import { discover } from "../session/adopt.js";
@@ -19,6 +20,13 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
     return 1;
   }
   const app = createApp(config, env);
+  const legacy = unreadLegacyConfig(flags.config, env, process.cwd(), config.configPath);
+  if (legacy) {
+    app.logger.warn("a profiles file in the working directory is not read (docs/configuration.md)", {
+      unread: legacy,
+      read: config.configPath,
+    });
+  }
   // Adoption, the viewer and the MCP transport start together: a restarted server answers
   // `initialize` at once, and tools wait (manager.ready) for adoption and the viewer's URL.
   const viewer = app.startViewer();

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { SshMcpError } from "../errors.js";
 import { builtinProfiles } from "./builtin.js";
+import { configPathFrom, runtimeDirFrom } from "./paths.js";
 import { profilesFileSchema, type Profile } from "./schema.js";
 
 /**
@@ -138,10 +139,10 @@ export function loadProfiles(
 }
 
 export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
-  const configPath = resolve(cwd, flags.config ?? env.SSH_MCP_CONFIG ?? "config/profiles.json");
+  const configPath = configPathFrom(flags.config, env, cwd);
   const keepalive = parseIntEnv("SSH_MCP_KEEPALIVE_INTERVAL", env.SSH_MCP_KEEPALIVE_INTERVAL, 0) ?? 30;
   const { profiles: fromFile, found } = loadProfiles(configPath, keepalive);
-  const runtimeDir = resolve(cwd, flags.runtimeDir ?? env.SSH_MCP_RUNTIME_DIR ?? "runtime");
+  const runtimeDir = runtimeDirFrom(flags.runtimeDir, env, cwd);
   const labPort = parseIntEnv("SSH_MCP_LAB_PORT", env.SSH_MCP_LAB_PORT, 1) ?? 2222;
   // No prototype: a profile named `__proto__` or `constructor` asked for by a tool call is
   // simply unknown, never Object.prototype.

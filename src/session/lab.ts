@@ -50,6 +50,18 @@ function ownLab(lab: LabRef): boolean {
   }
 }
 
+/** What listens on the lab's port: nothing, this runtime directory's lab, or something else. */
+export type LabPortState =
+  { kind: "free" } | { kind: "ours" } | { kind: "other-lab" } | { kind: "other-ssh"; banner: string };
+
+export async function labPortState(lab: LabRef): Promise<LabPortState> {
+  const banner = await sshBanner(lab.host, lab.port);
+  if (banner === undefined) return { kind: "free" };
+  if (!banner.includes(LAB_IDENT)) return { kind: "other-ssh", banner };
+  // It must be OUR lab (this runtime directory): another checkout's lab has other keys.
+  return ownLab(lab) ? { kind: "ours" } : { kind: "other-lab" };
+}
+
 /** `env` must already be free of secrets and of TMUX/TMUX_PANE (see labEnv). */
 export async function ensureLab(
   lab: LabRef,
@@ -58,22 +70,20 @@ export async function ensureLab(
   timeoutMs = 15_000,
 ): Promise<void> {
   const ready = async (): Promise<boolean> => {
-    const banner = await sshBanner(lab.host, lab.port);
-    if (banner === undefined) return false;
-    if (!banner.includes(LAB_IDENT)) {
+    const state = await labPortState(lab);
+    if (state.kind === "other-ssh") {
       throw new SshMcpError(
         "CONNECTION_FAILED",
-        `Port ${lab.port} is taken by another SSH server (${banner}), not the ssh-mcp lab. Set SSH_MCP_LAB_PORT to a free port and restart the server.`,
+        `Port ${lab.port} is taken by another SSH server (${state.banner}), not the ssh-mcp lab. Set SSH_MCP_LAB_PORT to a free port and restart the server.`,
       );
     }
-    // It must be OUR lab (this runtime directory): another checkout's lab has other keys.
-    if (!ownLab(lab)) {
+    if (state.kind === "other-lab") {
       throw new SshMcpError(
         "CONNECTION_FAILED",
         `Port ${lab.port} is served by an ssh-mcp lab of another runtime directory. Set SSH_MCP_LAB_PORT to a free port (or use that directory) and restart the server.`,
       );
     }
-    return existsSync(join(lab.dir, "known_hosts"));
+    return state.kind === "ours" && existsSync(join(lab.dir, "known_hosts"));
   };
   if (await ready()) return;
   mkdirSync(lab.dir, { recursive: true, mode: 0o700 });

@@ -21,7 +21,7 @@ let socket: string | undefined;
 
 afterAll(async () => {
   if (socket) await killTmuxServer(socket);
-  const info = dir ? join(dir, "repo", "runtime", "lab", "lab.json") : "";
+  const info = dir ? join(dir, "state", "ssh-mcp", "lab", "lab.json") : "";
   if (info && existsSync(info)) {
     try {
       process.kill((JSON.parse(readFileSync(info, "utf8")) as { pid: number }).pid, "SIGTERM");
@@ -66,6 +66,9 @@ describe("the README's quick start on a fresh copy", () => {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: process.env.HOME ?? dir,
+      // The per-user directories (docs/configuration.md), here inside the test's own directory.
+      XDG_STATE_HOME: join(dir, "state"),
+      XDG_CONFIG_HOME: join(dir, "config"),
       SSH_MCP_TMUX_SOCKET: socket,
       SSH_MCP_LAB_PORT: String(await freePort()),
       ...(process.env.npm_config_cache ? { npm_config_cache: process.env.npm_config_cache } : {}),
@@ -88,6 +91,9 @@ describe("the README's quick start on a fresh copy", () => {
     expect(out).toMatch(/tmux -L \S+ attach -t \S+/);
     // Installing printed no engine warning (Node 20 is enough).
     expect(out).not.toMatch(/EBADENGINE/);
+    // The run kept its files in the per-user state directory, none in the checkout.
+    expect(existsSync(join(dir, "state", "ssh-mcp", "instances"))).toBe(true);
+    expect(existsSync(join(repo, "runtime", "instances"))).toBe(false);
   }, 900_000);
 
   it("installed with npm install -g, the ssh-mcp command runs from any directory", async () => {
@@ -110,6 +116,10 @@ describe("the README's quick start on a fresh copy", () => {
       const attach = await run(join(prefix, "bin", "ssh-mcp"), ["attach", "nosuch-2"], elsewhere);
       expect(attach.code).toBe(1);
       expect(attach.out).toMatch(/No ssh-mcp session 'nosuch-2'/);
+      // From the checkout, npx finds the package's own bin without installing anything.
+      const npx = await run("npx", ["--no-install", "ssh-mcp", "--help"], ROOT);
+      expect(npx.code, npx.out).toBe(0);
+      expect(npx.out).toMatch(/^ssh-mcp - persistent interactive SSH terminals/);
     } finally {
       rmSync(prefix, { recursive: true, force: true });
       rmSync(elsewhere, { recursive: true, force: true });

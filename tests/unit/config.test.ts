@@ -3,6 +3,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { expandPath, loadConfig } from "../../src/config/load.js";
+import { configPathFrom, runtimeDirFrom } from "../../src/config/paths.js";
 import { SshMcpError } from "../../src/errors.js";
 
 let dir: string;
@@ -92,8 +93,8 @@ describe("loadConfig", () => {
     const cfg = loadConfig({ config: join(dir, "nope.json") }, {}, dir);
     expect(cfg.configFound).toBe(false);
     expect(Object.keys(cfg.profiles).sort()).toEqual(["lab", "lab-master"]);
-    const byDefault = loadConfig({}, {}, dir);
-    expect(byDefault.configPath).toBe(join(dir, "config/profiles.json"));
+    const byDefault = loadConfig({}, { HOME: dir }, dir);
+    expect(byDefault.configPath).toBe(join(dir, ".config/ssh-mcp/profiles.json"));
     expect(byDefault.configFound).toBe(false);
   });
 
@@ -211,8 +212,8 @@ describe("loadConfig", () => {
     expect(fromFlags.runtimeDir).toBe(join(dir, "rt-flag"));
     expect(fromFlags.viewerHost).toBe("127.0.0.2");
     expect(fromFlags.viewerPort).toBe(9002);
-    const defaults = loadConfig({}, {}, dir);
-    expect(defaults.runtimeDir).toBe(join(dir, "runtime"));
+    const defaults = loadConfig({}, { HOME: dir }, dir);
+    expect(defaults.runtimeDir).toBe(join(dir, ".local/state/ssh-mcp"));
     expect(defaults.viewerHost).toBe("127.0.0.1");
     expect(defaults.tmuxSocket).toBe("ssh-mcp");
   });
@@ -221,6 +222,31 @@ describe("loadConfig", () => {
     expect(loadConfig({}, { SSH_MCP_TMUX_SOCKET: "my-sock_1.x" }, dir).tmuxSocket).toBe("my-sock_1.x");
     const err = configError(() => loadConfig({}, { SSH_MCP_TMUX_SOCKET: "../evil sock" }, dir));
     expect(err.message).toContain("SSH_MCP_TMUX_SOCKET");
+  });
+});
+
+describe("default file locations (per user, never per working directory)", () => {
+  it("XDG_CONFIG_HOME and XDG_STATE_HOME win over HOME; relative XDG values are ignored", () => {
+    const env = { HOME: "/home/u", XDG_CONFIG_HOME: "/x/conf", XDG_STATE_HOME: "/x/state" };
+    expect(configPathFrom(undefined, env, "/cwd")).toBe("/x/conf/ssh-mcp/profiles.json");
+    expect(runtimeDirFrom(undefined, env, "/cwd")).toBe("/x/state/ssh-mcp");
+    const relative = { HOME: "/home/u", XDG_CONFIG_HOME: "conf", XDG_STATE_HOME: "state" };
+    expect(configPathFrom(undefined, relative, "/cwd")).toBe("/home/u/.config/ssh-mcp/profiles.json");
+    expect(runtimeDirFrom(undefined, relative, "/cwd")).toBe("/home/u/.local/state/ssh-mcp");
+  });
+
+  it("a flag beats the environment, and both are read relative to the working directory", () => {
+    const env = { HOME: "/home/u", SSH_MCP_CONFIG: "c.json", SSH_MCP_RUNTIME_DIR: "rt" };
+    expect(configPathFrom(undefined, env, "/cwd")).toBe("/cwd/c.json");
+    expect(runtimeDirFrom(undefined, env, "/cwd")).toBe("/cwd/rt");
+    expect(configPathFrom("/abs/f.json", env, "/cwd")).toBe("/abs/f.json");
+    expect(runtimeDirFrom("flag", env, "/cwd")).toBe("/cwd/flag");
+  });
+
+  it("the same defaults from any working directory", () => {
+    const env = { HOME: "/home/u" };
+    expect(loadConfig({}, env, "/a").runtimeDir).toBe(loadConfig({}, env, "/b").runtimeDir);
+    expect(loadConfig({}, env, "/a").configPath).toBe(loadConfig({}, env, "/b").configPath);
   });
 });
 
