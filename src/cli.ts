@@ -72,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./commands/lab.js")).runLab(flags, process.env, values.port);
     case "bridge": {
       // Inside a tmux pane: the ssh2 bridge. It owns the process until the connection ends.
-      const { runBridge } = await import("./ssh/bridge2.js");
+      const { runBridge } = await import("./ssh/ssh2-bridge.js");
       const profile = JSON.parse(Buffer.from(positionals[0] ?? "", "base64").toString("utf8")) as Parameters<
         typeof runBridge
       >[0];

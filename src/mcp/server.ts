@@ -56,24 +56,30 @@ const LooseCallToolRequest = z.object({
     .passthrough(),
 });
 
-export function createMcpServer(opts: {
+export interface McpServerOptions {
   name: string;
   version: string;
   tools: ToolDef[];
   context: ToolContext;
   logger: Logger;
-}): McpServer {
+}
+
+const INSTRUCTIONS =
+  "Persistent SSH terminals in tmux. open_session(profile) -> execute_command for shell commands (exact output + exit code), send_text/send_keys for menus, prompts and full-screen programs, get_screen to look. Sessions survive server restarts; a human may be attached.";
+
+export function createMcpServer(opts: McpServerOptions): McpServer {
   const mcp = new McpServer(
     { name: opts.name, version: opts.version },
-    {
-      capabilities: { tools: {} },
-      instructions:
-        "Persistent SSH terminals in tmux. open_session(profile) -> execute_command for shell commands (exact output + exit code), send_text/send_keys for menus, prompts and full-screen programs, get_screen to look. Sessions survive server restarts; a human may be attached.",
-    },
+    { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
-  const byName = new Map(opts.tools.map((t) => [t.name, t]));
+  registerToolList(mcp, opts.tools);
+  registerToolCall(mcp, opts);
+  return mcp;
+}
+
+function registerToolList(mcp: McpServer, tools: ToolDef[]): void {
   mcp.server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: opts.tools.map((t) => ({
+    tools: tools.map((t) => ({
       name: t.name,
       title: t.title,
       description: t.description,
@@ -81,6 +87,10 @@ export function createMcpServer(opts: {
       annotations: { title: t.title, ...t.annotations },
     })),
   }));
+}
+
+function registerToolCall(mcp: McpServer, opts: McpServerOptions): void {
+  const byName = new Map(opts.tools.map((t) => [t.name, t]));
   // Protocol's own setRequestHandler: Server's override re-validates tools/call with the SDK's
   // strict schema before any handler runs, which is what turns `arguments: null` into a
   // protocol error.
@@ -90,53 +100,53 @@ export function createMcpServer(opts: {
     async (req): Promise<CallToolResult> => {
       const tool = byName.get(req.params.name);
       if (!tool) {
-        return errorResult(
-          new SshMcpError(
-            "INVALID_ARGUMENT",
-            `Unknown tool '${req.params.name}'. Available: ${[...byName.keys()].join(", ")}.`,
-          ),
+        return invalidArgument(
+          `Unknown tool '${req.params.name}'. Available: ${[...byName.keys()].join(", ")}.`,
         );
       }
-      // `arguments: null` (or absent) is an empty argument list: its fields are checked as such.
-      const parsed = tool.inputSchema.safeParse(req.params.arguments ?? {});
-      if (
-        req.params.arguments !== undefined &&
-        req.params.arguments !== null &&
-        typeof req.params.arguments !== "object"
-      ) {
-        return errorResult(
-          new SshMcpError(
-            "INVALID_ARGUMENT",
-            `Invalid arguments for ${tool.name}: arguments must be an object.`,
-          ),
-        );
-      }
-      if (!parsed.success) {
-        return errorResult(
-          new SshMcpError(
-            "INVALID_ARGUMENT",
-            `Invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}.`,
-          ),
-        );
-      }
-      const started = Date.now();
-      try {
-        const result = await tool.handler(parsed.data, opts.context);
-        opts.logger.debug("tool ok", { tool: tool.name, ms: Date.now() - started });
-        return toolResult({ ok: true, ...result });
-      } catch (err) {
-        opts.logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
-          tool: tool.name,
-          error: err instanceof Error ? err.message : String(err),
-          ...(err instanceof SshMcpError
-            ? { code: err.code }
-            : { stack: err instanceof Error ? err.stack : undefined }),
-        });
-        return errorResult(err);
-      }
+      return callTool(tool, req.params.arguments, opts);
     },
   );
-  return mcp;
+}
+
+function invalidArgument(message: string): CallToolResult {
+  return errorResult(new SshMcpError("INVALID_ARGUMENT", message));
+}
+
+/** Checks a call's arguments against the tool's schema, then runs it. */
+async function callTool(tool: ToolDef, args: unknown, opts: McpServerOptions): Promise<CallToolResult> {
+  // `arguments: null` (or absent) is an empty argument list: its fields are checked as such.
+  const parsed = tool.inputSchema.safeParse(args ?? {});
+  if (args !== undefined && args !== null && typeof args !== "object") {
+    return invalidArgument(`Invalid arguments for ${tool.name}: arguments must be an object.`);
+  }
+  if (!parsed.success) {
+    return invalidArgument(`Invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}.`);
+  }
+  return runLogged(tool, parsed.data, opts);
+}
+
+/** Runs a tool and logs how it went: an SshMcpError is an expected failure, anything else gets its stack. */
+async function runLogged(
+  tool: ToolDef,
+  args: z.infer<ToolDef["inputSchema"]>,
+  opts: McpServerOptions,
+): Promise<CallToolResult> {
+  const started = Date.now();
+  try {
+    const result = await tool.handler(args, opts.context);
+    opts.logger.debug("tool ok", { tool: tool.name, ms: Date.now() - started });
+    return toolResult({ ok: true, ...result });
+  } catch (err) {
+    opts.logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
+      tool: tool.name,
+      error: err instanceof Error ? err.message : String(err),
+      ...(err instanceof SshMcpError
+        ? { code: err.code }
+        : { stack: err instanceof Error ? err.stack : undefined }),
+    });
+    return errorResult(err);
+  }
 }
 
 /**

@@ -423,90 +423,128 @@ function checkFind(words: Word[]): string | undefined {
   return undefined;
 }
 
+/** A position in a sed script being read. */
+interface SedCursor {
+  s: string;
+  i: number;
+}
+
+/** Blanks, newlines and `;` between commands. */
+function sedSeparators(c: SedCursor): void {
+  while (c.i < c.s.length && /[\s;]/.test(c.s[c.i] as string)) c.i++;
+}
+
+/** A `/regex/` or `\cregexc` address and its I/M flags; false when it never ends. */
+function sedRegex(c: SedCursor): boolean {
+  const s = c.s;
+  let d = s[c.i] as string;
+  if (d === "\\") d = s[++c.i] as string;
+  if (!d || d === "\n") return false;
+  c.i++;
+  while (c.i < s.length && s[c.i] !== d) {
+    if (s[c.i] === "\\") c.i++;
+    c.i++;
+  }
+  if (c.i >= s.length) return false;
+  c.i++;
+  while (/[IM]/.test(s[c.i] ?? "")) c.i++;
+  return true;
+}
+
+/** One address (a line number or `first~step`, `$`, a regex), or none; false when it never ends. */
+function sedAddress(c: SedCursor): boolean {
+  const s = c.s;
+  if (/[0-9]/.test(s[c.i] ?? "")) {
+    while (/[0-9~]/.test(s[c.i] ?? "")) c.i++;
+    return true;
+  }
+  if (s[c.i] === "$") {
+    c.i++;
+    return true;
+  }
+  if (s[c.i] === "/" || s[c.i] === "\\") return sedRegex(c);
+  return true;
+}
+
+/** An address or a range (`1,5`, `/a/,+3`, `1,~4`), then spaces and `!`; false when one never ends. */
+function sedAddresses(c: SedCursor): boolean {
+  if (!sedAddress(c)) return false;
+  if (c.s[c.i] === ",") {
+    c.i++;
+    if (c.s[c.i] === "+" || c.s[c.i] === "~") c.i++;
+    if (!sedAddress(c)) return false;
+  }
+  while (c.s[c.i] === " " || c.s[c.i] === "!") c.i++;
+  return true;
+}
+
+/** s/// and y///: a delimiter other than \ or a newline, two more of it, and s's harmless flags. */
+function sedSubstitution(c: SedCursor, cmd: "s" | "y"): string | undefined {
+  const s = c.s;
+  const d = s[c.i];
+  if (!d || d === "\\" || d === "\n") return `a bad ${cmd} delimiter`;
+  let parts = 0;
+  c.i++;
+  while (c.i < s.length && parts < 2) {
+    if (s[c.i] === "\\") c.i++;
+    else if (s[c.i] === d) parts++;
+    c.i++;
+  }
+  if (parts < 2) return `an unterminated ${cmd} command`;
+  if (cmd === "s") {
+    const flags = /^[gpiImM0-9]*/.exec(s.slice(c.i))?.[0] ?? "";
+    c.i += flags.length;
+  }
+  return undefined;
+}
+
+/** What follows a command's letter: nothing, q's exit code, or s/y's parts; any other command is refused. */
+function sedCommand(c: SedCursor, cmd: string): string | undefined {
+  if ("pPdDnNgGhHxzl=F".includes(cmd)) return undefined;
+  if (cmd === "q" || cmd === "Q") {
+    while (/[0-9 ]/.test(c.s[c.i] ?? "")) c.i++;
+    return undefined;
+  }
+  if (cmd === "s" || cmd === "y") return sedSubstitution(c, cmd);
+  return `the sed command '${cmd}' (only p, d, s, y, q, n, = and friends; no w, r, e, a, i, c)`;
+}
+
+/** A command ends at `;`, a newline or `}` (blanks before it allowed), or at the end of the script. */
+function sedCommandEnd(c: SedCursor): string | undefined {
+  const s = c.s;
+  const rest = /^[ \t]*/.exec(s.slice(c.i))?.[0] ?? "";
+  c.i += rest.length;
+  if (c.i < s.length && !/[;\n}]/.test(s[c.i] as string))
+    return `'${s.slice(c.i, c.i + 8)}' after a sed command`;
+  return undefined;
+}
+
 /**
  * sed scripts are read with a small strict grammar: addresses, then one of the commands that
  * only print or edit the pattern space. No w/W/r/R/e, no s///e or s///w, no a/i/c text, no labels.
  */
 export function sedScriptSafe(script: string): string | undefined {
-  let i = 0;
-  const s = script;
-  const ws = (): void => {
-    while (i < s.length && /[\s;]/.test(s[i] as string)) i++;
-  };
-  const regex = (): boolean => {
-    let d = s[i] as string;
-    if (d === "\\") d = s[++i] as string;
-    if (!d || d === "\n") return false;
-    i++;
-    while (i < s.length && s[i] !== d) {
-      if (s[i] === "\\") i++;
-      i++;
-    }
-    if (i >= s.length) return false;
-    i++;
-    while (/[IM]/.test(s[i] ?? "")) i++;
-    return true;
-  };
-  const address = (): boolean => {
-    if (/[0-9]/.test(s[i] ?? "")) {
-      while (/[0-9~]/.test(s[i] ?? "")) i++;
-      return true;
-    }
-    if (s[i] === "$") {
-      i++;
-      return true;
-    }
-    if (s[i] === "/" || s[i] === "\\") return regex();
-    return true;
-  };
+  const c: SedCursor = { s: script, i: 0 };
   let depth = 0;
-  ws();
-  while (i < s.length) {
-    if (s[i] === "}") {
+  sedSeparators(c);
+  while (c.i < script.length) {
+    if (script[c.i] === "}") {
       if (--depth < 0) return "an unbalanced }";
-      i++;
-      ws();
+      c.i++;
+      sedSeparators(c);
       continue;
     }
-    if (!address()) return "an unterminated address";
-    if (s[i] === ",") {
-      i++;
-      if (s[i] === "+" || s[i] === "~") i++;
-      if (!address()) return "an unterminated address";
-    }
-    while (s[i] === " " || s[i] === "!") i++;
-    const c = s[i++];
-    if (c === undefined) return "an address without a command";
-    if (c === "{") {
+    if (!sedAddresses(c)) return "an unterminated address";
+    const cmd = script[c.i++];
+    if (cmd === undefined) return "an address without a command";
+    if (cmd === "{") {
       depth++;
-      ws();
+      sedSeparators(c);
       continue;
-    } else if ("pPdDnNgGhHxzl=F".includes(c)) {
-      // no argument
-    } else if (c === "q" || c === "Q") {
-      while (/[0-9 ]/.test(s[i] ?? "")) i++;
-    } else if (c === "s" || c === "y") {
-      const d = s[i];
-      if (!d || d === "\\" || d === "\n") return `a bad ${c} delimiter`;
-      let parts = 0;
-      i++;
-      while (i < s.length && parts < 2) {
-        if (s[i] === "\\") i++;
-        else if (s[i] === d) parts++;
-        i++;
-      }
-      if (parts < 2) return `an unterminated ${c} command`;
-      if (c === "s") {
-        const flags = /^[gpiImM0-9]*/.exec(s.slice(i))?.[0] ?? "";
-        i += flags.length;
-      }
-    } else {
-      return `the sed command '${c}' (only p, d, s, y, q, n, = and friends; no w, r, e, a, i, c)`;
     }
-    const rest = /^[ \t]*/.exec(s.slice(i))?.[0] ?? "";
-    i += rest.length;
-    if (i < s.length && !/[;\n}]/.test(s[i] as string)) return `'${s.slice(i, i + 8)}' after a sed command`;
-    ws();
+    const why = sedCommand(c, cmd) ?? sedCommandEnd(c);
+    if (why) return why;
+    sedSeparators(c);
   }
   return depth === 0 ? undefined : "an unbalanced {";
 }
@@ -1044,12 +1082,7 @@ function checkSpec(name: string, spec: Spec, args: Word[]): string | undefined {
   if (spec.any) {
     return spec.check?.({ opts: [], args });
   }
-  if (spec.deny) {
-    const hit = denied(args, spec.deny);
-    if (hit) return `${name} ${hit} is not on the readonly table (it writes or runs something)`;
-    if (args.some((a) => a.expanded)) return `${name}: a word that is not literal`;
-    return spec.check?.({ opts: [], args });
-  }
+  if (spec.deny) return checkDenied(name, spec, spec.deny, args);
   // Here a word's value decides what the program does: an expansion could be any option.
   const expanded = args.find((a) => a.expanded);
   if (expanded) return `${name}: '${expanded.value}' is not literal (its value could be an option)`;
@@ -1060,42 +1093,76 @@ function checkSpec(name: string, spec: Spec, args: Word[]): string | undefined {
   const leading = parsed.args.find(startsWithGlob);
   if (leading && !spec.stopAtOperand)
     return `${name}: '${leading.value}' starts with a glob (a file named like an option would become one; write ./${leading.value})`;
-  if (spec.verbs) {
-    const verb = parsed.args[0];
-    if (!verb) return spec.check?.(parsed);
-    if (verb.expanded || verb.globbed) return `${name}: the sub-command is not literal`;
-    const sub = Object.hasOwn(spec.verbs, verb.value) ? spec.verbs[verb.value] : undefined;
-    if (!sub) return `${name} ${verb.value} is not on the readonly table`;
-    return checkSpec(`${name} ${verb.value}`, sub, parsed.args.slice(1));
-  }
+  if (spec.verbs) return checkVerb(name, spec, spec.verbs, parsed);
   const why = spec.check?.(parsed);
   if (why) return why;
-  if (name === "xargs") {
-    if (has(parsed, "-a", "--arg-file") && parsed.args.length === 0) return undefined;
-    const cmd = parsed.args[0];
-    if (!cmd) return undefined;
-    // BusyBox xargs replaces the string in the command name too (`xargs -I cat cat ...` runs sh).
-    const replace = parsed.opts.find((o) => o.name === "-I" || o.name === "-i" || o.name === "--replace");
-    if (replace && cmd.value.includes(replace.value || "{}"))
-      return "xargs -I: the replace string in the command name";
-    const inner = checkProgram(parsed.args);
-    if (inner) return inner;
-    const innerName = cmd.value.replace(/^.*\//, "");
-    return onlyReads(innerName)
-      ? undefined
-      : `xargs ${innerName}: xargs adds words from its input, so only programs whose every option only reads may follow`;
-  }
-  if (name === "env") {
-    let rest = parsed.args;
-    while (rest[0] && /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[0].value)) {
-      const v = rest[0].value.split("=")[0] as string;
-      if (!SAFE_VARS.test(v)) return `env ${v}= can make a command run another program`;
-      rest = rest.slice(1);
-    }
-    return checkProgram(rest);
-  }
+  return checkOperands(name, spec, parsed);
+}
+
+/** A program read by its deny list: no denied option, and no word that is not literal. */
+function checkDenied(
+  name: string,
+  spec: Spec,
+  deny: NonNullable<Spec["deny"]>,
+  args: Word[],
+): string | undefined {
+  const hit = denied(args, deny);
+  if (hit) return `${name} ${hit} is not on the readonly table (it writes or runs something)`;
+  if (args.some((a) => a.expanded)) return `${name}: a word that is not literal`;
+  return spec.check?.({ opts: [], args });
+}
+
+/** The first operand picks the sub-command's spec, which reads the words after it. */
+function checkVerb(
+  name: string,
+  spec: Spec,
+  verbs: Record<string, Spec>,
+  parsed: Parsed,
+): string | undefined {
+  const verb = parsed.args[0];
+  if (!verb) return spec.check?.(parsed);
+  if (verb.expanded || verb.globbed) return `${name}: the sub-command is not literal`;
+  const sub = Object.hasOwn(verbs, verb.value) ? verbs[verb.value] : undefined;
+  if (!sub) return `${name} ${verb.value} is not on the readonly table`;
+  return checkSpec(`${name} ${verb.value}`, sub, parsed.args.slice(1));
+}
+
+/**
+ * The operands after the options: xargs, env, timeout and nice run a command given there, which
+ * is checked as one; any other program that stops at its first operand may not be given a glob.
+ */
+function checkOperands(name: string, spec: Spec, parsed: Parsed): string | undefined {
+  if (name === "xargs") return checkXargs(parsed);
+  if (name === "env") return checkEnv(parsed);
   if (name === "timeout") return parsed.args.length < 2 ? undefined : checkProgram(parsed.args.slice(1));
   if (name === "nice") return checkProgram(parsed.args);
   if (spec.stopAtOperand && parsed.args.some((a) => a.globbed)) return `${name}: a glob`;
   return undefined;
+}
+
+function checkXargs(parsed: Parsed): string | undefined {
+  if (has(parsed, "-a", "--arg-file") && parsed.args.length === 0) return undefined;
+  const cmd = parsed.args[0];
+  if (!cmd) return undefined;
+  // BusyBox xargs replaces the string in the command name too (`xargs -I cat cat ...` runs sh).
+  const replace = parsed.opts.find((o) => o.name === "-I" || o.name === "-i" || o.name === "--replace");
+  if (replace && cmd.value.includes(replace.value || "{}"))
+    return "xargs -I: the replace string in the command name";
+  const inner = checkProgram(parsed.args);
+  if (inner) return inner;
+  const innerName = cmd.value.replace(/^.*\//, "");
+  return onlyReads(innerName)
+    ? undefined
+    : `xargs ${innerName}: xargs adds words from its input, so only programs whose every option only reads may follow`;
+}
+
+/** env: inline variables from SAFE_VARS only, then the command it runs. */
+function checkEnv(parsed: Parsed): string | undefined {
+  let rest = parsed.args;
+  while (rest[0] && /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[0].value)) {
+    const v = rest[0].value.split("=")[0] as string;
+    if (!SAFE_VARS.test(v)) return `env ${v}= can make a command run another program`;
+    rest = rest.slice(1);
+  }
+  return checkProgram(rest);
 }

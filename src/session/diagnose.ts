@@ -3,12 +3,9 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { secretEnvNames } from "../config/load.js";
+import type { Profile } from "../config/schema.js";
 import type { SessionManager } from "./manager.js";
 
-/**
- * diagnose_profile: everything that can be checked about a profile without connecting. Secrets
- * are reported as set or not set, never their value or length.
- */
 function run(cmd: string, args: string[], secretNames: string[]): Promise<{ ok: boolean; out: string }> {
   // ssh-keygen gets the server's environment without the secrets in it.
   const env = { ...process.env };
@@ -20,58 +17,67 @@ function run(cmd: string, args: string[], secretNames: string[]): Promise<{ ok: 
   });
 }
 
+function isReadable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The key file: there, readable, its type, size and fingerprint, and whether a passphrase guards it. */
+async function keyReport(path: string, secrets: string[]): Promise<Record<string, unknown>> {
+  const exists = existsSync(path);
+  const readable = isReadable(path);
+  const fp = exists ? await run("ssh-keygen", ["-l", "-f", path], secrets) : { ok: false, out: "" };
+  // An empty passphrase opens an unencrypted key only; never try the real one here.
+  const plain = exists
+    ? await run("ssh-keygen", ["-y", "-P", "", "-f", path], secrets)
+    : { ok: false, out: "" };
+  const m = /^(\d+)\s+(\S+)\s+.*\((\w+)\)\s*$/.exec(fp.out);
+  return {
+    path,
+    exists,
+    readable,
+    type: m?.[3] ?? null,
+    bits: m ? Number(m[1]) : null,
+    fingerprint: m?.[2] ?? null,
+    encrypted: exists && fp.ok ? !plain.ok : null,
+  };
+}
+
+/** Whether the host's key is known, or what happens at the first login when it is not. */
+async function knownHostsReport(p: Profile, secrets: string[]): Promise<Record<string, unknown>> {
+  const file = p.known_hosts_file ?? join(homedir(), ".ssh", "known_hosts");
+  if (p.ssh_config_host) return { file, status: "decided by ~/.ssh/config alias" };
+  if (!existsSync(file)) return { file, status: "file missing" };
+  const hostSpec = p.port === 22 ? p.host : `[${p.host}]:${p.port}`;
+  const found = await run("ssh-keygen", ["-F", hostSpec, "-f", file], secrets);
+  return {
+    file,
+    host: hostSpec,
+    status:
+      found.ok && found.out
+        ? "known"
+        : p.auto_add_host_key
+          ? "unknown (will be added on first login)"
+          : "unknown (login will be refused)",
+  };
+}
+
+/**
+ * diagnose_profile: everything that can be checked about a profile without connecting. Secrets
+ * are reported as set or not set, never their value or length.
+ */
 export async function diagnoseProfile(mgr: SessionManager, name: string) {
   const p = mgr.profile(name);
   const env = mgr.deps.env;
   const secrets = secretEnvNames(mgr.config);
-  let key: Record<string, unknown> | null = null;
-  if (p.key_filename) {
-    const exists = existsSync(p.key_filename);
-    let readable = false;
-    try {
-      accessSync(p.key_filename, constants.R_OK);
-      readable = true;
-    } catch {
-      readable = false;
-    }
-    const fp = exists
-      ? await run("ssh-keygen", ["-l", "-f", p.key_filename], secrets)
-      : { ok: false, out: "" };
-    // An empty passphrase opens an unencrypted key only; never try the real one here.
-    const plain = exists
-      ? await run("ssh-keygen", ["-y", "-P", "", "-f", p.key_filename], secrets)
-      : { ok: false, out: "" };
-    const m = /^(\d+)\s+(\S+)\s+.*\((\w+)\)\s*$/.exec(fp.out);
-    key = {
-      path: p.key_filename,
-      exists,
-      readable,
-      type: m?.[3] ?? null,
-      bits: m ? Number(m[1]) : null,
-      fingerprint: m?.[2] ?? null,
-      encrypted: exists && fp.ok ? !plain.ok : null,
-    };
-  }
+  const key = p.key_filename ? await keyReport(p.key_filename, secrets) : null;
   const secret = (envName: string | undefined) =>
     envName ? { name: envName, set: Boolean(env[envName]) } : null;
-  const knownHostsFile = p.known_hosts_file ?? join(homedir(), ".ssh", "known_hosts");
-  const hostSpec = p.port === 22 ? p.host : `[${p.host}]:${p.port}`;
-  let knownHosts: Record<string, unknown>;
-  if (p.ssh_config_host) knownHosts = { file: knownHostsFile, status: "decided by ~/.ssh/config alias" };
-  else if (!existsSync(knownHostsFile)) knownHosts = { file: knownHostsFile, status: "file missing" };
-  else {
-    const found = await run("ssh-keygen", ["-F", hostSpec, "-f", knownHostsFile], secrets);
-    knownHosts = {
-      file: knownHostsFile,
-      host: hostSpec,
-      status:
-        found.ok && found.out
-          ? "known"
-          : p.auto_add_host_key
-            ? "unknown (will be added on first login)"
-            : "unknown (login will be refused)",
-    };
-  }
+  const knownHosts = await knownHostsReport(p, secrets);
   return {
     profile: p.name,
     host: p.host,

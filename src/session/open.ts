@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { secretEnvNames } from "../config/load.js";
 import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
-import type { BridgeProfile } from "../ssh/bridge2.js";
+import type { BridgeProfile } from "../ssh/ssh2-bridge.js";
 import { nativeSshArgv } from "../ssh/native.js";
 import { chain, TmuxError, type Tmux, type TmuxCommand } from "../tmux/client.js";
 import { TranscriptFollower } from "../transcript/reader.js";

@@ -6,7 +6,7 @@ import { homedir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import ssh2 from "ssh2";
-import type { ClientChannel, ConnectConfig } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 
 /**
  * The ssh2 bridge (`ssh-mcp bridge`): runs inside the tmux pane in place of `ssh -tt`, connects
@@ -190,24 +190,35 @@ function parseJump(spec: string): { host: string; port: number; username?: strin
   };
 }
 
-export async function runBridge(p: BridgeProfile): Promise<number> {
-  let status: number | undefined;
-  const fail = (s: number): void => {
-    status ??= s;
-  };
-  const auth = await authConfig(p);
-  const base = (host: string, port: number): ConnectConfig => ({
+type BridgeError = Error & { level?: string };
+
+/** A status decided before the connection ends: a refused host key or jump host, or the shell's exit. */
+interface ExitState {
+  status: number | undefined;
+}
+
+function connectConfig(
+  p: BridgeProfile,
+  host: string,
+  port: number,
+  fail: (status: number) => void,
+): ConnectConfig {
+  return {
     host,
     port,
     readyTimeout: p.connect_timeout * 1000,
     keepaliveInterval: p.keepalive_interval * 1000,
     keepaliveCountMax: 3,
     hostVerifier: (key: Buffer) => verifyHostKey({ ...p, host, port }, key, fail),
-  });
-  const client = new ssh2.Client();
-  // keyboard-interactive: the password answers password prompts only (an OTP or "Verification
-  // code" prompt gets nothing and fails the login, which is what should happen).
-  const answer = (
+  };
+}
+
+/**
+ * keyboard-interactive: the password answers password prompts only (an OTP or "Verification
+ * code" prompt gets nothing and fails the login, which is what should happen).
+ */
+function keyboardAnswers(auth: Partial<ConnectConfig>) {
+  return (
     _n: string,
     _i: string,
     _l: string,
@@ -219,89 +230,142 @@ export async function runBridge(p: BridgeProfile): Promise<number> {
         /pass(word|code)?\s*:?\s*$/i.test(p.prompt) && typeof auth.password === "string" ? auth.password : "",
       ),
     );
-  client.on("keyboard-interactive", answer);
-  const done = new Promise<number>((resolve) => {
-    client.on("error", (err: Error & { level?: string }) => {
-      if (status !== undefined) return resolve(status);
-      if (err.level === "client-authentication") {
-        say(
-          `${auth.username}@${p.host}: Permission denied (${p.password ? "publickey,password" : "publickey"}).`,
-        );
-        return resolve(EXIT.auth);
-      }
-      if (/ECONNREFUSED/.test(err.message))
-        say(`ssh: connect to host ${p.host} port ${p.port}: Connection refused`);
-      else if (/Timed out|ETIMEDOUT/i.test(err.message))
-        say(`ssh: connect to host ${p.host} port ${p.port}: Connection timed out`);
-      else if (/keepalive/i.test(err.message)) say(`Timeout, server ${p.host} not responding.`);
-      else say(`ssh: ${err.message}`);
-      resolve(EXIT.transport);
+}
+
+/** Says why the connection to the target failed, in OpenSSH's words, and returns the exit status. */
+function reportClientError(err: BridgeError, p: BridgeProfile, auth: Partial<ConnectConfig>): number {
+  if (err.level === "client-authentication") {
+    say(
+      `${auth.username}@${p.host}: Permission denied (${p.password ? "publickey,password" : "publickey"}).`,
+    );
+    return EXIT.auth;
+  }
+  if (/ECONNREFUSED/.test(err.message))
+    say(`ssh: connect to host ${p.host} port ${p.port}: Connection refused`);
+  else if (/Timed out|ETIMEDOUT/i.test(err.message))
+    say(`ssh: connect to host ${p.host} port ${p.port}: Connection timed out`);
+  else if (/keepalive/i.test(err.message)) say(`Timeout, server ${p.host} not responding.`);
+  else say(`ssh: ${err.message}`);
+  return EXIT.transport;
+}
+
+/**
+ * Raw mode for the pane's terminal while the remote PTY owns it. libuv's raw mode keeps ONLCR:
+ * without -opost every \n from the remote PTY would gain a second \r. ssh -tt does the same
+ * (cfmakeraw).
+ */
+function rawTerminal(on: boolean): void {
+  if (!process.stdin.isTTY) return;
+  process.stdin.setRawMode(on);
+  ttyOutputProcessing(!on);
+}
+
+/** The pane's raw terminal to the remote channel and back, and the pane's resizes to the remote PTY. */
+function pipeTerminal(stream: ClientChannel): void {
+  rawTerminal(true);
+  process.stdin.on("data", (d: Buffer) => stream.write(d));
+  process.stdout.on("resize", () => stream.setWindow(process.stdout.rows, process.stdout.columns, 0, 0));
+  const decoder = new StringDecoder("utf8");
+  stream.on("data", (d: Buffer) => process.stdout.write(decoder.write(d)));
+  stream.stderr.on("data", (d: Buffer) => process.stderr.write(d));
+}
+
+/** A remote PTY of the pane's size with a shell on it; resolves with the shell's status when it closes. */
+function openShell(
+  client: Client,
+  p: BridgeProfile,
+  state: ExitState,
+  resolve: (code: number) => void,
+): void {
+  const cols = process.stdout.columns || 120;
+  const rows = process.stdout.rows || 40;
+  client.shell({ term: p.term, cols, rows }, (err, stream: ClientChannel) => {
+    if (err) {
+      say(`ssh: could not open a shell: ${err.message}`);
+      return resolve(EXIT.transport);
+    }
+    pipeTerminal(stream);
+    stream.on("exit", (code: number | null) => {
+      state.status = code ?? 0;
     });
-    client.on("close", () => resolve(status ?? EXIT.transport));
-    client.on("ready", () => {
-      const cols = process.stdout.columns || 120;
-      const rows = process.stdout.rows || 40;
-      client.shell({ term: p.term, cols, rows }, (err, stream: ClientChannel) => {
-        if (err) {
-          say(`ssh: could not open a shell: ${err.message}`);
-          return resolve(EXIT.transport);
-        }
-        if (process.stdin.isTTY) {
-          process.stdin.setRawMode(true);
-          // libuv's raw mode keeps ONLCR: without -opost every \n from the remote PTY would
-          // gain a second \r. ssh -tt does the same (cfmakeraw).
-          ttyOutputProcessing(false);
-        }
-        process.stdin.on("data", (d: Buffer) => stream.write(d));
-        process.stdout.on("resize", () =>
-          stream.setWindow(process.stdout.rows, process.stdout.columns, 0, 0),
-        );
-        const decoder = new StringDecoder("utf8");
-        stream.on("data", (d: Buffer) => process.stdout.write(decoder.write(d)));
-        stream.stderr.on("data", (d: Buffer) => process.stderr.write(d));
-        stream.on("exit", (code: number | null) => {
-          status = code ?? 0;
-        });
-        stream.on("close", () => {
-          say(`Connection to ${p.host} closed.`);
-          client.end();
-          resolve(status ?? 0);
-        });
-      });
+    stream.on("close", () => {
+      say(`Connection to ${p.host} closed.`);
+      client.end();
+      resolve(state.status ?? 0);
     });
   });
-  if (p.proxy_jump) {
-    const j = parseJump(p.proxy_jump);
-    const jump = new ssh2.Client();
-    jump.on("error", (err: Error & { level?: string }) => {
-      say(
-        err.level === "client-authentication"
-          ? `${j.username ?? auth.username}@${j.host}: Permission denied (publickey).`
-          : `ssh: jump host ${j.host}: ${err.message}`,
-      );
-      fail(err.level === "client-authentication" ? EXIT.auth : EXIT.transport);
-      client.emit("close");
+}
+
+/** The bridge's exit status, once the connection fails, closes, or its shell ends. */
+function untilExit(
+  client: Client,
+  p: BridgeProfile,
+  auth: Partial<ConnectConfig>,
+  state: ExitState,
+): Promise<number> {
+  return new Promise<number>((resolve) => {
+    client.on("error", (err: BridgeError) => {
+      if (state.status !== undefined) return resolve(state.status);
+      resolve(reportClientError(err, p, auth));
     });
-    jump.on("ready", () => {
-      jump.forwardOut("127.0.0.1", 0, p.host, p.port, (err, sock) => {
-        if (err) {
-          say(`ssh: jump host ${j.host} cannot reach ${p.host}:${p.port}: ${err.message}`);
-          fail(EXIT.transport);
-          return client.emit("close");
-        }
-        client.connect({ ...base(p.host, p.port), ...auth, sock });
-      });
+    client.on("close", () => resolve(state.status ?? EXIT.transport));
+    client.on("ready", () => openShell(client, p, state, resolve));
+  });
+}
+
+/**
+ * proxy_jump: the target's connection runs in a channel forwarded by the jump host; a jump host
+ * failure sets the status and closes the target's client.
+ */
+function connectViaJump(
+  client: Client,
+  p: BridgeProfile,
+  jumpSpec: string,
+  auth: Partial<ConnectConfig>,
+  fail: (status: number) => void,
+): void {
+  const j = parseJump(jumpSpec);
+  const jump = new ssh2.Client();
+  jump.on("error", (err: BridgeError) => {
+    say(
+      err.level === "client-authentication"
+        ? `${j.username ?? auth.username}@${j.host}: Permission denied (publickey).`
+        : `ssh: jump host ${j.host}: ${err.message}`,
+    );
+    fail(err.level === "client-authentication" ? EXIT.auth : EXIT.transport);
+    client.emit("close");
+  });
+  jump.on("ready", () => {
+    jump.forwardOut("127.0.0.1", 0, p.host, p.port, (err, sock) => {
+      if (err) {
+        say(`ssh: jump host ${j.host} cannot reach ${p.host}:${p.port}: ${err.message}`);
+        fail(EXIT.transport);
+        return client.emit("close");
+      }
+      client.connect({ ...connectConfig(p, p.host, p.port, fail), ...auth, sock });
     });
-    // The target's password is for the target: the jump host gets keys and the agent only.
-    const { password: _pw, tryKeyboard: _kb, ...jumpAuth } = auth;
-    jump.connect({ ...base(j.host, j.port), ...jumpAuth, ...(j.username ? { username: j.username } : {}) });
-  } else {
-    client.connect({ ...base(p.host, p.port), ...auth });
-  }
+  });
+  // The target's password is for the target: the jump host gets keys and the agent only.
+  const { password: _pw, tryKeyboard: _kb, ...jumpAuth } = auth;
+  jump.connect({
+    ...connectConfig(p, j.host, j.port, fail),
+    ...jumpAuth,
+    ...(j.username ? { username: j.username } : {}),
+  });
+}
+
+export async function runBridge(p: BridgeProfile): Promise<number> {
+  const state: ExitState = { status: undefined };
+  const fail = (s: number): void => {
+    state.status ??= s;
+  };
+  const auth = await authConfig(p);
+  const client = new ssh2.Client();
+  client.on("keyboard-interactive", keyboardAnswers(auth));
+  const done = untilExit(client, p, auth, state);
+  if (p.proxy_jump) connectViaJump(client, p, p.proxy_jump, auth, fail);
+  else client.connect({ ...connectConfig(p, p.host, p.port, fail), ...auth });
   const code = await done;
-  if (process.stdin.isTTY) {
-    process.stdin.setRawMode(false);
-    ttyOutputProcessing(true);
-  }
+  rawTerminal(false);
   return code;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { EXIT, fingerprint, hostSpec, knownKeys, verifyHostKey } from "../../src/ssh/bridge2.js";
+import { EXIT, fingerprint, hostSpec, knownKeys, verifyHostKey } from "../../src/ssh/ssh2-bridge.js";
 
 /** The ssh2 bridge's host key logic: known_hosts parsing (hashed too), accept-new, refusals. */
 
