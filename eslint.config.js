@@ -39,4 +39,22 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // src/tmux/ is a tmux library that knows nothing of ssh-mcp (no session, no errors.ts, no
+    // packages): it imports node builtins and its own modules only. Replaces the rule above there.
+    files: ["src/tmux/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(?!node:|\\./(?!.*\\.\\.))",
+              message: "src/tmux/ imports only node: builtins and ./ modules of src/tmux/.",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -8,7 +8,7 @@ import { createRuntime, serverMeta, writeServerMeta, type Runtime } from "./runt
 import { SessionManager } from "./session/manager.js";
 import { serverAlive } from "./session/adopt.js";
 import { askpassDir as makeAskpassDir, AskpassServer } from "./ssh/askpass-server.js";
-import { Tmux } from "./tmux/client.js";
+import { createTmux } from "./session/tmux.js";
 import { startViewer, type RunningViewer } from "./viewer/server.js";
 
 /** Wires config, runtime dir, logger, tmux and the session manager; returns a way to stop. */
@@ -29,7 +29,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
     stderr: true,
     level: env.SSH_MCP_DEBUG ? "debug" : "info",
   });
-  const tmux = new Tmux(config.tmuxSocket, { env, secretEnvNames: secretEnvNames(config) });
+  const tmux = createTmux(config.tmuxSocket, { env, secretEnvNames: secretEnvNames(config) });
   tmux.onError = (err) => logger.debug("tmux error", { error: err.message });
   tmux.onControlFailure = (err) => logger.warn("tmux control client failed", { error: err.message });
   tmux.enableControl();

@@ -8,6 +8,7 @@ import { defaultConfigPath, unreadLegacyConfig } from "../config/paths.js";
 import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import { labPortState, sshBanner } from "../session/lab.js";
+import { TAG_FORMAT } from "../session/tags.js";
 import { Tmux } from "../tmux/client.js";
 
 /**
@@ -230,7 +231,7 @@ export function spaceCheck(label: string, dir: string): Check {
 
 async function recordingCheck(config: Config, env: NodeJS.ProcessEnv): Promise<Check> {
   const tmux = new Tmux(config.tmuxSocket, { env });
-  const stuck = (await tmux.listPanes(["#{@ssh_mcp_session_id}", "#{@ssh_mcp_recording}"]).catch(() => []))
+  const stuck = (await tmux.listPanes([TAG_FORMAT.sessionId, TAG_FORMAT.recording]).catch(() => []))
     .filter((p) => p.extra[0] && p.extra[1] && !p.info.dead)
     .map((p) => `${p.extra[0]} (${p.extra[1]})`);
   return {

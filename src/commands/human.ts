@@ -3,18 +3,19 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, type Flags } from "../config/load.js";
 import { attachCommand } from "../session/manager.js";
+import { TAG_FORMAT } from "../session/tags.js";
 import { Tmux } from "../tmux/client.js";
 import { TranscriptWriter } from "../transcript/writer.js";
 
 /** Subcommands for the human at the terminal: ls, attach, close (doctor: doctor.ts). They print to stdout. */
 
 const FIELDS = [
-  "#{@ssh_mcp_session_id}",
-  "#{@ssh_mcp_profile}",
-  "#{@ssh_mcp_server_instance_id}",
-  "#{@ssh_mcp_owner_label}",
-  "#{@ssh_mcp_created_at}",
-  "#{@ssh_mcp_recording}",
+  TAG_FORMAT.sessionId,
+  TAG_FORMAT.profile,
+  TAG_FORMAT.serverInstanceId,
+  TAG_FORMAT.ownerLabel,
+  TAG_FORMAT.createdAt,
+  TAG_FORMAT.recording,
 ];
 
 function out(line: string): void {
@@ -70,7 +71,9 @@ export async function runClose(flags: Flags, env: NodeJS.ProcessEnv, sessionId?:
   }
   const config = loadConfig(flags, env);
   const tmux = new Tmux(config.tmuxSocket, { env });
-  const pane = (await tmux.listPanes(["#{@ssh_mcp_transcript}"])).find((p) => p.info.sessionId === sessionId);
+  const pane = (await tmux.listPanes([TAG_FORMAT.transcript, TAG_FORMAT.sessionId])).find(
+    (p) => p.extra[1] === sessionId,
+  );
   if (!pane) {
     process.stderr.write(
       `No ssh-mcp session '${sessionId}' on tmux socket '${config.tmuxSocket}' (see ssh-mcp ls).\n`,
@@ -95,8 +98,8 @@ export async function runAttach(flags: Flags, env: NodeJS.ProcessEnv, sessionId?
   }
   const config = loadConfig(flags, env);
   // Said in plain words before tmux would print its own terse error.
-  const panes = await new Tmux(config.tmuxSocket, { env }).listPanes().catch(() => []);
-  if (!panes.some((p) => p.info.sessionId === sessionId)) {
+  const panes = await new Tmux(config.tmuxSocket, { env }).listPanes([TAG_FORMAT.sessionId]).catch(() => []);
+  if (!panes.some((p) => p.extra[0] === sessionId)) {
     process.stderr.write(
       `No ssh-mcp session '${sessionId}' on tmux socket '${config.tmuxSocket}'. ssh-mcp ls lists the sessions there.\n`,
     );

@@ -1,7 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { profileSchema, type Profile } from "../config/schema.js";
-import type { PaneInfo } from "../tmux/client.js";
-import { chain, type TmuxCommand } from "../tmux/client.js";
+import { chain, commandString, formatEq, formatVar, type TmuxCommand } from "../tmux/command.js";
 import { eachLine, isRecvLine, tailEvents, TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js";
 import type { ShellState } from "./shells.js";
@@ -9,6 +8,14 @@ import type { SessionManager } from "./manager.js";
 import { watchNestedShells } from "./operations.js";
 import { recorderIdentified, repairRecorder, watchWriter } from "./recorder.js";
 import { Session } from "./session.js";
+import {
+  ownerTags,
+  SESSION_META,
+  TAG_FORMAT,
+  tagCommands,
+  type SessionMetaTags,
+  type TaggedPane,
+} from "./tags.js";
 import type { CommandResult, Completion } from "./types.js";
 
 /**
@@ -20,34 +27,23 @@ import type { CommandResult, Completion } from "./types.js";
  * live server are listed, and driven only with `force`.
  */
 
-export const DISCOVERY_FIELDS = [
-  "#{@ssh_mcp_profile}",
-  "#{@ssh_mcp_transcript}",
-  "#{@ssh_mcp_owner_label}",
-  "#{@ssh_mcp_created_at}",
-  "#{session_name}",
-];
+/** What discovery lists of every pane besides its tags: the session's metadata, then its tmux name. */
+export const DISCOVERY_FIELDS = [...SESSION_META.formats, formatVar("session_name")];
 
-export interface PaneRow {
-  info: PaneInfo;
-  profile: string;
-  transcript: string;
-  ownerLabel: string;
-  createdAt: string;
+export interface PaneRow extends SessionMetaTags {
+  info: TaggedPane;
   tmuxName: string;
 }
 
 export async function discover(mgr: SessionManager): Promise<PaneRow[]> {
   const rows = await mgr.deps.tmux.listPanes(DISCOVERY_FIELDS);
+  const names = SESSION_META.formats.length;
   return rows
     .filter((r) => r.info.sessionId)
     .map(({ info, extra }) => ({
       info,
-      profile: extra[0] ?? "",
-      transcript: extra[1] ?? "",
-      ownerLabel: extra[2] ?? "",
-      createdAt: extra[3] ?? "",
-      tmuxName: extra[4] ?? info.sessionId,
+      ...SESSION_META.parse(extra.slice(0, names)),
+      tmuxName: extra[names] ?? info.sessionId,
     }));
 }
 
@@ -105,8 +101,8 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
     "-F",
     "-t",
     r.info.paneId,
-    `#{==:#{@ssh_mcp_server_instance_id},${r.info.ownerInstance}}`,
-    `set-option -w -t ${r.info.paneId} @ssh_mcp_server_instance_id ${deps.instanceId} ; set-option -w -t ${r.info.paneId} @ssh_mcp_server_pid ${process.pid}`,
+    formatEq(TAG_FORMAT.serverInstanceId, r.info.ownerInstance),
+    commandString(tagCommands(r.info.paneId, ownerTags(deps.instanceId, process.pid))),
   ]);
   // In batches: one tmux message holds about 16 kB, and a hundred claims do not fit in one.
   let batch: TmuxCommand[] = [];

@@ -1,5 +1,5 @@
 import type { Profile } from "../config/schema.js";
-import { shQuote, type TmuxCommand } from "../tmux/client.js";
+import { shQuote, type TmuxCommand } from "../tmux/command.js";
 
 /**
  * How a session's pane is made: the bridge command line and the one tmux invocation that

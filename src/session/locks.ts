@@ -1,6 +1,6 @@
 import { SshMcpError } from "../errors.js";
-import { chain } from "../tmux/client.js";
 import type { SessionManager } from "./manager.js";
+import { setTag, TAG, unsetTag } from "./tags.js";
 import type { InputLock } from "./types.js";
 
 /**
@@ -76,7 +76,7 @@ export async function acquireLock(
     acquired_at: now.toISOString(),
     expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
   };
-  await mgr.deps.tmux.run(chain(["set-option", "-w", "-t", paneId, "@ssh_mcp_lock", JSON.stringify(next)]));
+  await setTag(mgr.deps.tmux.pane(paneId), TAG.lock, JSON.stringify(next));
   const s = mgr.get(sessionId);
   s.lock = next;
   s.fastInput = false;
@@ -106,7 +106,7 @@ export async function releaseLock(
       `The lock on '${sessionId}' belongs to ${lock.actor}, not ${actor}. Pass force: true to break it (recorded).`,
     );
   }
-  await mgr.deps.tmux.run(chain(["set-option", "-w", "-u", "-t", paneId, "@ssh_mcp_lock"]));
+  await unsetTag(mgr.deps.tmux.pane(paneId), TAG.lock);
   const s = mgr.get(sessionId);
   s.lock = null;
   s.writer.write("lock", {

@@ -3,7 +3,7 @@ import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AskpassServer } from "../ssh/askpass-server.js";
-import type { PaneInfo, Tmux, TmuxCommand } from "../tmux/client.js";
+import { formatAnd, formatEq, formatVar, type TmuxCommand } from "../tmux/command.js";
 import { bridgeExit } from "./bridge.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
@@ -19,6 +19,8 @@ import {
   unavailableReason,
 } from "./recorder.js";
 import type { Session } from "./session.js";
+import { TAG_FORMAT, type TaggedPane } from "./tags.js";
+import type { SessionTmux } from "./tmux.js";
 import type { SessionInfo } from "./types.js";
 
 /**
@@ -31,7 +33,7 @@ import type { SessionInfo } from "./types.js";
 export interface ManagerDeps {
   config: Config;
   logger: Logger;
-  tmux: Tmux;
+  tmux: SessionTmux;
   instanceId: string;
   transcriptsDir: string;
   tapScript: string;
@@ -45,6 +47,8 @@ export class SessionManager {
   readonly sessions = new Map<string, Session>();
   private healthTimer: NodeJS.Timeout | undefined;
   private recorderTimer: NodeJS.Timeout | undefined;
+  /** sendChecked's condition (built once: the instance id never changes). */
+  private sendCondition: string | undefined;
 
   constructor(readonly deps: ManagerDeps) {}
 
@@ -166,8 +170,13 @@ export class SessionManager {
    */
   async sendChecked(s: Session, commands: TmuxCommand[], also?: string): Promise<boolean> {
     // Ours, alive, unlocked, and piped to its recorder.
-    let cond = `#{&&:#{==:#{@ssh_mcp_server_instance_id},${this.deps.instanceId}},#{&&:#{==:#{pane_dead},0},#{&&:#{==:#{@ssh_mcp_lock},},#{==:#{pane_pipe},1}}}}`;
-    if (also) cond = `#{&&:${cond},${also}}`;
+    this.sendCondition ??= formatAnd(
+      formatEq(TAG_FORMAT.serverInstanceId, this.deps.instanceId),
+      formatEq(formatVar("pane_dead"), "0"),
+      formatEq(TAG_FORMAT.lock, ""),
+      formatEq(formatVar("pane_pipe"), "1"),
+    );
+    const cond = also ? formatAnd(this.sendCondition, also) : this.sendCondition;
     const sent = await this.deps.tmux.runIf(s.paneId, cond, commands);
     if (!sent) s.fastInput = false;
     return sent;
@@ -307,7 +316,7 @@ export class SessionManager {
    * A pane can be seen dead a moment before the tap has delivered the bridge's last words (and
    * its exit status line); wait briefly for them so the close reason is exact.
    */
-  async deadSettled(session: Session, info: PaneInfo | undefined): Promise<PaneInfo | undefined> {
+  async deadSettled(session: Session, info: TaggedPane | undefined): Promise<TaggedPane | undefined> {
     const deadline = Date.now() + 1000;
     while (info?.dead && Date.now() < deadline) {
       session.follower?.drain();

@@ -7,7 +7,7 @@ import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import type { BridgeProfile } from "../ssh/ssh2-bridge.js";
 import { nativeSshArgv } from "../ssh/native.js";
-import { chain, TmuxError, type Tmux, type TmuxCommand } from "../tmux/client.js";
+import { chain, type TmuxCommand } from "../tmux/command.js";
 import { TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter } from "../transcript/writer.js";
 import { bridgeExit, hasExitLine, paneCommands, sshPromptOnScreen } from "./bridge.js";
@@ -20,6 +20,8 @@ import { enforce, inputContext, probeShell, watchNestedShells } from "./operatio
 import { classifyScreen } from "./screen.js";
 import { tapArgv, watchWriter } from "./recorder.js";
 import { Session } from "./session.js";
+import { newSessionTags } from "./tags.js";
+import { TmuxFailure, type SessionTmux } from "./tmux.js";
 
 /**
  * open_session: validate the profile's files and secrets before anything starts, create the
@@ -32,13 +34,13 @@ import { Session } from "./session.js";
  * server from an older version, started without exit-empty off, shutting down after its last
  * session).
  */
-async function createPane(tmux: Tmux, commands: TmuxCommand[], id: string): Promise<string> {
+async function createPane(tmux: SessionTmux, commands: TmuxCommand[], id: string): Promise<string> {
   try {
     return (await tmux.run(chain(...commands))).trim().split("\n")[0] ?? "";
   } catch (err) {
     if (
-      !(err instanceof TmuxError) ||
-      !/server exited|lost server|no server|connection refused|server not found/i.test(err.stderr)
+      !(err instanceof TmuxFailure) ||
+      !/server exited|lost server|no server|connection refused|server not found/i.test(err.tmux.stderr)
     )
       throw err;
     await tmux.killSession(id);
@@ -162,15 +164,15 @@ export async function openSession(
     env: grant?.env ?? {},
     unsetEnv: deps.tmux.injectedEnv,
     tapArgv: tapArgv(deps.tapScript, profile, transcriptPath, id),
-    options: [
-      ["@ssh_mcp_session_id", id],
-      ["@ssh_mcp_profile", profile.name],
-      ["@ssh_mcp_server_instance_id", deps.instanceId],
-      ["@ssh_mcp_server_pid", String(process.pid)],
-      ["@ssh_mcp_transcript", transcriptPath],
-      ["@ssh_mcp_owner_label", ownerLabel ?? ""],
-      ["@ssh_mcp_created_at", createdAt],
-    ],
+    options: newSessionTags({
+      sessionId: id,
+      profile: profile.name,
+      serverInstanceId: deps.instanceId,
+      serverPid: process.pid,
+      transcript: transcriptPath,
+      ownerLabel,
+      createdAt,
+    }),
   });
   let paneId: string;
   try {
@@ -238,7 +240,7 @@ export async function openSession(
  */
 async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> {
   const { idleMs, connectTimeoutMs } = mgr.config.timing;
-  const tmux = mgr.deps.tmux;
+  const pane = mgr.deps.tmux.pane(session.paneId);
   const settle = Math.min(idleMs, 500);
   const deadline = Date.now() + connectTimeoutMs;
   const screenTail = (): string => cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 8192)));
@@ -250,7 +252,7 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
       const now = Date.now();
       if (now - lastCheck >= 100 || session.stream.lastRecvAt > lastCheck) {
         lastCheck = now;
-        void tmux.paneInfo(session.paneId).then((info) => {
+        void pane.info().then((info) => {
           if (!info || info.dead) {
             dead = { status: info?.deadStatus ?? null };
             session.notify();
@@ -281,7 +283,7 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
     10,
   );
   if (outcome === "ok") {
-    const info = await tmux.paneInfo(session.paneId);
+    const info = await pane.info();
     if (info && !info.dead) {
       const last = lastLines(screenTail(), 1);
       const prompt = sshPromptOnScreen(last);
@@ -312,7 +314,7 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
   // Rarely (seen under load, jump host refusing in milliseconds) the tap records nothing of a
   // bridge that died at once; the dead pane (remain-on-exit) still shows ssh's words.
   if (!exit.text.trim()) {
-    const screen = await tmux.capture(session.paneId).catch(() => "");
+    const screen = await pane.capture().catch(() => "");
     exit = bridgeExit(screen, exit.status);
   }
   throw classifyLoginFailure(exit.text, exit.status, session.profile);
@@ -380,6 +382,7 @@ async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
   const enter = ENTER[session.profile.enter_sequence] ?? "\n";
   const tail = (from: number): string =>
     cleanOutput(session.stream.slice(Math.max(from, session.stream.end - 8192)));
+  const pane = mgr.deps.tmux.pane(session.paneId);
   let from = 0;
   for (const [i, step] of steps.entries()) {
     const re = new RegExp(step.expect, "m");
@@ -418,10 +421,10 @@ async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
       ...(sensitive ? { sensitive: true } : {}),
     });
     if (sensitive) {
-      await mgr.deps.tmux.pasteText(session.paneId, text);
-      await mgr.deps.tmux.sendLiteral(session.paneId, enter);
+      await pane.paste(text);
+      await pane.sendLiteral(enter);
     } else {
-      await mgr.deps.tmux.sendLiteral(session.paneId, text + enter);
+      await pane.sendLiteral(text + enter);
     }
   }
   const sentAt = Date.now();

@@ -28,7 +28,7 @@ import {
   wrapCommand,
   type Family,
 } from "./shells.js";
-import { fitsOneMessage, literalCommands } from "../tmux/client.js";
+import { fitsOneMessage, literalCommands } from "../tmux/command.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
 

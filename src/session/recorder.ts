@@ -13,6 +13,7 @@ import { redactValues } from "../transcript/redact.js";
 import { describe } from "../transcript/writer.js";
 import { tapCommandLine } from "./bridge.js";
 import { sameShape } from "./screen.js";
+import { setTag, TAG, unsetTag } from "./tags.js";
 import type { SessionManager } from "./manager.js";
 import type { Session } from "./session.js";
 
@@ -92,9 +93,7 @@ export function watchWriter(mgr: SessionManager, s: Session): void {
         path: s.transcriptPath,
         error: describe(err),
       });
-      void mgr.deps.tmux
-        .run(["set-option", "-w", "-t", s.paneId, "@ssh_mcp_recording", s.recordingError])
-        .catch(() => undefined);
+      void setTag(mgr.deps.tmux.pane(s.paneId), TAG.recording, s.recordingError).catch(() => undefined);
     }
     s.notify();
   };
@@ -166,7 +165,8 @@ export function repairRecorder(mgr: SessionManager, s: Session, reason: string):
 }
 
 async function doRepair(mgr: SessionManager, s: Session, reason: string): Promise<void> {
-  const { tmux, logger } = mgr.deps;
+  const { logger } = mgr.deps;
+  const pane = mgr.deps.tmux.pane(s.paneId);
   const startedAt = Date.now();
   // Any line the dead recorder left half-written is ended before the next event.
   s.writer.checkTail = true;
@@ -183,22 +183,22 @@ async function doRepair(mgr: SessionManager, s: Session, reason: string): Promis
       s.writer.write("event", { event: "recorder_retry", reason });
       if (s.writer.error) return backOff(s);
     }
-    const info = await tmux.paneInfo(s.paneId);
+    const info = await pane.info();
     if (!info || info.dead) {
       s.pendingGap = null; // the pane is gone: the health check closes the session
       return;
     }
     // pipe-pane with no command stops the old pipe, if tmux still has one.
-    await tmux.run(["pipe-pane", "-t", s.paneId]);
+    await pane.pipe();
     s.recorderPid = null; // the new recorder's event names it (before it can arrive)
     s.recorderPipedAt = Date.now();
     const cmd = tapCommandLine(tapArgv(mgr.deps.tapScript, s.profile, s.transcriptPath, s.id));
-    await tmux.run(["pipe-pane", "-O", "-t", s.paneId, cmd]);
+    await pane.pipe(cmd, { outputOnly: true });
     // The visible screen as it is now, and where the cursor sits on it.
-    const visible = await tmux.capture(s.paneId, {}).catch(() => "");
+    const visible = await pane.capture().catch(() => "");
     // Row by row as the cursor counts them (no -J: a long typed line wraps over two rows).
-    const grid = await tmux.run(["capture-pane", "-p", "-t", s.paneId]).catch(() => "");
-    const at = await tmux.paneInfo(s.paneId);
+    const grid = await pane.capture({ join: false }).catch(() => "");
+    const at = await pane.info();
     const shown = s.profile.security.redact_transcripts ? redactValues(visible) : visible;
     const { since } = s.pendingGap;
     s.writer.write("gap", {
@@ -212,7 +212,7 @@ async function doRepair(mgr: SessionManager, s: Session, reason: string): Promis
     settleThroughGap(s, grid, at, since, reason, startedAt);
     s.recordingError = null;
     s.repairFailures = 0;
-    void tmux.run(["set-option", "-w", "-u", "-t", s.paneId, "@ssh_mcp_recording"]).catch(() => undefined);
+    void unsetTag(pane, TAG.recording).catch(() => undefined);
     logger.warn("recorder replaced; the transcript has a gap", { session_id: s.id, since, reason });
   } finally {
     s.notify();

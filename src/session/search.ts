@@ -1,4 +1,4 @@
-import { shQuote } from "../tmux/client.js";
+import { shQuote } from "../tmux/command.js";
 import type { SessionManager } from "./manager.js";
 import { getCommand, executeCommand } from "./operations.js";
 

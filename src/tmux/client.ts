@@ -1,186 +1,74 @@
 import { execFile } from "node:child_process";
-import { SshMcpError } from "../errors.js";
+import {
+  captureCommand,
+  chain,
+  commandString,
+  displayCommand,
+  formatVar,
+  literalCommands,
+  pipePaneCommand,
+  SEP,
+  setOptionCommand,
+  type OptionScope,
+  type TmuxCommand,
+} from "./command.js";
 import { ControlError, TmuxControl } from "./control.js";
+import { NO_FIELDS, PANE_FORMAT, parsePaneRow, type PaneFields, type PaneInfo } from "./pane-info.js";
 
 /**
  * The tmux client: argv arrays to `tmux -L <socket>`, never a shell string, and an environment
  * without TMUX/TMUX_PANE (so a server started from inside tmux never talks to the user's own
  * tmux) and without the secrets the caller names (so they never reach the tmux server's
- * environment, which every pane inherits). It knows nothing about SSH.
+ * environment, which every pane inherits). It knows nothing about SSH or about its caller: the
+ * caller's own pane fields (user options) and how failures reach it are options.
  */
 
-export interface PaneInfo {
-  paneId: string;
-  dead: boolean;
-  deadStatus: number | null;
-  cursorX: number;
-  cursorY: number;
-  width: number;
-  height: number;
-  alternate: boolean;
-  pid: number;
-  attachedClients: number;
-  /** ssh-mcp's window options: which session, which server owns it, the input lock. */
-  sessionId: string;
-  ownerInstance: string;
-  ownerPid: number;
-  lock: string;
-  /** tmux pipes the pane's output to a process (the recorder); false once that pipe closed. */
-  piped: boolean;
-}
-
-/** A complete command for one tmux invocation: commands joined by ";" separators. */
-export type TmuxCommand = string[];
-
-/** tmux treats an argument ending in ";" as a command separator; "\;" at the end is a literal ";". */
-export function escapeArg(arg: string): string {
-  return arg.endsWith(";") ? arg.slice(0, -1) + "\\;" : arg;
-}
-
-/** Joins commands into one argv with ";" separators, escaping every argument. */
-export function chain(...commands: TmuxCommand[]): string[] {
-  const out: string[] = [];
-  commands.forEach((cmd, i) => {
-    if (i > 0) out.push(";");
-    out.push(...cmd.map(escapeArg));
-  });
-  return out;
-}
-
-/** Splits text into pieces under tmux's message size limit, never inside a UTF-16 surrogate pair. */
-export function chunkText(text: string, maxBytes = 8000): string[] {
-  const chunks: string[] = [];
-  let start = 0;
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    const size =
-      code < 0x80
-        ? 1
-        : code < 0x800
-          ? 2
-          : code >= 0xd800 && code <= 0xdbff
-            ? 4
-            : code >= 0xdc00 && code <= 0xdfff
-              ? 0
-              : 3;
-    if (bytes + size > maxBytes && i > start && !(code >= 0xdc00 && code <= 0xdfff)) {
-      chunks.push(text.slice(start, i));
-      start = i;
-      bytes = 0;
-    }
-    bytes += size;
+/** tmux refused a command or could not run: its stderr, the command's name, and the exit code. */
+export class TmuxError extends Error {
+  constructor(
+    readonly stderr: string,
+    readonly command: string,
+    /** tmux's exit code; null when it did not exit with one (not started, over the control client). */
+    readonly exitCode: number | null = null,
+  ) {
+    super(`tmux ${command} failed: ${stderr}`);
+    this.name = "TmuxError";
   }
-  if (start < text.length) chunks.push(text.slice(start));
-  return chunks;
 }
 
-/** The commands that type `text` literally into `target`, after the named keys `firstKeys`. */
-export function literalCommands(target: string, text: string, firstKeys: string[] = []): TmuxCommand[] {
-  const cmds: TmuxCommand[] = [];
-  if (firstKeys.length) cmds.push(["send-keys", "-t", target, ...firstKeys]);
-  // A NUL ends a C string in tmux: it travels as the key C-@, which types the same byte.
-  text.split("\0").forEach((part, i) => {
-    if (i > 0) cmds.push(["send-keys", "-t", target, "C-@"]);
-    for (const c of chunkText(part)) cmds.push(["send-keys", "-t", target, "-l", "--", c]);
-  });
-  return cmds;
+export interface TmuxOptions<T extends object> {
+  env?: NodeJS.ProcessEnv;
+  /** Variables removed from tmux's environment (so no pane inherits them). */
+  secretEnvNames?: string[];
+  tmuxPath?: string;
+  /** The caller's fields, read with every pane's state (paneInfo, listPanes): its user options. */
+  paneFields?: PaneFields<T>;
+  /** What a TmuxError becomes when it leaves this client (by default, itself). */
+  mapError?: (err: TmuxError) => Error;
 }
 
-const SAFE_BYTE = /^[A-Za-z0-9_.,:=+@%/-]$/;
-
-/**
- * Commands as one string for tmux's own parser (the command arguments of if-shell). Every
- * argument travels double-quoted, every byte outside a small safe set as an octal escape, so
- * the parser (and format expansion before it) sees no `#`, `$`, `~`, quote, `;` or control
- * character of the text. Arguments must hold no NUL (literalCommands never makes one).
- */
-export function commandString(commands: TmuxCommand[]): string {
-  return commands
-    .map((args) =>
-      args
-        .map((a) => {
-          let out = '"';
-          for (const b of Buffer.from(a, "utf8")) {
-            const ch = String.fromCharCode(b);
-            out += b < 0x80 && SAFE_BYTE.test(ch) ? ch : "\\" + b.toString(8).padStart(3, "0");
-          }
-          return out + '"';
-        })
-        .join(" "),
-    )
-    .join(" ; ");
+/** A pane of listPanes: its state with the caller's fields, and the extra formats' values. */
+export interface ListedPane<T extends object> {
+  info: PaneInfo & T;
+  extra: string[];
 }
 
-/** Whether commands fit one tmux message as a commandString (about 16 kB per message). */
-export function fitsOneMessage(commands: TmuxCommand[]): boolean {
-  let bytes = 0;
-  for (const args of commands) for (const a of args) bytes += Buffer.byteLength(a) + 3;
-  return bytes <= 3_000 || (bytes <= 12_000 && commandString(commands).length <= 12_000);
-}
-
+/** Marks an if-shell whose condition was false (its else branch prints it). */
 const NOT_RUN = "ssh-mcp-not-run";
 
-/** Quotes one word for sh (used only for pipe-pane, whose command tmux hands to sh -c). */
-export function shQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Field separator in formats: printable ASCII, since tmux escapes tabs without a UTF-8 locale. */
-export const SEP = "|:|";
-
-export const PANE_FORMAT = [
-  "#{pane_id}",
-  "#{pane_dead}",
-  "#{pane_dead_status}",
-  "#{cursor_x}",
-  "#{cursor_y}",
-  "#{pane_width}",
-  "#{pane_height}",
-  "#{alternate_on}",
-  "#{pane_pid}",
-  "#{session_attached}",
-  "#{@ssh_mcp_session_id}",
-  "#{@ssh_mcp_server_instance_id}",
-  "#{@ssh_mcp_server_pid}",
-  "#{@ssh_mcp_lock}",
-  "#{pane_pipe}",
-].join(SEP);
-
-/** Fields of PANE_FORMAT; extra fields of listPanes come after these. */
-const PANE_FIELDS = 15;
-
-export function parsePaneLine(line: string): PaneInfo | undefined {
-  const f = line.split(SEP);
-  if (f.length < PANE_FIELDS || !f[0]?.startsWith("%")) return undefined;
-  const num = (s: string | undefined): number => Number(s ?? "0") || 0;
-  return {
-    paneId: f[0],
-    dead: f[1] === "1",
-    deadStatus: f[2] === "" || f[2] === undefined ? null : Number(f[2]),
-    cursorX: num(f[3]),
-    cursorY: num(f[4]),
-    width: num(f[5]),
-    height: num(f[6]),
-    alternate: f[7] === "1",
-    pid: num(f[8]),
-    attachedClients: num(f[9]),
-    sessionId: f[10] ?? "",
-    ownerInstance: f[11] ?? "",
-    ownerPid: num(f[12]),
-    lock: f[13] ?? "",
-    piped: f[14] === "1",
-  };
-}
-
-export class Tmux {
+export class Tmux<T extends object = object> {
   private readonly env: NodeJS.ProcessEnv;
   /** Variables added to tmux's environment that panes should not inherit. */
   readonly injectedEnv: string[] = [];
+  private readonly tmuxPath: string;
+  private readonly paneFields: PaneFields<T>;
+  /** PANE_FORMAT, then the caller's fields. */
+  private readonly paneFormat: string;
+  private readonly mapError: ((err: TmuxError) => Error) | undefined;
 
   constructor(
     readonly socket: string,
-    opts: { env?: NodeJS.ProcessEnv; secretEnvNames?: string[]; tmuxPath?: string } = {},
+    opts: TmuxOptions<T> = {},
   ) {
     const env = { ...(opts.env ?? process.env) };
     delete env.TMUX;
@@ -196,9 +84,13 @@ export class Tmux {
     }
     this.env = env;
     this.tmuxPath = opts.tmuxPath ?? "tmux";
+    // Without fields T is `object`: parse adds nothing.
+    this.paneFields = opts.paneFields ?? (NO_FIELDS as PaneFields<T>);
+    this.paneFormat = [PANE_FORMAT, ...this.paneFields.formats].join(SEP);
+    this.mapError = opts.mapError;
   }
 
-  private readonly tmuxPath: string;
+  /** Called with a failure that paneInfo turns into "no such pane". */
   onError: ((err: Error) => void) | undefined;
   /** Called when the control-mode client fails (it is started again on a later call). */
   onControlFailure: ((err: Error) => void) | undefined;
@@ -207,6 +99,16 @@ export class Tmux {
   private control: TmuxControl | undefined;
   private controlWanted = false;
   private controlStartedAt = 0;
+
+  /** A handle on one pane (or any target): the per-pane commands with its `-t` filled in. */
+  pane(target: string): Pane<T> {
+    return new Pane(this, target);
+  }
+
+  /** A failure as it leaves this client: a TmuxError through mapError; anything else as it is. */
+  private failure(err: unknown): unknown {
+    return err instanceof TmuxError && this.mapError ? this.mapError(err) : err;
+  }
 
   /**
    * Sends the hot-path commands (send-keys, the check-and-type, a pane's state) through a
@@ -236,12 +138,12 @@ export class Tmux {
         // process, anything else is not retried: tmux may have run it (keys sent twice).
         if (err instanceof ControlError) {
           this.onControlFailure?.(err);
-          if (readOnly) return this.run(chain(...commands));
+          if (readOnly) return this.exec(chain(...commands));
         }
         throw new TmuxError((err as Error).message, commands[0]?.[0] ?? "");
       }
     }
-    const out = await this.run(chain(...commands));
+    const out = await this.exec(chain(...commands));
     if (this.controlWanted && !this.control?.alive && Date.now() - this.controlStartedAt > 1000) {
       this.controlStartedAt = Date.now();
       this.control = new TmuxControl(this.tmuxPath, this.socket, this.env);
@@ -255,7 +157,17 @@ export class Tmux {
     return [this.tmuxPath, "-L", this.socket];
   }
 
-  run(args: string[], input?: string): Promise<string> {
+  /** One tmux process: `args` (one command, or several joined by chain), `input` on its stdin. */
+  async run(args: string[], input?: string): Promise<string> {
+    try {
+      return await this.exec(args, input);
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  /** run() inside this client: rejects with the TmuxError itself. */
+  private exec(args: string[], input?: string): Promise<string> {
     return new Promise((resolvePromise, reject) => {
       const child = execFile(
         this.tmuxPath,
@@ -264,7 +176,7 @@ export class Tmux {
         (err, stdout, stderr) => {
           if (err) {
             const msg = (stderr || err.message).trim();
-            reject(new TmuxError(msg, args[0] ?? ""));
+            reject(new TmuxError(msg, args[0] ?? "", typeof err.code === "number" ? err.code : null));
           } else resolvePromise(stdout);
         },
       );
@@ -281,13 +193,17 @@ export class Tmux {
   async pasteText(target: string, text: string): Promise<void> {
     if (!text) return;
     const name = `ssh-mcp-${process.pid}-${Date.now()}`;
-    await this.run(["load-buffer", "-b", name, "-"], text);
-    await this.run(["paste-buffer", "-d", "-r", "-b", name, "-t", target]);
+    try {
+      await this.exec(["load-buffer", "-b", name, "-"], text);
+      await this.exec(["paste-buffer", "-d", "-r", "-b", name, "-t", target]);
+    } catch (err) {
+      throw this.failure(err);
+    }
   }
 
   async hasServer(): Promise<boolean> {
     try {
-      await this.run(["list-sessions", "-F", "#{session_name}"]);
+      await this.exec(["list-sessions", "-F", "#{session_name}"]);
       return true;
     } catch {
       return false;
@@ -304,24 +220,28 @@ export class Tmux {
 
   /** Runs send-keys commands (literalCommands), batched under tmux's message limit. */
   async sendCommands(cmds: TmuxCommand[]): Promise<void> {
-    if (this.control?.alive) {
-      await this.fast(cmds);
-      return;
-    }
-    // Several small commands go in one invocation; large text is split across invocations.
-    let batch: TmuxCommand[] = [];
-    let size = 0;
-    for (const cmd of cmds) {
-      const len = cmd.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
-      if (batch.length && size + len > 12_000) {
-        await this.run(chain(...batch));
-        batch = [];
-        size = 0;
+    try {
+      if (this.control?.alive) {
+        await this.fast(cmds);
+        return;
       }
-      batch.push(cmd);
-      size += len;
+      // Several small commands go in one invocation; large text is split across invocations.
+      let batch: TmuxCommand[] = [];
+      let size = 0;
+      for (const cmd of cmds) {
+        const len = cmd.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+        if (batch.length && size + len > 12_000) {
+          await this.exec(chain(...batch));
+          batch = [];
+          size = 0;
+        }
+        batch.push(cmd);
+        size += len;
+      }
+      if (batch.length) await this.exec(chain(...batch));
+    } catch (err) {
+      throw this.failure(err);
     }
-    if (batch.length) await this.run(chain(...batch));
   }
 
   /**
@@ -332,8 +252,16 @@ export class Tmux {
    * (nothing ran). The commands must fit one message (see fitsOneMessage).
    */
   async runIf(target: string, condition: string, commands: TmuxCommand[]): Promise<boolean> {
+    try {
+      return await this.runIfInner(target, condition, commands);
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  private async runIfInner(target: string, condition: string, commands: TmuxCommand[]): Promise<boolean> {
     const gone = (err: unknown): boolean =>
-      err instanceof TmuxError && /can't find|no server running/.test(err.message);
+      err instanceof TmuxError && /can't find|no server running/.test(err.stderr);
     if (this.control?.alive) {
       // Never if-shell over the control client: tmux 3.3a's server crashed when a control
       // client went while a branch it had queued was pending (2 in 250 kill rounds; without
@@ -341,7 +269,7 @@ export class Tmux {
       // them is well under a millisecond (a lock set in it is honoured from the next input on).
       let ok: string;
       try {
-        ok = await this.fast([["display-message", "-p", "-t", target, `#{pane_id}:${condition}`]], true);
+        ok = await this.fast([displayCommand(target, `#{pane_id}:${condition}`)], true);
       } catch (err) {
         if (gone(err)) return false;
         throw err;
@@ -355,7 +283,7 @@ export class Tmux {
     }
     let out: string;
     try {
-      out = await this.run([
+      out = await this.exec([
         "if-shell",
         "-F",
         "-t",
@@ -373,52 +301,65 @@ export class Tmux {
   }
 
   async sendKeys(target: string, keys: string[]): Promise<void> {
-    await this.fast([["send-keys", "-t", target, ...keys]]);
-  }
-
-  /** Captures the pane: `start` lines of history (negative) through the visible screen. */
-  async capture(target: string, opts: { start?: number; ansi?: boolean } = {}): Promise<string> {
-    const args = ["capture-pane", "-p", "-J", "-t", target];
-    if (opts.start !== undefined) args.push("-S", String(opts.start));
-    if (opts.ansi) args.push("-e");
-    return this.run(args);
-  }
-
-  async paneInfo(target: string): Promise<PaneInfo | undefined> {
     try {
-      const out = await this.fast([["display-message", "-p", "-t", target, PANE_FORMAT]], true);
-      const info = parsePaneLine(out.trim());
+      await this.fast([["send-keys", "-t", target, ...keys]]);
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  /**
+   * Captures the pane: `start` lines of history (negative) through the visible screen; with
+   * colours (`ansi`); wrapped rows joined unless `join` is false (then rows as the cursor counts
+   * them).
+   */
+  async capture(
+    target: string,
+    opts: { start?: number; ansi?: boolean; join?: boolean } = {},
+  ): Promise<string> {
+    try {
+      return await this.exec(captureCommand(target, opts));
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  /** The pane's state with the caller's fields; undefined when there is no such pane. */
+  async paneInfo(target: string): Promise<(PaneInfo & T) | undefined> {
+    try {
+      const out = await this.fast([displayCommand(target, this.paneFormat)], true);
+      const row = parsePaneRow(out.trim(), this.paneFields);
       // Over the control client a gone target is no error (the fields come back empty): only the
       // target's own line counts.
-      return info && (!target.startsWith("%") || info.paneId === target) ? info : undefined;
+      return row && (!target.startsWith("%") || row.info.paneId === target) ? row.info : undefined;
     } catch (err) {
       if (err instanceof TmuxError) {
-        this.onError?.(err);
+        this.onError?.(this.failure(err) as Error);
         return undefined;
       }
       throw err;
     }
   }
 
-  /** Every pane on the socket with the given extra format fields appended (tab separated). */
-  async listPanes(extra: string[] = []): Promise<{ info: PaneInfo; extra: string[] }[]> {
+  /** Every pane on the socket with the caller's fields, and the given extra formats' values. */
+  async listPanes(extra: string[] = []): Promise<ListedPane<T>[]> {
     let out: string;
     try {
-      out = await this.run(["list-panes", "-a", "-F", [PANE_FORMAT, ...extra].join(SEP)]);
+      out = await this.exec(["list-panes", "-a", "-F", [this.paneFormat, ...extra].join(SEP)]);
     } catch {
       return [];
     }
-    const rows: { info: PaneInfo; extra: string[] }[] = [];
+    const rows: ListedPane<T>[] = [];
     for (const line of out.split("\n")) {
-      const info = parsePaneLine(line);
-      if (info) rows.push({ info, extra: line.split(SEP).slice(PANE_FIELDS) });
+      const row = parsePaneRow(line, this.paneFields);
+      if (row) rows.push(row);
     }
     return rows;
   }
 
   async killSession(name: string): Promise<void> {
     try {
-      await this.run(["kill-session", "-t", `=${name}`]);
+      await this.exec(["kill-session", "-t", `=${name}`]);
     } catch {
       // Already gone: closing is idempotent.
     }
@@ -426,18 +367,73 @@ export class Tmux {
 
   async killServer(): Promise<void> {
     try {
-      await this.run(["kill-server"]);
+      await this.exec(["kill-server"]);
     } catch {
       // No server: nothing to stop.
     }
   }
 }
 
-export class TmuxError extends SshMcpError {
+/**
+ * One pane (`%3`, or any target tmux resolves to one): the per-pane commands with its `-t`
+ * filled in. A handle holds nothing but the client and the target; failures are the client's.
+ */
+export class Pane<T extends object = object> {
   constructor(
-    readonly stderr: string,
-    command: string,
-  ) {
-    super("TMUX_ERROR", `tmux ${command} failed: ${stderr}. Check that tmux is installed (ssh-mcp doctor).`);
+    readonly tmux: Tmux<T>,
+    readonly target: string,
+  ) {}
+
+  /** The pane's state with the client's fields; undefined when it is gone. */
+  info(): Promise<(PaneInfo & T) | undefined> {
+    return this.tmux.paneInfo(this.target);
+  }
+
+  sendKeys(keys: string[]): Promise<void> {
+    return this.tmux.sendKeys(this.target, keys);
+  }
+
+  /** Types `text` literally, after the named keys `firstKeys`. */
+  sendLiteral(text: string, firstKeys: string[] = []): Promise<void> {
+    return this.tmux.sendLiteral(this.target, text, firstKeys);
+  }
+
+  /** Types `text` through a paste buffer loaded from stdin: never on a command line. */
+  paste(text: string): Promise<void> {
+    return this.tmux.pasteText(this.target, text);
+  }
+
+  capture(opts: { start?: number; ansi?: boolean; join?: boolean } = {}): Promise<string> {
+    return this.tmux.capture(this.target, opts);
+  }
+
+  /** Runs `commands` if `condition` (a format) holds for the pane (Tmux.runIf). */
+  runIf(condition: string, commands: TmuxCommand[]): Promise<boolean> {
+    return this.tmux.runIf(this.target, condition, commands);
+  }
+
+  /** An option's value as the pane sees it (its own, its window's or session's, inherited): "" if unset. */
+  async option(name: string): Promise<string> {
+    return (await this.tmux.run(displayCommand(this.target, formatVar(name)))).replace(/\n$/, "");
+  }
+
+  async setOption(name: string, value: string, scope: OptionScope = "pane"): Promise<void> {
+    await this.tmux.run(chain(setOptionCommand(this.target, name, value, scope)));
+  }
+
+  async unsetOption(name: string, scope: OptionScope = "pane"): Promise<void> {
+    await this.tmux.run(chain(setOptionCommand(this.target, name, undefined, scope)));
+  }
+
+  /**
+   * Pipes the pane's output (only output with `outputOnly`) to `shellCommand` (sh -c); without
+   * a command, stops the pane's pipe.
+   */
+  async pipe(shellCommand?: string, opts: { outputOnly?: boolean } = {}): Promise<void> {
+    await this.tmux.run(chain(pipePaneCommand(this.target, shellCommand, opts)));
+  }
+
+  async kill(): Promise<void> {
+    await this.tmux.run(["kill-pane", "-t", this.target]);
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { commandString, type TmuxCommand } from "./client.js";
+import { commandString, type TmuxCommand } from "./command.js";
 
 /**
  * A persistent tmux control-mode client (`tmux -C`) for the hot path: the check-and-type of
@@ -14,7 +14,7 @@ import { commandString, type TmuxCommand } from "./client.js";
  * `destroy-unattached`: when such a server was SIGKILLed, tmux 3.3a destroyed the session as
  * the client went, and now and then its whole server crashed with it, taking every SSH session
  * along (reproduced: 3 crashes in 60 kill rounds; the shared session: none in 250, see the
- * docs/architecture.md). Discovery ignores the session: it has no `@ssh_mcp_session_id`.
+ * docs/architecture.md). Callers that list panes see it too: it carries none of their options.
  *
  * Protocol. A request is one or more command lines, then a sentinel `display-message -p` line
  * of our own. tmux runs the lines in order and answers each command with a `%begin`...`%end`

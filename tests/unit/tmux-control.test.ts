@@ -1,19 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { ControlParser } from "../../src/tmux/control.js";
-import { commandString } from "../../src/tmux/client.js";
-
-describe("commandString as a control line", () => {
-  it("double-quotes every argument and escapes all but a small safe set as octal", () => {
-    expect(commandString([["send-keys", "-t", "%3", "-l", "--", "a b"]])).toBe(
-      '"send-keys" "-t" "%3" "-l" "--" "a\\040b"',
-    );
-    // Nothing tmux's parser would act on survives: $ ~ ; # { } quotes, backslash, newline, control chars.
-    const line = commandString([[`$HOME ~ ; # {x} 'q' "d" \\ \t\n\u0001`]]);
-    expect(line.slice(1, -1)).toMatch(/^[A-Za-z0-9_.,:=+@%/\\-]*$/);
-    expect(line).not.toMatch(/[$~;#{}'\s]/);
-    expect(commandString([["é"]])).toBe('"\\303\\251"');
-  });
-});
 
 describe("ControlParser", () => {
   it("answers only blocks of our own commands, in order, with their output", () => {
