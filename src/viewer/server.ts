@@ -23,7 +23,7 @@ export interface RunningViewer {
   close(): Promise<void>;
 }
 
-export async function startViewer(opts: {
+export interface StartViewerOptions {
   host: string;
   port: "auto" | number;
   runtimeDir: string;
@@ -36,7 +36,9 @@ export async function startViewer(opts: {
   profiles?: ViewerOptions["profiles"];
   tokenFile?: string;
   operatorTokenFile?: string;
-}): Promise<RunningViewer> {
+}
+
+export async function startViewer(opts: StartViewerOptions): Promise<RunningViewer> {
   const token = randomBytes(24).toString("base64url");
   const operatorToken = randomBytes(24).toString("base64url");
   if (opts.tokenFile) writeFileSync(opts.tokenFile, token + "\n", { mode: 0o600 });
@@ -58,21 +60,12 @@ export async function startViewer(opts: {
     profiles: opts.profiles,
   });
   const candidates = opts.port === "auto" ? Array.from({ length: 100 }, (_, i) => 8765 + i) : [opts.port];
-  let lastErr: unknown;
-  for (const p of candidates) {
-    try {
-      await app.listen({ host: opts.host, port: p });
-      port = p;
-      break;
-    } catch (err) {
-      lastErr = err;
-      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") break;
-    }
-  }
+  const listening = await listenOnFirstFree(app, opts.host, candidates);
+  port = listening.port;
   if (!port) {
     await store.close();
     throw new Error(
-      `viewer could not listen on ${opts.host}:${String(opts.port)}: ${(lastErr as Error)?.message}`,
+      `viewer could not listen on ${opts.host}:${String(opts.port)}: ${(listening.err as Error)?.message}`,
     );
   }
   const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
@@ -93,4 +86,23 @@ export async function startViewer(opts: {
       await store.close();
     },
   };
+}
+
+/** Listens on the first of `candidates` that is free: its port, or 0 and the error that stopped it. */
+async function listenOnFirstFree(
+  app: FastifyInstance,
+  host: string,
+  candidates: number[],
+): Promise<{ port: number; err?: unknown }> {
+  let lastErr: unknown;
+  for (const p of candidates) {
+    try {
+      await app.listen({ host, port: p });
+      return { port: p };
+    } catch (err) {
+      lastErr = err;
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") break;
+    }
+  }
+  return { port: 0, err: lastErr };
 }
