@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { BIN } from "../helpers/harness.js";
+import { BIN } from "../support/harness.js";
 
 /** A smoke run of the benchmark: it completes and writes valid JSON. Its figures are not asserted. */
 

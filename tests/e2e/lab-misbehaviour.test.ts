@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import type { Cmd } from "../helpers/harness.js";
-import { startLabHarness, type LabHarness } from "../helpers/lab-harness.js";
+import { pollUntil } from "../support/poll.js";
+import type { Cmd } from "../support/harness.js";
+import { startLabHarness, type LabHarness } from "../support/lab-harness.js";
 
 /** The lab misbehaving on request, and how ssh-mcp copes with each. */
 
@@ -51,7 +51,7 @@ beforeAll(async () => {
   );
   // Restart so the server reads the file; the first open of a built-in profile starts the lab.
   await h.client.close();
-  const { connectClient } = await import("../helpers/harness.js");
+  const { connectClient } = await import("../support/harness.js");
   h.client = await connectClient(h.env);
   await open("lab");
 });

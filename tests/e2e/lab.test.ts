@@ -2,9 +2,9 @@ import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { BIN, type Cmd } from "../helpers/harness.js";
-import { freePort, startLabHarness, type LabHarness } from "../helpers/lab-harness.js";
+import { pollUntil } from "../support/poll.js";
+import { BIN, type Cmd } from "../support/harness.js";
+import { freePort, startLabHarness, type LabHarness } from "../support/lab-harness.js";
 
 /** The product's workflow on the embedded default: bastion menu -> master -> pod, over stdio. */
 

@@ -3,8 +3,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { killTmuxServer, uniqueSocket } from "../fixtures/tmux.js";
-import { freePort } from "../helpers/lab-harness.js";
+import { killTmuxServer, uniqueSocket } from "../support/tmux.js";
+import { freePort } from "../support/lab-harness.js";
 
 /**
  * The README's quick start, read from the README itself (so the two cannot drift), run on a

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, startHarness, type Harness } from "../helpers/harness.js";
+import { BIN, startHarness, type Harness } from "../support/harness.js";
 
 const TOOLS = [
   "open_session",

@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { killTmuxServer, uniqueSocket } from "../fixtures/tmux.js";
-import { BIN } from "../helpers/harness.js";
+import { pollUntil } from "../support/poll.js";
+import { killTmuxServer, uniqueSocket } from "../support/tmux.js";
+import { BIN } from "../support/harness.js";
 
 /**
  * Hostile protocol input, as raw JSON-RPC lines on the built server's stdin: every malformed

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../helpers/harness.js";
+import { startHarness, type Harness } from "../support/harness.js";
 
 /** A real browser (Debian's chromium) on the viewer of a real server, driven through MCP. */
 

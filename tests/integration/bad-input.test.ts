@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../helpers/harness.js";
+import { startHarness, type Harness } from "../support/harness.js";
 
 let h: Harness;
 let sid: string;

@@ -2,9 +2,9 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { tmuxEnv } from "../fixtures/tmux.js";
-import { BIN, startHarness, type Harness } from "../helpers/harness.js";
+import { pollUntil } from "../support/poll.js";
+import { tmuxEnv } from "../support/tmux.js";
+import { BIN, startHarness, type Harness } from "../support/harness.js";
 
 /**
  * The server's tmux control-mode client (src/tmux/control.ts): it carries the hot path from a

@@ -4,10 +4,10 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSshd, type SshdFixture } from "../fixtures/sshd.js";
-import { uniqueSocket } from "../fixtures/tmux.js";
-import { BIN } from "../helpers/harness.js";
-import { freePort } from "../helpers/lab-harness.js";
+import { startSshd, type SshdFixture } from "../support/sshd.js";
+import { uniqueSocket } from "../support/tmux.js";
+import { BIN } from "../support/harness.js";
+import { freePort } from "../support/lab-harness.js";
 
 /**
  * ssh-mcp doctor against a real sshd: a valid setup passes with no false alarm, and each broken

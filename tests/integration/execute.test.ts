@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tmuxEnv } from "../fixtures/tmux.js";
-import { startHarness, type Cmd, type Harness } from "../helpers/harness.js";
-import { pollUntil } from "../fixtures/poll.js";
+import { tmuxEnv } from "../support/tmux.js";
+import { startHarness, type Cmd, type Harness } from "../support/harness.js";
+import { pollUntil } from "../support/poll.js";
 
 let h: Harness;
 let sid: string;

@@ -5,9 +5,9 @@ import { connect } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { startSshd, sshArgs, type SshdFixture } from "../fixtures/sshd.js";
-import { killTmuxServer, tmuxEnv, uniqueSocket } from "../fixtures/tmux.js";
+import { pollUntil } from "../support/poll.js";
+import { startSshd, sshArgs, type SshdFixture } from "../support/sshd.js";
+import { killTmuxServer, tmuxEnv, uniqueSocket } from "../support/tmux.js";
 
 const execFileAsync = promisify(execFile);
 

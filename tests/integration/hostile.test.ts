@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../helpers/harness.js";
+import { startHarness, type Harness } from "../support/harness.js";
 
 /**
  * Hostile input everywhere, generated: control characters, NUL, lone surrogates, huge strings,

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, startHarness, type Harness } from "../helpers/harness.js";
-import { pollUntil } from "../fixtures/poll.js";
+import { BIN, startHarness, type Harness } from "../support/harness.js";
+import { pollUntil } from "../support/poll.js";
 
 let h: Harness;
 

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseProfile, startHarness, type Harness } from "../helpers/harness.js";
+import { baseProfile, startHarness, type Harness } from "../support/harness.js";
 
 /** Every file under dir, recursively. */
 function files(dir: string): string[] {

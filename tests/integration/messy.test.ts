@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cmdlinesContaining, startHarness, type Cmd, type Harness } from "../helpers/harness.js";
+import { cmdlinesContaining, startHarness, type Cmd, type Harness } from "../support/harness.js";
 
 /** Commands and terminals that break naive designs: each must come back exact and leave the session usable. */
 

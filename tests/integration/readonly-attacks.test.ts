@@ -2,9 +2,9 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { sshArgs } from "../fixtures/sshd.js";
-import { baseProfile, startHarness, type Harness } from "../helpers/harness.js";
+import { pollUntil } from "../support/poll.js";
+import { sshArgs } from "../support/sshd.js";
+import { baseProfile, startHarness, type Harness } from "../support/harness.js";
 import { ATTACKS, ORDINARY, ORIGINAL, type Attack, type Key, type Step } from "./readonly-attacks.cases.js";
 
 /**

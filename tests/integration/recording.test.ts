@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { baseProfile, connectClient, startHarness, type Harness } from "../helpers/harness.js";
+import { pollUntil } from "../support/poll.js";
+import { baseProfile, connectClient, startHarness, type Harness } from "../support/harness.js";
 
 /**
  * The audit never silently stops (docs/audit.md): a recorder killed while idle, while a command

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SECRETS } from "../fixtures/secrets-corpus.js";
-import { baseProfile, startHarness, type Harness } from "../helpers/harness.js";
+import { SECRETS } from "../support/secrets-corpus.js";
+import { baseProfile, startHarness, type Harness } from "../support/harness.js";
 
 /**
  * The redaction corpus, printed by a real remote, checked on every way text leaves the server:

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import * as pty from "node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { BIN, connectClient, startHarness, type Harness } from "../helpers/harness.js";
+import { pollUntil } from "../support/poll.js";
+import { BIN, connectClient, startHarness, type Harness } from "../support/harness.js";
 
 /** Sessions survive server restarts (clean and SIGKILL), other servers, locks, reopen. */
 

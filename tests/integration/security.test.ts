@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseProfile, startHarness, type Harness } from "../helpers/harness.js";
+import { baseProfile, startHarness, type Harness } from "../support/harness.js";
 
 /** Command policy per profile and transcript redaction, against a real sshd. */
 

@@ -2,8 +2,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { baseProfile, startHarness, type Cmd, type Harness } from "../helpers/harness.js";
+import { pollUntil } from "../support/poll.js";
+import { baseProfile, startHarness, type Cmd, type Harness } from "../support/harness.js";
 
 /**
  * Truthful results in every shell family: real login shells over a real sshd (each logs in with

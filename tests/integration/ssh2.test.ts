@@ -2,9 +2,9 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../fixtures/poll.js";
-import { baseProfile, cmdlinesContaining, startHarness, type Harness } from "../helpers/harness.js";
-import { startPasswordServer } from "../helpers/password-server.js";
+import { pollUntil } from "../support/poll.js";
+import { baseProfile, cmdlinesContaining, startHarness, type Harness } from "../support/harness.js";
+import { startPasswordServer } from "../support/password-server.js";
 
 /** bridge: "ssh2" against the real sshd: keys, encrypted key, agent, host keys, jump host. */
 

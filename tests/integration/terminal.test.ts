@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../helpers/harness.js";
-import { pollUntil } from "../fixtures/poll.js";
+import { startHarness, type Harness } from "../support/harness.js";
+import { pollUntil } from "../support/poll.js";
 
 let h: Harness;
 let sid: string;

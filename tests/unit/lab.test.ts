@@ -8,7 +8,7 @@ import stripAnsi from "strip-ansi";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ensureKeys } from "../../lab/keys.js";
 import { modeOf } from "../../lab/server.js";
-import { pollUntil } from "../fixtures/poll.js";
+import { pollUntil } from "../support/poll.js";
 
 /** Absolute, with a trailing slash, as the lab server passes LAB_SCRIPTS. */
 const scriptsDir = fileURLToPath(new URL("../../lab/scripts/", import.meta.url));

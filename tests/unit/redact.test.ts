@@ -6,8 +6,8 @@ import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mayHoldSecret, Redactor, redactValues } from "../../src/transcript/redact.js";
 import type { TranscriptEvent } from "../../src/transcript/writer.js";
-import { pollUntil } from "../fixtures/poll.js";
-import { INNOCENT, SECRETS, type SecretCase } from "../fixtures/secrets-corpus.js";
+import { pollUntil } from "../support/poll.js";
+import { INNOCENT, SECRETS, type SecretCase } from "../support/secrets-corpus.js";
 
 describe("redactValues", () => {
   it.each([

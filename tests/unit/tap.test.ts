@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TranscriptEvent } from "../../src/transcript/writer.js";
-import { pollUntil } from "../fixtures/poll.js";
+import { pollUntil } from "../support/poll.js";
 
 const TAP = resolve("dist/transcript/tap.js");
 

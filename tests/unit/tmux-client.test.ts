@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { killTmuxServer, tmuxEnv, uniqueSocket } from "../fixtures/tmux.js";
+import { killTmuxServer, tmuxEnv, uniqueSocket } from "../support/tmux.js";
 import { CONTROL_SESSION, TmuxControl } from "../../src/tmux/control.js";
-import { pollUntil } from "../fixtures/poll.js";
+import { pollUntil } from "../support/poll.js";
 import { Tmux } from "../../src/tmux/client.js";
 import { commandString } from "../../src/tmux/command.js";
 

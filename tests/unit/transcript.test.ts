@@ -12,7 +12,7 @@ import {
   TranscriptFollower,
 } from "../../src/transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../../src/transcript/writer.js";
-import { pollUntil } from "../fixtures/poll.js";
+import { pollUntil } from "../support/poll.js";
 
 const DIST_WRITER = resolve("dist/transcript/writer.js");
 

@@ -1,10 +1,14 @@
+/**
+ * Test support: the built ssh-mcp bin driven over stdio by the MCP SDK client against a
+ * private sshd, tmux socket and runtime dir (startHarness, baseProfile, connectClient, BIN).
+ */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { startSshd, type SshdFixture } from "../fixtures/sshd.js";
-import { killTmuxServer, uniqueSocket } from "../fixtures/tmux.js";
+import { startSshd, type SshdFixture } from "./sshd.js";
+import { killTmuxServer, uniqueSocket } from "./tmux.js";
 
 /**
  * A real ssh-mcp server (the built bin, spawned over stdio with the SDK's client) against a

@@ -1,3 +1,7 @@
+/**
+ * Test support: an ssh2 SSH server that accepts only a password or keyboard-interactive
+ * answer and runs real bash in PTYs, for the ssh2 bridge's password auth tests.
+ */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,10 +1,14 @@
+/**
+ * Test support: the built bin with no profiles file, so it starts the built-in lab on
+ * demand (startLabHarness), and freePort for tests that pick a lab port themselves.
+ */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { killTmuxServer, uniqueSocket } from "../fixtures/tmux.js";
+import { killTmuxServer, uniqueSocket } from "./tmux.js";
 import { connectClient } from "./harness.js";
+import { freePort } from "./sshd.js";
 
 /**
  * The built bin over stdio with NO profiles file: the embedded default, the built-in lab,
@@ -22,17 +26,7 @@ export interface LabHarness {
   close(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export async function startLabHarness(extraEnv: Record<string, string> = {}): Promise<LabHarness> {
   const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-lab-"));
