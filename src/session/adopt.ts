@@ -4,10 +4,10 @@ import { chain, commandString, formatEq, formatVar, type TmuxCommand } from "../
 import { eachLine, isRecvLine, tailEvents, TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js";
 import type { ShellState } from "./shells.js";
-import type { SessionManager } from "./manager.js";
+import type { SessionHost } from "./host.js";
 import { watchNestedShells } from "./operations.js";
 import { recorderIdentified, repairRecorder, watchWriter } from "./recorder.js";
-import { Session } from "./session.js";
+import { Session, type TrackedCommand } from "./session.js";
 import {
   ownerTags,
   SESSION_META,
@@ -35,8 +35,8 @@ export interface PaneRow extends SessionMetaTags {
   tmuxName: string;
 }
 
-export async function discover(mgr: SessionManager): Promise<PaneRow[]> {
-  const rows = await mgr.deps.tmux.listPanes(DISCOVERY_FIELDS);
+export async function discover(host: SessionHost): Promise<PaneRow[]> {
+  const rows = await host.tmux.listPanes(DISCOVERY_FIELDS);
   const names = SESSION_META.formats.length;
   return rows
     .filter((r) => r.info.sessionId)
@@ -74,8 +74,8 @@ function firstEvent(path: string): TranscriptEvent | undefined {
 }
 
 /** The profile a pane was opened with, or a stub from its transcript if the profile is gone. */
-function profileFor(mgr: SessionManager, row: PaneRow): Profile {
-  const known = mgr.config.profiles[row.profile];
+function profileFor(host: SessionHost, row: PaneRow): Profile {
+  const known = host.config.profiles[row.profile];
   if (known) return known;
   const meta = firstEvent(row.transcript);
   const stub = profileSchema.parse({
@@ -90,19 +90,34 @@ function profileFor(mgr: SessionManager, row: PaneRow): Profile {
  * Takes over panes: rebuilds each session from its transcript, then marks the windows as ours
  * (one tmux invocation for all of them) and records an `adopted` event.
  */
-export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false): Promise<Session[]> {
-  const { deps } = mgr;
-  const wanted = rows.filter((r) => !mgr.sessions.has(r.info.sessionId));
+export async function adopt(host: SessionHost, rows: PaneRow[], forced = false): Promise<Session[]> {
+  const wanted = rows.filter((r) => !host.known(r.info.sessionId));
   if (!wanted.length) return [];
-  // Claim first, atomically in the tmux server: a window changes owner only if it still names
-  // the owner we saw, so two servers adopting the same orphan at once cannot both win.
+  const won = await claim(host, wanted);
+  const adopted = won.map((row) => {
+    const s = rebuild(host, row);
+    host.register(s);
+    watchNestedShells(host, s);
+    return { s, row };
+  });
+  for (const { s, row } of adopted) await takeOver(host, s, row, forced);
+  if (adopted.length) host.startHealthMonitor();
+  return adopted.map(({ s }) => s);
+}
+
+/**
+ * Claims the windows, atomically in the tmux server: a window changes owner only if it still
+ * names the owner we saw, so two servers adopting the same orphan at once cannot both win.
+ * Returns the rows whose windows are ours now.
+ */
+async function claim(host: SessionHost, wanted: PaneRow[]): Promise<PaneRow[]> {
   const claims: TmuxCommand[] = wanted.map((r): TmuxCommand => [
     "if-shell",
     "-F",
     "-t",
     r.info.paneId,
     formatEq(TAG_FORMAT.serverInstanceId, r.info.ownerInstance),
-    commandString(tagCommands(r.info.paneId, ownerTags(deps.instanceId, process.pid))),
+    commandString(tagCommands(r.info.paneId, ownerTags(host.instanceId, process.pid))),
   ]);
   // In batches: one tmux message holds about 16 kB, and a hundred claims do not fit in one.
   let batch: TmuxCommand[] = [];
@@ -110,105 +125,99 @@ export async function adopt(mgr: SessionManager, rows: PaneRow[], forced = false
   const flush = async (): Promise<void> => {
     if (!batch.length) return;
     try {
-      await deps.tmux.run(chain(...batch));
+      await host.tmux.run(chain(...batch));
     } catch (err) {
-      deps.logger.warn("could not claim windows", { error: (err as Error).message });
+      host.logger.warn("could not claim windows", { error: (err as Error).message });
     }
     batch = [];
     size = 0;
   };
-  for (const claim of claims) {
-    const len = claim.reduce((n, x) => n + Buffer.byteLength(x) + 1, 0);
+  for (const c of claims) {
+    const len = c.reduce((n, x) => n + Buffer.byteLength(x) + 1, 0);
     if (size + len > 12_000) await flush();
-    batch.push(claim);
+    batch.push(c);
     size += len;
   }
   await flush();
-  const owners = new Map((await deps.tmux.listPanes()).map((p) => [p.info.paneId, p.info.ownerInstance]));
-  const won = wanted.filter((r) => owners.get(r.info.paneId) === deps.instanceId);
+  const owners = new Map((await host.tmux.listPanes()).map((p) => [p.info.paneId, p.info.ownerInstance]));
+  return wanted.filter((r) => owners.get(r.info.paneId) === host.instanceId);
+}
 
-  const adopted: Session[] = [];
-  for (const row of won) {
-    const s = new Session({
-      id: row.info.sessionId,
-      profile: profileFor(mgr, row),
-      ownerLabel: row.ownerLabel || null,
-      createdAt: row.createdAt || new Date().toISOString(),
-      paneId: row.info.paneId,
-      tmuxName: row.tmuxName,
-      transcriptPath: row.transcript,
-      writer: new TranscriptWriter(row.transcript, row.info.sessionId),
-      idleMs: deps.config.timing.idleMs,
-      resultOutputChars: deps.config.resultOutputChars,
-    });
-    s.adoptedFrom = row.info.ownerInstance || null;
-    const replay: Replay = { finishedWithoutEvent: new Set(), startsAt: new Map() };
-    const end = replayTranscript(s, row.transcript, replay);
-    // Where a gap would start: the transcript's last event, whatever it was.
-    {
-      // Where a gap would start: the last event the recorder wrote (before this server writes).
-      const tail = tailEvents(row.transcript, 2000);
-      s.lastRecordedTs =
-        tail.filter((e) => e.dir === "recv" || (e.dir === "event" && e.event === "recorder")).pop()?.ts ??
-        tail[tail.length - 1]?.ts ??
-        null;
-    }
-    s.follower = new TranscriptFollower(
-      row.transcript,
-      (ev, end) => applyEvent(s, ev, replay, undefined, end),
-      {
-        fromOffset: end,
-      },
-    );
-    // Commands the tap saw finish while no server ran: record their completion now.
-    for (const id of replay.finishedWithoutEvent) {
-      const cmd = s.commands.get(id);
-      const c = cmd?.result;
-      if (c) {
-        s.writer.write("command_complete", {
-          command_id: id,
-          status: c.status,
-          exit_code: c.exit_code,
-          completion: c.completion,
-          // A long output is held as a digest: its length is the digest's.
-          output_chars: cmd?.preview?.length ?? c.output.length,
-          while_no_server: true,
-        });
-      }
-    }
-    if (s.active) s.startFallbacks(s.active);
-    mgr.sessions.set(s.id, s);
-    watchNestedShells(mgr, s);
-    adopted.push(s);
-  }
-  for (const s of adopted) {
-    const row = won.find((r) => r.info.sessionId === s.id);
-    if (row && !row.info.dead) {
-      s.writer.write("event", {
-        event: "adopted",
-        previous_server_instance_id: s.adoptedFrom,
-        server_instance_id: deps.instanceId,
-        ...(forced ? { forced: true } : {}),
+/** A session rebuilt from its pane's row and transcript, following the transcript from its end. */
+function rebuild(host: SessionHost, row: PaneRow): Session {
+  const s = new Session({
+    id: row.info.sessionId,
+    profile: profileFor(host, row),
+    ownerLabel: row.ownerLabel || null,
+    createdAt: row.createdAt || new Date().toISOString(),
+    paneId: row.info.paneId,
+    tmuxName: row.tmuxName,
+    transcriptPath: row.transcript,
+    writer: new TranscriptWriter(row.transcript, row.info.sessionId),
+    idleMs: host.config.timing.idleMs,
+    resultOutputChars: host.config.resultOutputChars,
+  });
+  s.adoptedFrom = row.info.ownerInstance || null;
+  const replay: Replay = { finishedWithoutEvent: new Set(), startsAt: new Map() };
+  const end = replayTranscript(s, row.transcript, replay);
+  // Where a gap would start: the last event the recorder wrote (before this server writes).
+  const tail = tailEvents(row.transcript, 2000);
+  s.lastRecordedTs =
+    tail.filter((e) => e.dir === "recv" || (e.dir === "event" && e.event === "recorder")).pop()?.ts ??
+    tail[tail.length - 1]?.ts ??
+    null;
+  s.follower = new TranscriptFollower(row.transcript, (ev, at) => applyEvent(s, ev, replay, undefined, at), {
+    fromOffset: end,
+  });
+  recordFinishedWhileAway(s, replay);
+  if (s.active) s.startFallbacks(s.active);
+  return s;
+}
+
+/** Commands the tap saw finish while no server ran: their completion is recorded now. */
+function recordFinishedWhileAway(s: Session, replay: Replay): void {
+  for (const id of replay.finishedWithoutEvent) {
+    const cmd = s.commands.get(id);
+    const c = cmd?.result;
+    if (c) {
+      s.writer.write("command_complete", {
+        command_id: id,
+        status: c.status,
+        exit_code: c.exit_code,
+        completion: c.completion,
+        // A long output is held as a digest: its length is the digest's.
+        output_chars: cmd?.preview?.length ?? c.output.length,
+        while_no_server: true,
       });
     }
-    deps.logger.info("session adopted", { session_id: s.id, from: s.adoptedFrom, forced });
-    mgr.applyPaneState(s, row?.info);
-    watchWriter(mgr, s);
-    // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md).
-    if (s.status === "open" && row && (!row.info.piped || !recorderIdentified(s))) {
-      await repairRecorder(
-        mgr,
-        s,
-        row.info.piped ? "the recorder process is gone" : "the pane is not piped to a recorder",
-      ).catch((err: unknown) =>
-        deps.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
-      );
-    }
-    // A session that is over keeps no watcher, timer or descriptor.
-    if (s.status !== "open") mgr.releaseResources(s);
   }
-  if (adopted.length) mgr.startHealthMonitor();
-  return adopted;
+}
+
+/** An adopted session's first steps as ours: recorded, its status and recorder brought up to date. */
+async function takeOver(host: SessionHost, s: Session, row: PaneRow, forced: boolean): Promise<void> {
+  if (!row.info.dead) {
+    s.writer.write("event", {
+      event: "adopted",
+      previous_server_instance_id: s.adoptedFrom,
+      server_instance_id: host.instanceId,
+      ...(forced ? { forced: true } : {}),
+    });
+  }
+  host.logger.info("session adopted", { session_id: s.id, from: s.adoptedFrom, forced });
+  host.applyPaneState(s, row.info);
+  watchWriter(host, s);
+  // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md).
+  if (s.status === "open" && (!row.info.piped || !recorderIdentified(s))) {
+    await repairRecorder(
+      host,
+      s,
+      row.info.piped ? "the recorder process is gone" : "the pane is not piped to a recorder",
+    ).catch((err: unknown) =>
+      host.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
+    );
+  }
+  // A session that is over keeps no watcher, timer or descriptor.
+  if (s.status !== "open") host.releaseResources(s);
 }
 
 interface Replay {
@@ -293,17 +302,23 @@ function applyEvent(
     s.recorderPipedAt = null;
     s.lastRecordedTs = ev.ts;
   }
-  if (ev.dir === "recv") {
-    s.lastRecordedTs = ev.ts;
-    const running = s.replaying ? s.active : undefined;
-    if (typeof ev.text === "string") s.onRecv(ev.text, lineEnd);
-    if (running && running.result.status !== "running") {
-      running.result = { ...running.result, completed_at: ev.ts };
-      replay.finishedWithoutEvent.add(running.result.command_id);
-    }
-    return;
+  if (ev.dir === "recv") return applyOutput(s, ev, replay, lineEnd);
+  if (s.replaying) replayControl(s, ev, replay, lineStart);
+}
+
+/** Output, live or replayed; a replayed command it finished is noted as finished while no server ran. */
+function applyOutput(s: Session, ev: TranscriptEvent, replay: Replay, lineEnd?: number): void {
+  s.lastRecordedTs = ev.ts;
+  const running = s.replaying ? s.active : undefined;
+  if (typeof ev.text === "string") s.onRecv(ev.text, lineEnd);
+  if (running && running.result.status !== "running") {
+    running.result = { ...running.result, completed_at: ev.ts };
+    replay.finishedWithoutEvent.add(running.result.command_id);
   }
-  if (!s.replaying) return;
+}
+
+/** A control event of a replayed transcript: the command ledger, input, health, shell. */
+function replayControl(s: Session, ev: TranscriptEvent, replay: Replay, lineStart?: number): void {
   const id = typeof ev.command_id === "string" ? ev.command_id : undefined;
   const cmd = id ? s.commands.get(id) : undefined;
   switch (ev.dir) {
@@ -322,19 +337,7 @@ function applyEvent(
     case "command_complete":
     case "command_cancel":
       if (id) replay.finishedWithoutEvent.delete(id);
-      if (cmd && cmd.result.status === "running") {
-        s.finish(
-          cmd,
-          (ev.status as CommandResult["status"]) ?? "completed",
-          (ev.completion as Completion) ?? "marker",
-          typeof ev.exit_code === "number" ? ev.exit_code : null,
-          "",
-        );
-        if (typeof ev.reason === "string") cmd.result.reason = ev.reason;
-        const from = id ? replay.startsAt.get(id) : undefined;
-        if (from !== undefined && lineStart !== undefined) cmd.span = { from, to: lineStart };
-      }
-      if (cmd) cmd.result = { ...cmd.result, completed_at: ev.ts };
+      if (cmd) replayFinish(s, cmd, ev, replay, lineStart);
       break;
     case "send":
       // Input other than a marked command may have changed what listens (see Session.inputGen).
@@ -351,22 +354,50 @@ function applyEvent(
       }
       break;
     case "event":
-      if (ev.event === "output_gap" && cmd) cmd.result.output_gap = true;
-      if (ev.event === "reopened_from" && typeof ev.previous_session_id === "string") {
-        s.previousSessionId = ev.previous_session_id;
-      }
-      // The shell keeps its helpers across our restart: a probe's outcome still holds (a shell
-      // changed meanwhile shows as NOT_STARTED on the next command, which probes again).
-      if (ev.event === "shell" && typeof ev.family === "string") {
-        const known = ev.family === "posix" || ev.family === "fish" || ev.family === "csh";
-        const name = typeof ev.name === "string" ? ev.name : null;
-        s.shell = {
-          family: known || ev.family === "other" ? (ev.family as ShellState["family"]) : "unknown",
-          name,
-          ready: known && name !== null,
-        };
-        if (cmd) cmd.result = { ...cmd.result, shell: name ?? ev.family };
-      }
+      replayEvent(s, ev, cmd);
       break;
+  }
+}
+
+/** A replayed command_complete/command_cancel: the command finishes as recorded, its output a span. */
+function replayFinish(
+  s: Session,
+  cmd: TrackedCommand,
+  ev: TranscriptEvent,
+  replay: Replay,
+  lineStart?: number,
+): void {
+  if (cmd.result.status === "running") {
+    s.finish(
+      cmd,
+      (ev.status as CommandResult["status"]) ?? "completed",
+      (ev.completion as Completion) ?? "marker",
+      typeof ev.exit_code === "number" ? ev.exit_code : null,
+      "",
+    );
+    if (typeof ev.reason === "string") cmd.result.reason = ev.reason;
+    const from = replay.startsAt.get(cmd.result.command_id);
+    if (from !== undefined && lineStart !== undefined) cmd.span = { from, to: lineStart };
+  }
+  cmd.result = { ...cmd.result, completed_at: ev.ts };
+}
+
+/** A replayed `event`: an output gap, the session it was reopened from, the shell a probe found. */
+function replayEvent(s: Session, ev: TranscriptEvent, cmd: TrackedCommand | undefined): void {
+  if (ev.event === "output_gap" && cmd) cmd.result.output_gap = true;
+  if (ev.event === "reopened_from" && typeof ev.previous_session_id === "string") {
+    s.previousSessionId = ev.previous_session_id;
+  }
+  // The shell keeps its helpers across our restart: a probe's outcome still holds (a shell
+  // changed meanwhile shows as NOT_STARTED on the next command, which probes again).
+  if (ev.event === "shell" && typeof ev.family === "string") {
+    const known = ev.family === "posix" || ev.family === "fish" || ev.family === "csh";
+    const name = typeof ev.name === "string" ? ev.name : null;
+    s.shell = {
+      family: known || ev.family === "other" ? (ev.family as ShellState["family"]) : "unknown",
+      name,
+      ready: known && name !== null,
+    };
+    if (cmd) cmd.result = { ...cmd.result, shell: name ?? ev.family };
   }
 }

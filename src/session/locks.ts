@@ -1,5 +1,6 @@
 import { SshMcpError } from "../errors.js";
-import type { SessionManager } from "./manager.js";
+import type { SessionHost } from "./host.js";
+import type { Session } from "./session.js";
 import { setTag, TAG, unsetTag } from "./tags.js";
 import type { InputLock } from "./types.js";
 
@@ -25,14 +26,7 @@ export function activeLock(raw: string | undefined, now = Date.now()): InputLock
  * Taking or breaking another actor's lock with force is recorded; under a readonly profile it is
  * refused outright: the agent must not push a human off the terminal they are driving.
  */
-function refuseForceInReadonly(
-  mgr: SessionManager,
-  sessionId: string,
-  actor: string,
-  lock: InputLock,
-  what: string,
-): void {
-  const s = mgr.get(sessionId);
+function refuseForceInReadonly(s: Session, actor: string, lock: InputLock, what: string): void {
   if (s.profile.security.mode !== "readonly") return;
   const rule = `readonly: ${what} the input lock of ${lock.actor} with force`;
   s.writer.write("security_block", { tool: `${what}_input_lock`, actor, rule, mode: "readonly" });
@@ -43,31 +37,27 @@ function refuseForceInReadonly(
   );
 }
 
-async function currentLock(
-  mgr: SessionManager,
-  sessionId: string,
-  force = false,
-): Promise<{ paneId: string; lock?: InputLock }> {
-  const s = await mgr.resolve(sessionId, force);
-  const info = await mgr.deps.tmux.paneInfo(s.paneId);
+/** The lock on the session's window now (remembered on the session for list_sessions). */
+async function currentLock(host: SessionHost, s: Session): Promise<InputLock | undefined> {
+  const info = await host.tmux.paneInfo(s.paneId);
   s.lock = activeLock(info?.lock) ?? null;
-  return { paneId: s.paneId, lock: s.lock ?? undefined };
+  return s.lock ?? undefined;
 }
 
+/** acquire_input_lock, on a session granted "claim" (ours, or taken over with force). */
 export async function acquireLock(
-  mgr: SessionManager,
-  sessionId: string,
+  host: SessionHost,
+  s: Session,
   actor: string,
   ttlSeconds: number,
   force: boolean,
 ): Promise<InputLock> {
-  await mgr.ready;
-  const { paneId, lock } = await currentLock(mgr, sessionId, force);
-  if (lock && lock.actor !== actor && force) refuseForceInReadonly(mgr, sessionId, actor, lock, "acquire");
+  const lock = await currentLock(host, s);
+  if (lock && lock.actor !== actor && force) refuseForceInReadonly(s, actor, lock, "acquire");
   if (lock && lock.actor !== actor && !force) {
     throw new SshMcpError(
       "INPUT_LOCKED",
-      `Session '${sessionId}' is already locked by ${lock.actor} until ${lock.expires_at}. Wait, or pass force: true to take the lock (recorded).`,
+      `Session '${s.id}' is already locked by ${lock.actor} until ${lock.expires_at}. Wait, or pass force: true to take the lock (recorded).`,
     );
   }
   const now = new Date();
@@ -76,8 +66,7 @@ export async function acquireLock(
     acquired_at: now.toISOString(),
     expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
   };
-  await setTag(mgr.deps.tmux.pane(paneId), TAG.lock, JSON.stringify(next));
-  const s = mgr.get(sessionId);
+  await setTag(host.tmux.pane(s.paneId), TAG.lock, JSON.stringify(next));
   s.lock = next;
   s.fastInput = false;
   s.writer.write("lock", {
@@ -90,24 +79,23 @@ export async function acquireLock(
   return next;
 }
 
+/** release_input_lock, on a session granted "claim" (ours, or taken over with force). */
 export async function releaseLock(
-  mgr: SessionManager,
-  sessionId: string,
+  host: SessionHost,
+  s: Session,
   actor: string,
   force: boolean,
 ): Promise<{ released: boolean }> {
-  await mgr.ready;
-  const { paneId, lock } = await currentLock(mgr, sessionId, force);
+  const lock = await currentLock(host, s);
   if (!lock) return { released: false };
-  if (lock.actor !== actor && force) refuseForceInReadonly(mgr, sessionId, actor, lock, "release");
+  if (lock.actor !== actor && force) refuseForceInReadonly(s, actor, lock, "release");
   if (lock.actor !== actor && !force) {
     throw new SshMcpError(
       "INPUT_LOCKED",
-      `The lock on '${sessionId}' belongs to ${lock.actor}, not ${actor}. Pass force: true to break it (recorded).`,
+      `The lock on '${s.id}' belongs to ${lock.actor}, not ${actor}. Pass force: true to break it (recorded).`,
     );
   }
-  await unsetTag(mgr.deps.tmux.pane(paneId), TAG.lock);
-  const s = mgr.get(sessionId);
+  await unsetTag(host.tmux.pane(s.paneId), TAG.lock);
   s.lock = null;
   s.writer.write("lock", {
     action: "release",
@@ -117,7 +105,19 @@ export async function releaseLock(
   return { released: true };
 }
 
-export async function lockStatus(mgr: SessionManager, sessionId: string): Promise<InputLock | null> {
-  await mgr.ready;
-  return (await currentLock(mgr, sessionId)).lock ?? null;
+/** input_lock_status, on a session granted "read". */
+export async function lockStatus(host: SessionHost, s: Session): Promise<InputLock | null> {
+  return (await currentLock(host, s)) ?? null;
+}
+
+/** The viewer's lock button: the human takes or releases the input lock (never with force). */
+export async function humanLock(
+  host: SessionHost,
+  sessionId: string,
+  action: "acquire" | "release",
+  ttlSeconds: number,
+): Promise<{ lock: InputLock } | { released: boolean }> {
+  const s = await host.access(sessionId, "claim");
+  if (action === "acquire") return { lock: await acquireLock(host, s, "human", ttlSeconds, false) };
+  return releaseLock(host, s, "human", false);
 }

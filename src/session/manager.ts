@@ -5,6 +5,7 @@ import type { Logger } from "../log.js";
 import type { AskpassServer } from "../ssh/askpass-server.js";
 import { formatAnd, formatEq, formatVar, type TmuxCommand } from "../tmux/command.js";
 import { bridgeExit } from "./bridge.js";
+import type { AccessLevel, AccessOptions, Granted, ReadTarget, SendTarget, SessionHost } from "./host.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
 import { cleanOutput } from "./output.js";
@@ -29,6 +30,9 @@ import type { SessionInfo } from "./types.js";
  * terminal and two humans watching two sessions never switch each other's windows. The pane
  * is created, tagged, and piped to the tap in a single tmux invocation, so not one byte of
  * output (not even an immediate connection error) can escape the transcript.
+ *
+ * What the helpers may ask of it is written down in host.ts (SessionHost); the table of sessions
+ * is its own (edited here only).
  */
 export interface ManagerDeps {
   config: Config;
@@ -43,17 +47,70 @@ export interface ManagerDeps {
   viewerUrl: (sessionId?: string, bare?: boolean) => string | null;
 }
 
-export class SessionManager {
-  readonly sessions = new Map<string, Session>();
+/** Why the lock check runs: the words of its refusals. */
+type LockPurpose = "input" | "close";
+
+export class SessionManager implements SessionHost {
+  private readonly table = new Map<string, Session>();
   private healthTimer: NodeJS.Timeout | undefined;
   private recorderTimer: NodeJS.Timeout | undefined;
   /** sendChecked's condition (built once: the instance id never changes). */
   private sendCondition: string | undefined;
 
+  /** Resolves once start-up adoption is done; tools wait for it. */
+  ready: Promise<void> = Promise.resolve();
+
   constructor(readonly deps: ManagerDeps) {}
+
+  /** The sessions this server holds, read-only (the viewer lists and streams them). */
+  get sessions(): ReadonlyMap<string, Session> {
+    return this.table;
+  }
 
   get config(): Config {
     return this.deps.config;
+  }
+  get tmux(): SessionTmux {
+    return this.deps.tmux;
+  }
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+  get instanceId(): string {
+    return this.deps.instanceId;
+  }
+  get env(): NodeJS.ProcessEnv {
+    return this.deps.env;
+  }
+  get transcriptsDir(): string {
+    return this.deps.transcriptsDir;
+  }
+  get tapScript(): string {
+    return this.deps.tapScript;
+  }
+  get askpass(): AskpassServer {
+    return this.deps.askpass;
+  }
+
+  viewerUrl(sessionId?: string, bare?: boolean): string | null {
+    return this.deps.viewerUrl(sessionId, bare);
+  }
+
+  known(sessionId: string): Session | undefined {
+    return this.table.get(sessionId);
+  }
+
+  all(): Session[] {
+    return [...this.table.values()];
+  }
+
+  register(s: Session): void {
+    this.table.set(s.id, s);
+  }
+
+  forget(s: Session): void {
+    this.table.delete(s.id);
+    this.releaseResources(s);
   }
 
   startHealthMonitor(): void {
@@ -81,94 +138,133 @@ export class SessionManager {
     return p;
   }
 
-  get(sessionId: string): Session {
-    const s = this.sessions.get(sessionId);
-    if (!s) {
-      throw new SshMcpError(
-        "UNKNOWN_SESSION",
-        `Unknown session_id '${sessionId}'. Call list_sessions to see open sessions, or open_session to start one.`,
-      );
-    }
-    return s;
+  /** How each access level is granted (host.ts's AccessLevel says what each promises). */
+  private readonly grants: { [L in AccessLevel]: (id: string, o: AccessOptions) => Promise<Granted[L]> } = {
+    observe: (id) => this.observe(id),
+    read: (id) => this.resolve(id, false),
+    claim: (id, o) => this.resolve(id, o.force ?? false),
+    close: (id, o) => this.closable(id, o.force ?? false),
+    drive: (id, o) => this.usable(id, o),
+    send: (id, o) => this.sendable(id, o),
+  };
+
+  async access<L extends AccessLevel>(
+    sessionId: string,
+    level: L,
+    opts: AccessOptions = {},
+  ): Promise<Granted[L]> {
+    await this.ready;
+    return this.grants[level](sessionId, opts);
   }
 
   /**
-   * A session that can take input now: ours (or taken over with `force`), open (checked against
-   * tmux), and not locked by another actor.
+   * "drive": a session that can take input now: ours (or taken over with `force`), open (checked
+   * against tmux), recording, and not locked by another actor.
    */
-  async usable(sessionId: string, opts: { force?: boolean; actor?: string } = {}): Promise<Session> {
-    await this.ready;
-    const s = await this.resolve(sessionId, opts.force ?? false);
-    const info = s.status === "open" ? await this.deps.tmux.paneInfo(s.paneId) : undefined;
-    if (info && info.ownerInstance && info.ownerInstance !== this.deps.instanceId) {
-      // Taken over by another server: not ours any more. Let go of it, then ask again (which
-      // adopts it back if that server is gone, or refuses without force).
-      this.release(s);
-      if (!opts.force && serverAlive(info.ownerPid)) {
-        throw new SshMcpError(
-          "SESSION_OWNED_ELSEWHERE",
-          `Session '${s.id}' was taken over by server ${info.ownerInstance}. Nothing was sent. Pass force: true to take it back (recorded in the transcript).`,
-        );
-      }
-      return this.usable(sessionId, opts);
-    }
-    if (s.status === "open") this.applyPaneState(s, await this.deadSettled(s, info));
-    if (s.status === "closed") {
-      throw new SshMcpError(
-        "SESSION_CLOSED",
-        `Session '${s.id}' is closed${s.healthError ? ` (${s.healthError})` : ""}. Nothing was sent. Its transcript is kept at ${s.transcriptPath}. Call reopen_session to log in again with the same profile and route.`,
-      );
-    }
-    if (s.status === "unhealthy") {
-      throw new SshMcpError(
-        "SESSION_UNHEALTHY",
-        `Session '${s.id}' lost its SSH transport (${s.healthError ?? "unknown"}). Nothing was sent. Call reopen_session to log in again (the remote shell state, e.g. a pod shell, is not restored automatically).`,
-      );
-    }
+  private async usable(sessionId: string, opts: AccessOptions): Promise<Session> {
+    const { s, info } = await this.current(sessionId, opts.force ?? false);
+    mustBeOpen(s);
     // No input without a recorder: a lost one is replaced first, an unwritable transcript refuses.
     await ensureRecording(this, s, info?.piped ?? true);
-    // The next input may take the fast path only while the window looks exactly like this.
-    s.fastInput = info?.ownerInstance === this.deps.instanceId && !info.lock && !info.dead;
-    const lock = activeLock(info?.lock);
-    const actor = opts.actor ?? "agent";
-    if (lock && lock.actor !== actor) {
-      if (!opts.force) {
-        throw new SshMcpError(
-          "INPUT_LOCKED",
-          `Session '${s.id}' is locked for input by ${lock.actor} until ${lock.expires_at}. Nothing was sent. Wait, ask them to release it, or call acquire_input_lock with force: true.`,
-        );
-      }
-      if (s.profile.security.mode === "readonly") {
-        const rule = `readonly: typing past the input lock of ${lock.actor} with force`;
-        s.writer.write("security_block", { tool: "input", actor, rule, mode: "readonly" });
-        throw new SshMcpError(
-          "POLICY_BLOCKED",
-          `Refused by profile '${s.profile.name}' security policy (${rule}). Nothing was sent. Wait until ${lock.actor} releases the lock or it expires (${lock.expires_at}).`,
-          { rule },
-        );
-      }
-      s.writer.write("lock", { action: "override", actor, lock_actor: lock.actor, forced: true });
-    }
+    this.noteFastInput(s, info);
+    this.passLock(s, info, opts, "input");
     return s;
   }
 
   /**
-   * The hot path of execute_command and send_text: a session of ours whose last
-   * full check found its window ours, alive and without any input lock skips the separate check
-   * (a tmux process of its own); `sendChecked` repeats that check inside the tmux server, in the
-   * same step as the send. Undefined: take the full way through `usable`.
+   * "send", the hot path of execute_command and send_text: a session of ours whose last full
+   * check found its window ours, alive and without any input lock skips the separate check (a
+   * tmux process of its own); `sendChecked` repeats that check inside the tmux server, in the
+   * same step as the send. Otherwise the full check ("drive").
    */
-  async fastUsable(sessionId: string, opts: { force?: boolean } = {}): Promise<Session | undefined> {
-    await this.ready;
-    const s = this.sessions.get(sessionId);
-    return s && s.status === "open" && s.fastInput && !opts.force && recordingOk(s) ? s : undefined;
+  private async sendable(sessionId: string, opts: AccessOptions): Promise<SendTarget> {
+    const s = this.table.get(sessionId);
+    if (s && s.status === "open" && s.fastInput && !opts.force && recordingOk(s))
+      return { session: s, fast: true };
+    return { session: await this.usable(sessionId, opts), fast: false };
   }
 
   /**
-   * Runs `commands` (which must fit one tmux message) if the window is still ours, alive and
-   * unlocked. False: nothing ran, and the next input goes the full way.
+   * "close": ours (or taken over with `force`); if it is open, not locked by another actor. A
+   * session that is unhealthy, closed meanwhile, or cannot record is still closed.
    */
-  async sendChecked(s: Session, commands: TmuxCommand[], also?: string): Promise<boolean> {
+  private async closable(sessionId: string, force: boolean): Promise<Session> {
+    const { s, info } = await this.current(sessionId, force);
+    if (s.status !== "open") return s;
+    await ensureRecording(this, s, info?.piped ?? true).catch((err: unknown) => {
+      if (!(err instanceof SshMcpError) || err.code !== "TRANSCRIPT_UNAVAILABLE") throw err;
+    });
+    this.noteFastInput(s, info);
+    this.passLock(s, info, { force, actor: "agent" }, "close");
+    return s;
+  }
+
+  /**
+   * Our session as tmux shows it now (its pane's state read once, when it is open): found or
+   * adopted (resolve), let go of and asked for again if another server took it over meanwhile,
+   * and its status brought up to date.
+   */
+  private async current(sessionId: string, force: boolean): Promise<{ s: Session; info?: TaggedPane }> {
+    for (;;) {
+      const s = await this.resolve(sessionId, force);
+      const info = s.status === "open" ? await this.deps.tmux.paneInfo(s.paneId) : undefined;
+      if (info && info.ownerInstance && info.ownerInstance !== this.deps.instanceId) {
+        // Taken over by another server: not ours any more. Let go of it, then ask again (which
+        // adopts it back if that server is gone, or refuses without force).
+        this.release(s);
+        if (!force && serverAlive(info.ownerPid)) {
+          throw new SshMcpError(
+            "SESSION_OWNED_ELSEWHERE",
+            `Session '${s.id}' was taken over by server ${info.ownerInstance}. Nothing was sent. Pass force: true to take it back (recorded in the transcript).`,
+          );
+        }
+        continue;
+      }
+      if (s.status === "open") this.applyPaneState(s, await this.deadSettled(s, info));
+      return { s, info };
+    }
+  }
+
+  /** The next input may take the fast path only while the window looks exactly like this. */
+  private noteFastInput(s: Session, info: TaggedPane | undefined): void {
+    s.fastInput = info?.ownerInstance === this.deps.instanceId && !info.lock && !info.dead;
+  }
+
+  /**
+   * Another actor's input lock refuses (INPUT_LOCKED); with force it is overridden (recorded),
+   * except under readonly, where forcing past it is refused (POLICY_BLOCKED, recorded).
+   */
+  private passLock(s: Session, info: TaggedPane | undefined, opts: AccessOptions, why: LockPurpose): void {
+    const lock = activeLock(info?.lock);
+    const actor = opts.actor ?? "agent";
+    if (!lock || lock.actor === actor) return;
+    const input = why === "input";
+    if (!opts.force) {
+      throw new SshMcpError(
+        "INPUT_LOCKED",
+        input
+          ? `Session '${s.id}' is locked for input by ${lock.actor} until ${lock.expires_at}. Nothing was sent. Wait, ask them to release it, or call acquire_input_lock with force: true.`
+          : `Session '${s.id}' is locked for input by ${lock.actor} until ${lock.expires_at}. Nothing was closed. Wait, ask them to release it, or pass force: true to close it anyway (recorded).`,
+      );
+    }
+    if (s.profile.security.mode === "readonly") {
+      const rule = `readonly: ${input ? "typing" : "closing"} past the input lock of ${lock.actor} with force`;
+      s.writer.write("security_block", {
+        tool: input ? "input" : "close_session",
+        actor,
+        rule,
+        mode: "readonly",
+      });
+      throw new SshMcpError(
+        "POLICY_BLOCKED",
+        `Refused by profile '${s.profile.name}' security policy (${rule}). Nothing was ${input ? "sent" : "closed"}. Wait until ${lock.actor} releases the lock or it expires (${lock.expires_at}).`,
+        { rule },
+      );
+    }
+    s.writer.write("lock", { action: "override", actor, lock_actor: lock.actor, forced: true });
+  }
+
+  sendChecked(s: Session, commands: TmuxCommand[], also?: string): Promise<boolean> {
     // Ours, alive, unlocked, and piped to its recorder.
     this.sendCondition ??= formatAnd(
       formatEq(TAG_FORMAT.serverInstanceId, this.deps.instanceId),
@@ -177,17 +273,18 @@ export class SessionManager {
       formatEq(formatVar("pane_pipe"), "1"),
     );
     const cond = also ? formatAnd(this.sendCondition, also) : this.sendCondition;
-    const sent = await this.deps.tmux.runIf(s.paneId, cond, commands);
-    if (!sent) s.fastInput = false;
-    return sent;
+    return this.deps.tmux.runIf(s.paneId, cond, commands).then((sent) => {
+      if (!sent) s.fastInput = false;
+      return sent;
+    });
   }
 
-  /** Our session, or one found in tmux: adopted if its server is gone, taken over with force. */
-  async resolve(sessionId: string, force: boolean): Promise<Session> {
-    const mine = this.sessions.get(sessionId);
+  /** "claim": our session, or one found in tmux: adopted if its server is gone, taken over with force. */
+  private async resolve(sessionId: string, force: boolean): Promise<Session> {
+    const mine = this.table.get(sessionId);
     if (mine) return mine;
     const row = (await discover(this)).find((r) => r.info.sessionId === sessionId);
-    if (!row) return this.get(sessionId);
+    if (!row) throw unknownSession(sessionId);
     const alive = row.info.ownerInstance !== this.deps.instanceId && serverAlive(row.info.ownerPid);
     if (alive && !force) {
       throw new SshMcpError(
@@ -196,12 +293,42 @@ export class SessionManager {
       );
     }
     const [s] = await adopt(this, [row], alive);
-    return s ?? this.get(sessionId);
+    const adopted = s ?? this.table.get(sessionId);
+    if (!adopted) throw unknownSession(sessionId);
+    return adopted;
+  }
+
+  /** "observe": ours or an orphan (adopted), else another live server's pane and transcript. */
+  private async observe(sessionId: string): Promise<ReadTarget> {
+    try {
+      const s = await this.resolve(sessionId, false);
+      return {
+        id: s.id,
+        paneId: s.paneId,
+        transcriptPath: s.transcriptPath,
+        status: s.status,
+        profile: s.profile,
+        redact: s.profile.security.redact_transcripts,
+      };
+    } catch (err) {
+      if (!(err instanceof SshMcpError) || err.code !== "SESSION_OWNED_ELSEWHERE") throw err;
+      const row = (await discover(this)).find((r) => r.info.sessionId === sessionId);
+      if (!row) throw err;
+      const p = this.config.profiles[row.profile];
+      return {
+        id: sessionId,
+        paneId: row.info.paneId,
+        transcriptPath: row.transcript,
+        status: row.info.dead ? "closed" : "open",
+        profile: { width: p?.width ?? 120, height: p?.height ?? 40 },
+        redact: p?.security.redact_transcripts ?? true,
+      };
+    }
   }
 
   /** Forgets a session that another server now owns, releasing what we held for it. */
-  release(s: Session): void {
-    this.sessions.delete(s.id);
+  private release(s: Session): void {
+    this.table.delete(s.id);
     this.releaseResources(s);
     this.deps.logger.info("session released to another server", { session_id: s.id });
   }
@@ -221,7 +348,7 @@ export class SessionManager {
     let rows = await discover(this);
     if ((await this.adoptOrphans(rows)).length) rows = await discover(this);
     await this.checkHealth(rows);
-    return [...[...this.sessions.values()].map((s) => this.info(s)), ...(await this.foreign(rows))];
+    return [...this.all().map((s) => this.info(s)), ...(await this.foreign(rows))];
   }
 
   /** Adopts every pane whose server is gone (at start, and whenever sessions are listed). */
@@ -229,48 +356,55 @@ export class SessionManager {
     const rows = seen ?? (await discover(this));
     const orphans = rows.filter(
       (r) =>
-        !this.sessions.has(r.info.sessionId) &&
+        !this.table.has(r.info.sessionId) &&
         r.info.ownerInstance !== this.deps.instanceId &&
         !serverAlive(r.info.ownerPid),
     );
     return adopt(this, orphans);
   }
 
-  /** A session to read from (screens, transcripts, commands): ours, or an orphan we adopt. */
-  async readable(sessionId: string): Promise<Session> {
-    await this.ready;
-    return this.sessions.get(sessionId) ?? this.resolve(sessionId, false);
+  open(profileName: string, ownerLabel: string | null): Promise<Session> {
+    return openSession(this, profileName, ownerLabel);
+  }
+
+  /** close_session, on a session granted "close": ends its tmux session (and so ssh). */
+  async close(s: Session, reason = "closed by close_session"): Promise<Session> {
+    s.follower?.drain();
+    // Also for a session that already died: its dead pane (remain-on-exit) goes away now.
+    await this.deps.tmux.killSession(s.tmuxName);
+    if (s.status !== "closed") this.setStatus(s, "closed", reason);
+    return s;
   }
 
   /**
-   * reopen_session: a new login with the same profile and owner label (and so the same route),
-   * linked both ways to the old session. Never automatic. An old session still open is closed.
+   * reopen_session, on an old session granted "close" (so a refusal to close it comes before any
+   * login): a new login with the same profile and owner label (and so the same route), linked
+   * both ways to the old session. Never automatic. An old session still open is closed, checked
+   * again after the login: if that is refused now, the new session is closed and nothing is left
+   * behind.
    */
-  async reopen(sessionId: string, force = false): Promise<{ session: Session; previous: Session }> {
-    await this.ready;
-    const old = await this.resolve(sessionId, force);
+  async reopen(old: Session, force = false): Promise<{ session: Session; previous: Session }> {
     // Log in first: if that fails, the old session is left as it was.
     const next = await openSession(this, old.profile.name, old.ownerLabel, old.id);
-    if (old.status === "open") await this.close(old.id, force);
+    if (old.status === "open") {
+      try {
+        await this.close(await this.access(old.id, "close", { force }));
+      } catch (err) {
+        await this.close(next, "closed: reopen_session could not close the session it replaces");
+        throw err;
+      }
+    }
     old.writer.reopenForAppend();
     old.writer.write("event", { event: "reopened_as", session_id_new: next.id });
     old.writer.close();
     return { session: next, previous: old };
   }
 
-  /** The tmux row of a session this server does not hold (for read-only tools). */
-  async foreignRow(sessionId: string) {
-    return (await discover(this)).find((r) => r.info.sessionId === sessionId);
-  }
-
-  /** Resolves once start-up adoption is done; tools wait for it. */
-  ready: Promise<void> = Promise.resolve();
-
   /** Sessions of other live servers, as SessionInfo (listed, not driven). */
   async foreign(seen?: PaneRow[]): Promise<SessionInfo[]> {
     const rows = seen ?? (await discover(this));
     return rows
-      .filter((r) => !this.sessions.has(r.info.sessionId) && r.info.ownerInstance !== this.deps.instanceId)
+      .filter((r) => !this.table.has(r.info.sessionId) && r.info.ownerInstance !== this.deps.instanceId)
       .map((r) => ({
         session_id: r.info.sessionId,
         profile: r.profile,
@@ -297,10 +431,6 @@ export class SessionManager {
         input_lock: activeLock(r.info.lock) ?? null,
         recording: null,
       }));
-  }
-
-  open(profileName: string, ownerLabel: string | null): Promise<Session> {
-    return openSession(this, profileName, ownerLabel);
   }
 
   /** Re-reads one session's pane state from tmux. */
@@ -364,7 +494,7 @@ export class SessionManager {
   }
 
   async checkHealth(seen?: PaneRow[]): Promise<void> {
-    const open = [...this.sessions.values()].filter((s) => s.status === "open");
+    const open = this.all().filter((s) => s.status === "open");
     if (!open.length) return;
     const panes = new Map((seen ?? (await this.deps.tmux.listPanes())).map((p) => [p.info.paneId, p.info]));
     for (const s of open) {
@@ -393,30 +523,6 @@ export class SessionManager {
           }),
         );
     }
-  }
-
-  async close(sessionId: string, force = false): Promise<Session> {
-    await this.ready;
-    let s = await this.resolve(sessionId, force);
-    if (s.status === "open")
-      s = await this.usable(sessionId, { force, actor: "agent" }).catch((err: unknown) => {
-        // A closed-meanwhile session can still be closed; anything else (owned elsewhere) stops here.
-        if (
-          err instanceof SshMcpError &&
-          (err.code === "SESSION_CLOSED" ||
-            err.code === "SESSION_UNHEALTHY" ||
-            err.code === "INPUT_LOCKED" ||
-            err.code === "TRANSCRIPT_UNAVAILABLE")
-        ) {
-          return this.get(sessionId);
-        }
-        throw err;
-      });
-    s.follower?.drain();
-    // Also for a session that already died: its dead pane (remain-on-exit) goes away now.
-    await this.deps.tmux.killSession(s.tmuxName);
-    if (s.status !== "closed") this.setStatus(s, "closed", "closed by close_session");
-    return s;
   }
 
   info(s: Session): SessionInfo {
@@ -453,11 +559,33 @@ export class SessionManager {
   shutdown(): void {
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.recorderTimer) clearInterval(this.recorderTimer);
-    for (const s of this.sessions.values()) {
+    for (const s of this.table.values()) {
       s.follower?.close();
       s.writer.close();
     }
   }
+}
+
+function mustBeOpen(s: Session): void {
+  if (s.status === "closed") {
+    throw new SshMcpError(
+      "SESSION_CLOSED",
+      `Session '${s.id}' is closed${s.healthError ? ` (${s.healthError})` : ""}. Nothing was sent. Its transcript is kept at ${s.transcriptPath}. Call reopen_session to log in again with the same profile and route.`,
+    );
+  }
+  if (s.status === "unhealthy") {
+    throw new SshMcpError(
+      "SESSION_UNHEALTHY",
+      `Session '${s.id}' lost its SSH transport (${s.healthError ?? "unknown"}). Nothing was sent. Call reopen_session to log in again (the remote shell state, e.g. a pod shell, is not restored).`,
+    );
+  }
+}
+
+function unknownSession(sessionId: string): SshMcpError {
+  return new SshMcpError(
+    "UNKNOWN_SESSION",
+    `Unknown session_id '${sessionId}'. Call list_sessions to see open sessions, or open_session to start one.`,
+  );
 }
 
 export function attachCommand(socket: string, tmuxName: string): string {

@@ -12,7 +12,7 @@ import { TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter } from "../transcript/writer.js";
 import { bridgeExit, hasExitLine, paneCommands, sshPromptOnScreen } from "./bridge.js";
 import { classifyLoginFailure, lastLines } from "./login.js";
-import type { SessionManager } from "./manager.js";
+import type { SessionHost } from "./host.js";
 import { cleanOutput } from "./output.js";
 import { ensureLab, labEnv } from "./lab.js";
 import { checkText, shellParserReady } from "../security/policy.js";
@@ -104,102 +104,154 @@ function secretsFor(profile: Profile, env: NodeJS.ProcessEnv): { passphrase?: st
 }
 
 export async function openSession(
-  mgr: SessionManager,
+  host: SessionHost,
   profileName: string,
   ownerLabel: string | null,
   previousSessionId: string | null = null,
 ): Promise<Session> {
-  const { config, deps } = mgr;
-  const profile = mgr.profile(profileName);
+  const profile = host.profile(profileName);
+  const secrets = await checkProfile(host, profile);
+  const id = newSessionId(profile.name);
+  const opening: Opening = {
+    id,
+    profile,
+    ownerLabel,
+    previousSessionId,
+    createdAt: new Date().toISOString(),
+    transcriptPath: join(host.transcriptsDir, `${id}.jsonl`),
+  };
+  const writer = startTranscript(host, opening);
+  const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
+  if (askpass) await host.askpass.start();
+  const grant = askpass ? host.askpass.grant(secrets) : undefined;
+  try {
+    const paneId = await launchPane(host, opening, writer, secrets, grant?.env);
+    const session = followSession(host, opening, writer, paneId);
+    await settle(host, session);
+    writer.write("event", { event: "opened" });
+    host.startHealthMonitor();
+    return session;
+  } finally {
+    grant?.revoke();
+  }
+}
+
+/** What a login being opened is made of, before it has a pane. */
+interface Opening {
+  id: string;
+  profile: Profile;
+  ownerLabel: string | null;
+  previousSessionId: string | null;
+  createdAt: string;
+  transcriptPath: string;
+}
+
+/** The profile's files and secrets, checked before anything starts; returns the secrets. */
+async function checkProfile(
+  host: SessionHost,
+  profile: Profile,
+): Promise<{ passphrase?: string; password?: string }> {
   if (profile.bridge === "ssh2" && profile.ssh_config_host) {
     throw new SshMcpError(
       "CONFIG_ERROR",
       `Profile '${profile.name}': ssh_config_host needs the native bridge (ssh2 does not read ~/.ssh/config). Use "bridge": "native" or give host/port/username.`,
     );
   }
-  if (profile.lab) await ensureLab(profile.lab, labEnv(deps.env, secretEnvNames(config)), deps.logger);
+  if (profile.lab) await ensureLab(profile.lab, labEnv(host.env, secretEnvNames(host.config)), host.logger);
   if (profile.key_filename && !existsSync(profile.key_filename)) {
     throw new SshMcpError(
       "KEY_NOT_FOUND",
-      `Key file ${profile.key_filename} (profile '${profile.name}', key_filename) does not exist. Fix the path in ${config.configPath}.`,
+      `Key file ${profile.key_filename} (profile '${profile.name}', key_filename) does not exist. Fix the path in ${host.config.configPath}.`,
     );
   }
-  const secrets = secretsFor(profile, deps.env);
+  return secretsFor(profile, host.env);
+}
 
-  const createdAt = new Date().toISOString();
-  const id = newSessionId(profile.name);
-  const transcriptPath = join(deps.transcriptsDir, `${id}.jsonl`);
-  const writer = new TranscriptWriter(transcriptPath, id);
-  // A transcripts directory that takes no write refuses the session now (docs/audit.md).
+/** The transcript's first events; a transcripts directory that takes no write refuses the session now (docs/audit.md). */
+function startTranscript(host: SessionHost, o: Opening): TranscriptWriter {
+  const { profile } = o;
+  const writer = new TranscriptWriter(o.transcriptPath, o.id);
   writer.mustWrite("session_meta", {
     profile: profile.name,
     host: profile.host,
     port: profile.port,
     username: profile.username ?? null,
-    owner_label: ownerLabel,
-    server_instance_id: deps.instanceId,
-    client_label: config.clientLabel,
+    owner_label: o.ownerLabel,
+    server_instance_id: host.instanceId,
+    client_label: host.config.clientLabel,
     // The token stays out of the transcript: a reader of the audit log gets the page, not access.
-    viewer_url: deps.viewerUrl(id, true),
-    tmux_target: `${id}:0.0`,
+    viewer_url: host.viewerUrl(o.id, true),
+    tmux_target: `${o.id}:0.0`,
     bridge: profile.bridge,
     width: profile.width,
     height: profile.height,
-    previous_session_id: previousSessionId,
+    previous_session_id: o.previousSessionId,
   });
-  if (previousSessionId)
-    writer.write("event", { event: "reopened_from", previous_session_id: previousSessionId });
+  if (o.previousSessionId)
+    writer.write("event", { event: "reopened_from", previous_session_id: o.previousSessionId });
+  return writer;
+}
 
-  const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
-  if (askpass) await deps.askpass.start();
-  const grant = askpass ? deps.askpass.grant(secrets) : undefined;
-  const connectTimeout = Math.max(1, Math.ceil(config.timing.connectTimeoutMs / 1000) - 1);
+/** Creates the pane (created, tagged and tapped in one tmux invocation); returns its id. */
+async function launchPane(
+  host: SessionHost,
+  o: Opening,
+  writer: TranscriptWriter,
+  secrets: { passphrase?: string; password?: string },
+  askpassEnv: Record<string, string> | undefined,
+): Promise<string> {
+  const { profile, id } = o;
+  const connectTimeout = Math.max(1, Math.ceil(host.config.timing.connectTimeoutMs / 1000) - 1);
   const commands = paneCommands({
     id,
     profile,
     bridgeArgv:
       profile.bridge === "ssh2"
         ? ssh2BridgeArgv(profile, connectTimeout, secrets)
-        : nativeSshArgv(profile, { connectTimeout, askpass }),
-    env: grant?.env ?? {},
-    unsetEnv: deps.tmux.injectedEnv,
-    tapArgv: tapArgv(deps.tapScript, profile, transcriptPath, id),
+        : nativeSshArgv(profile, { connectTimeout, askpass: askpassEnv !== undefined }),
+    env: askpassEnv ?? {},
+    unsetEnv: host.tmux.injectedEnv,
+    tapArgv: tapArgv(host.tapScript, profile, o.transcriptPath, id),
     options: newSessionTags({
       sessionId: id,
       profile: profile.name,
-      serverInstanceId: deps.instanceId,
+      serverInstanceId: host.instanceId,
       serverPid: process.pid,
-      transcript: transcriptPath,
-      ownerLabel,
-      createdAt,
+      transcript: o.transcriptPath,
+      ownerLabel: o.ownerLabel,
+      createdAt: o.createdAt,
     }),
   });
   let paneId: string;
   try {
-    paneId = await createPane(deps.tmux, commands, id);
+    paneId = await createPane(host.tmux, commands, id);
   } catch (err) {
-    grant?.revoke();
     // new-session may have succeeded before a later command in the chain failed.
-    await deps.tmux.killSession(id);
+    await host.tmux.killSession(id);
     writer.write("event", { event: "open_failed", error: (err as Error).message });
     writer.close();
     throw err;
   }
-  deps.logger.info("session created", { session_id: id, profile: profile.name, pane: paneId });
+  host.logger.info("session created", { session_id: id, profile: profile.name, pane: paneId });
+  return paneId;
+}
+
+/** The new session, following its transcript, registered with the host. */
+function followSession(host: SessionHost, o: Opening, writer: TranscriptWriter, paneId: string): Session {
   const session = new Session({
-    id,
-    profile,
-    ownerLabel,
-    createdAt,
+    id: o.id,
+    profile: o.profile,
+    ownerLabel: o.ownerLabel,
+    createdAt: o.createdAt,
     paneId,
-    tmuxName: id,
-    transcriptPath,
+    tmuxName: o.id,
+    transcriptPath: o.transcriptPath,
     writer,
-    idleMs: config.timing.idleMs,
-    resultOutputChars: config.resultOutputChars,
+    idleMs: host.config.timing.idleMs,
+    resultOutputChars: host.config.resultOutputChars,
   });
-  session.previousSessionId = previousSessionId;
-  session.follower = new TranscriptFollower(transcriptPath, (ev, end) => {
+  session.previousSessionId = o.previousSessionId;
+  session.follower = new TranscriptFollower(o.transcriptPath, (ev, end) => {
     if (ev.dir === "recv" && typeof ev.text === "string") {
       session.lastRecordedTs = ev.ts;
       session.onRecv(ev.text, end);
@@ -209,28 +261,26 @@ export async function openSession(
       session.recorderPipedAt = null;
     }
   });
-  watchWriter(mgr, session);
-  mgr.sessions.set(id, session);
-  watchNestedShells(mgr, session);
+  watchWriter(host, session);
+  host.register(session);
+  watchNestedShells(host, session);
+  return session;
+}
+
+/** Login, route and landing; on failure the pane goes, the failure is recorded, the session forgotten. */
+async function settle(host: SessionHost, session: Session): Promise<void> {
   try {
-    await awaitLogin(mgr, session);
-    await runRoute(mgr, session);
-    await landing(mgr, session);
+    await awaitLogin(host, session);
+    await runRoute(host, session);
+    await landing(host, session);
   } catch (err) {
-    await deps.tmux.killSession(id);
-    writer.write("event", { event: "open_failed", error: (err as Error).message });
+    await host.tmux.killSession(session.id);
+    session.writer.write("event", { event: "open_failed", error: (err as Error).message });
     session.status = "closed";
     session.healthError = err instanceof SshMcpError ? err.code : "open failed";
-    session.follower.close();
-    mgr.sessions.delete(id);
-    writer.close();
+    host.forget(session);
     throw err;
-  } finally {
-    grant?.revoke();
   }
-  writer.write("event", { event: "opened" });
-  mgr.startHealthMonitor();
-  return session;
 }
 
 /**
@@ -238,12 +288,43 @@ export async function openSession(
  * its own prompts (refused: nothing can answer it), or output arrived and went quiet (or matched
  * prompt_regex) while the pane is alive.
  */
-async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> {
-  const { idleMs, connectTimeoutMs } = mgr.config.timing;
-  const pane = mgr.deps.tmux.pane(session.paneId);
+async function awaitLogin(host: SessionHost, session: Session): Promise<void> {
+  const pane = host.tmux.pane(session.paneId);
+  const { outcome, dead } = await watchLogin(host, session);
+  if (outcome === "ok") {
+    const info = await pane.info();
+    if (info && !info.dead) {
+      refuseSshPrompt(session);
+      return;
+    }
+    return loginDied(host, session, info?.deadStatus ?? null);
+  }
+  if (outcome === undefined && !dead) {
+    throw new SshMcpError(
+      "CONNECT_TIMEOUT",
+      `No shell appeared within ${host.config.timing.connectTimeoutMs} ms on profile '${session.profile.name}'. Screen tail: ${lastLines(screenTail(session), 5) || "(nothing)"}. Check the host and network, then call open_session again.`,
+    );
+  }
+  return loginDied(host, session, dead?.status ?? null);
+}
+
+function screenTail(session: Session): string {
+  return cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 8192)));
+}
+
+/**
+ * Watches the login: "ok" once it settled with output (a shell prompt or a wizard as soon as the
+ * output pauses, prompt_regex when the profile has one, else a quiet period), "dead" when the
+ * pane died, undefined when the connect timeout ran out.
+ */
+async function watchLogin(
+  host: SessionHost,
+  session: Session,
+): Promise<{ outcome: "ok" | "dead" | undefined; dead?: { status: number | null } }> {
+  const { idleMs, connectTimeoutMs } = host.config.timing;
+  const pane = host.tmux.pane(session.paneId);
   const settle = Math.min(idleMs, 500);
   const deadline = Date.now() + connectTimeoutMs;
-  const screenTail = (): string => cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 8192)));
   let lastCheck = 0;
   let seen = { end: -1, shellLike: false, wizard: false, prompt: false };
   let dead: { status: number | null } | undefined;
@@ -264,7 +345,7 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
       const quiet = now - session.stream.lastRecvAt;
       // The screen is read again only when output came (a hundred logins at once poll often).
       if (session.stream.end !== seen.end) {
-        const tail = screenTail();
+        const tail = screenTail(session);
         seen = {
           end: session.stream.end,
           shellLike: classifyScreen(tail).shellLike === true,
@@ -282,39 +363,39 @@ async function awaitLogin(mgr: SessionManager, session: Session): Promise<void> 
     Math.max(0, deadline - Date.now()),
     10,
   );
-  if (outcome === "ok") {
-    const info = await pane.info();
-    if (info && !info.dead) {
-      const last = lastLines(screenTail(), 1);
-      const prompt = sshPromptOnScreen(last);
-      if (!prompt) return;
-      const p = session.profile;
-      throw new SshMcpError(
-        prompt === "host_key" ? "HOST_KEY_UNKNOWN" : "AUTH_FAILED",
-        prompt === "host_key"
-          ? `ssh asks to confirm an unknown host key ('${last}'), which an agent must not answer. Verify the fingerprint and add it to ${p.known_hosts_file ?? "~/.ssh/known_hosts"} (for a proxy_jump host too), or set "auto_add_host_key": true.`
-          : `ssh asks for a secret on the terminal ('${last}'). Set "passphrase_env"/"password_env" in profile '${p.name}' (OpenSSH older than 8.4 cannot take secrets from ssh-mcp: upgrade the client or use ssh-agent).`,
-        { output_tail: lastLines(screenTail(), 8) },
-      );
-    }
-    dead = { status: info?.deadStatus ?? null };
-  }
-  if (outcome === undefined && !dead) {
-    throw new SshMcpError(
-      "CONNECT_TIMEOUT",
-      `No shell appeared within ${connectTimeoutMs} ms on profile '${session.profile.name}'. Screen tail: ${lastLines(screenTail(), 5) || "(nothing)"}. Check the host and network, then call open_session again.`,
-    );
-  }
+  return { outcome, dead };
+}
+
+/** A login that settled on one of ssh's own prompts is refused: nothing can answer it. */
+function refuseSshPrompt(session: Session): void {
+  const last = lastLines(screenTail(session), 1);
+  const prompt = sshPromptOnScreen(last);
+  if (!prompt) return;
+  const p = session.profile;
+  throw new SshMcpError(
+    prompt === "host_key" ? "HOST_KEY_UNKNOWN" : "AUTH_FAILED",
+    prompt === "host_key"
+      ? `ssh asks to confirm an unknown host key ('${last}'), which an agent must not answer. Verify the fingerprint and add it to ${p.known_hosts_file ?? "~/.ssh/known_hosts"} (for a proxy_jump host too), or set "auto_add_host_key": true.`
+      : `ssh asks for a secret on the terminal ('${last}'). Set "passphrase_env"/"password_env" in profile '${p.name}' (OpenSSH older than 8.4 cannot take secrets from ssh-mcp: upgrade the client or use ssh-agent).`,
+    { output_tail: lastLines(screenTail(session), 8) },
+  );
+}
+
+/** The bridge died during the login: its classified failure, from its last words. */
+async function loginDied(host: SessionHost, session: Session, status: number | null): Promise<never> {
   // The bridge's last words (and its exit status line) may still be on their way from the tap.
   await session.waitUntil(() => {
     session.follower?.drain();
     return hasExitLine(session.stream.slice(Math.max(0, session.stream.end - 4096))) ? true : undefined;
   }, 1000);
-  let exit = bridgeExit(cleanOutput(session.stream.slice(0)), dead?.status ?? null);
+  let exit = bridgeExit(cleanOutput(session.stream.slice(0)), status);
   // Rarely (seen under load, jump host refusing in milliseconds) the tap records nothing of a
   // bridge that died at once; the dead pane (remain-on-exit) still shows ssh's words.
   if (!exit.text.trim()) {
-    const screen = await pane.capture().catch(() => "");
+    const screen = await host.tmux
+      .pane(session.paneId)
+      .capture()
+      .catch(() => "");
     exit = bridgeExit(screen, exit.status);
   }
   throw classifyLoginFailure(exit.text, exit.status, session.profile);
@@ -348,7 +429,7 @@ function wizard(text: string): (typeof WIZARDS)[number] | undefined {
  * first command wraps at once; a menu or another prompt is left as it is ("other" after a probe
  * that got no answer, "unknown" when not probed).
  */
-async function landing(mgr: SessionManager, session: Session): Promise<void> {
+async function landing(host: SessionHost, session: Session): Promise<void> {
   const tail = (): string => cleanOutput(session.stream.slice(Math.max(0, session.stream.end - 8192)));
   const w = wizard(lastLines(tail(), 30));
   if (w) {
@@ -356,17 +437,17 @@ async function landing(mgr: SessionManager, session: Session): Promise<void> {
     session.writer.write("event", { event: "first_run_wizard", name: w.name, dismissed_with: w.keys });
     session.otherInput();
     const from = session.stream.end;
-    await mgr.deps.tmux.sendKeys(session.paneId, w.keys);
+    await host.tmux.sendKeys(session.paneId, w.keys);
     await session.waitUntil(() => {
       const quiet = Date.now() - session.stream.lastRecvAt >= PROMPT_PAUSE_MS;
       const after = cleanOutput(session.stream.slice(from));
       return quiet && classifyScreen(after).kind === "prompt" ? true : undefined;
-    }, mgr.config.timing.connectTimeoutMs);
+    }, host.config.timing.connectTimeoutMs);
   }
   // Nothing was typed yet: whatever waits there without asking (`➜  ~ `, tcsh's `> `) is worth a
   // probe; a menu or a question (`Target IP: `) is not.
   const screen = session.screen();
-  if (screen.probeWorthy || (screen.kind === "text" && screen.line === ">")) await probeShell(mgr, session);
+  if (screen.probeWorthy || (screen.kind === "text" && screen.line === ">")) await probeShell(host, session);
 }
 
 /**
@@ -375,14 +456,14 @@ async function landing(mgr: SessionManager, session: Session): Promise<void> {
  * open_session with the screen tail. After the last step, the output settles (or prompt_regex
  * matches) before the session is handed over.
  */
-async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
+async function runRoute(host: SessionHost, session: Session): Promise<void> {
   const steps = session.profile.route;
   if (!steps.length) return;
-  const { connectTimeoutMs, idleMs } = mgr.config.timing;
+  const { connectTimeoutMs, idleMs } = host.config.timing;
   const enter = ENTER[session.profile.enter_sequence] ?? "\n";
   const tail = (from: number): string =>
     cleanOutput(session.stream.slice(Math.max(from, session.stream.end - 8192)));
-  const pane = mgr.deps.tmux.pane(session.paneId);
+  const pane = host.tmux.pane(session.paneId);
   let from = 0;
   for (const [i, step] of steps.entries()) {
     const re = new RegExp(step.expect, "m");
@@ -396,7 +477,7 @@ async function runRoute(mgr: SessionManager, session: Session): Promise<void> {
     let text = step.send;
     const sensitive = step.sensitive || step.send_env !== undefined;
     if (step.send_env) {
-      const value = mgr.deps.env[step.send_env];
+      const value = host.env[step.send_env];
       if (!value) {
         throw new SshMcpError(
           "SECRET_MISSING",

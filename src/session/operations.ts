@@ -1,18 +1,20 @@
 import { SshMcpError } from "../errors.js";
 import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
-import type { SessionManager } from "./manager.js";
+import type { AccessOptions, ReadTarget, SendTarget, SessionHost } from "./host.js";
+import { activeLock } from "./locks.js";
 import {
   checkBuiltCommand,
   checkCommand,
   checkKeys,
   checkText,
+  checkTyped,
   shellParserReady,
   type InputContext,
   type Verdict,
 } from "../security/policy.js";
 import { lastLines } from "./login.js";
-import { redactValues } from "../transcript/redact.js";
+import { redactText, redactValues } from "../transcript/redact.js";
 import { randomBytes } from "node:crypto";
 import { RE2JS } from "re2js";
 import { cleanOutput, pageOutput, replySize, tailWithin } from "./output.js";
@@ -28,7 +30,7 @@ import {
   wrapCommand,
   type Family,
 } from "./shells.js";
-import { fitsOneMessage, literalCommands } from "../tmux/command.js";
+import { fitsOneMessage, literalCommands, type TmuxCommand } from "../tmux/command.js";
 import type { Session, TrackedCommand } from "./session.js";
 import type { CommandResult } from "./types.js";
 
@@ -120,13 +122,7 @@ function compileRegex(pattern: string, field: string): Matcher {
 /** Largest compiled wait_for pattern, in RE2 instructions (`\]# ?$` is 7, `(?i)done|error` ~20). */
 const MAX_PROGRAM = 300;
 
-/** Who is sending, and whether to override another server's ownership or an input lock. */
-export interface Access {
-  force?: boolean;
-  actor?: string;
-}
-
-export interface ExecuteOptions extends Access {
+export interface ExecuteOptions extends AccessOptions {
   command: string;
   waitForPrompt: boolean;
   timeoutMs: number;
@@ -140,13 +136,47 @@ export interface ExecuteOptions extends Access {
  * shell is listening) is retried once after a new probe, else NOT_STARTED. See docs/shells.md.
  */
 export async function executeCommand(
-  mgr: SessionManager,
-  sessionId: string,
+  host: SessionHost,
+  target: SendTarget,
   opts: ExecuteOptions,
 ): Promise<CommandResult> {
-  const quick = await mgr.fastUsable(sessionId, opts);
-  let s = quick ?? (await mgr.usable(sessionId, opts));
-  let fast = Boolean(quick);
+  const { s, cmd } = await runCommand(host, target, opts);
+  return resultFor(host, s, cmd);
+}
+
+/** executeCommand's work: the session it ran in (the full check may have found it anew) and the command. */
+export async function runCommand(
+  host: SessionHost,
+  target: SendTarget,
+  opts: ExecuteOptions,
+): Promise<{ s: Session; cmd: TrackedCommand }> {
+  await checkCommandLine(target.session, opts);
+  let run = await typeAndWait(host, target, opts);
+  if (run.cmd.result.completion === "not_started") {
+    // Nothing of the line ran (the shell refused it before our helper printed anything): once
+    // more, after a new probe, if a shell prompt shows.
+    const s = run.target.session;
+    if (!((await atPromptSoon(s)) && (await probeShell(host, s)))) throw notStartedError(s, run.cmd);
+    run = await typeAndWait(host, run.target, opts);
+    if (run.cmd.result.completion === "not_started") throw notStartedError(run.target.session, run.cmd);
+  }
+  const s = run.target.session;
+  // A command that left us at another shell's prompt (kubectl exec, ssh, exit): find out which.
+  if (
+    run.cmd.result.completion === "prompt" &&
+    run.mode === "marker" &&
+    !s.shell.ready &&
+    s.screen().probeWorthy
+  ) {
+    await probeShell(host, s, run.cmd.result.command_id).catch(() => false);
+    // The result names the shell the command left us in (recorded with the probe's event).
+    run.cmd.result = { ...run.cmd.result, shell: s.shell.name ?? s.shell.family };
+  }
+  return { s, cmd: run.cmd };
+}
+
+/** The command line is not empty and the profile's policy allows it (POLICY_BLOCKED, recorded). */
+async function checkCommandLine(s: Session, opts: ExecuteOptions): Promise<void> {
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   const verdict =
@@ -154,99 +184,164 @@ export async function executeCommand(
       ? checkBuiltCommand(s.profile, opts.command, s.shell.family, "search_logs")
       : checkCommand(s.profile, opts.command, s.shell.family);
   enforce(s, opts.tool ?? "execute_command", verdict, opts.command);
-  const tool = opts.tool ?? "execute_command";
-  let retried = false;
-  for (;;) {
-    // The check that no command runs, the screen check, a probe and the send happen alone
-    // (Session.exclusive): two calls at once cannot both pass, nor interleave keystrokes.
-    const sent = await s.exclusive(async (): Promise<{ cmd: TrackedCommand; mode: string } | "again"> => {
-      if (s.active) {
-        throw new SshMcpError(
-          "COMMAND_RUNNING",
-          `Command ${s.active.result.command_id} (${JSON.stringify(s.active.result.command.slice(0, 80))}) is still running in session '${s.id}'. ` +
-            `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
-        );
-      }
-      const family = await prepareInput(mgr, s, opts.waitForPrompt);
-      const mode = family ? "marker" : "raw";
-      if (family) {
-        const why = cannotWrap(family, opts.command);
-        if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
-      }
-      if (family === "csh" && opts.command.includes("\t")) await editorReady(s);
-      const enter = enterOf(s);
-      const cmd = s.newCommand(opts.command, mode);
-      cmd.result.shell = s.shell.name ?? s.shell.family;
-      const text = family ? wrapCommand(s.shell, family, opts.command, cmd.nonce) : opts.command;
-      if (!family) {
-        cmd.echo = opts.command;
-        s.otherInput("raw");
-      }
-      // Clears whatever is half-typed on the line first (C-u: readline's and the tty's line
-      // kill), or leftover input would be prefixed to the line and swallow the begin mark.
-      const clear = family ? ["C-u"] : [];
-      const keys = literalCommands(s.paneId, text + enter, clear);
-      try {
-        s.writer.mustWrite("command_start", {
-          // The same instant as the ledger's, so a replay rebuilds it exactly.
-          ts: cmd.result.started_at,
-          command_id: cmd.result.command_id,
-          command: opts.command,
-          mode,
-          nonce: cmd.nonce,
-          tool,
-          shell: s.shell.name ?? s.shell.family,
-        });
-        // Recorded, or not typed (docs/audit.md).
-        s.writer.mustWrite("send", {
-          tool,
-          text: text + enter,
-          actor: "agent",
-          ...(clear.length ? { keys_before: clear } : {}),
-        });
-      } catch (err) {
-        s.finish(cmd, "failed", "timeout", null, "");
-        throw err;
-      }
-      try {
-        if (fast && fitsOneMessage(keys)) {
-          // Typed only if the window is still ours, alive, unlocked, not on the alternate screen.
-          if (!(await mgr.sendChecked(s, keys, NOT_ALTERNATE))) {
-            notSent(s, cmd);
-            return "again";
-          }
-        } else await mgr.deps.tmux.sendCommands(keys);
-        cmd.sentAt = Date.now();
-      } catch (err) {
-        s.finish(cmd, "failed", "timeout", null, "");
-        throw err;
-      }
-      return { cmd, mode };
-    });
-    if (sent === "again") {
-      // The window changed under us: the full check explains the refusal, or sends if it allows.
-      s = await mgr.usable(sessionId, opts);
-      fast = false;
-      continue;
-    }
-    const { cmd, mode } = sent;
-    await waitForCompletion(mgr, s, cmd, opts.timeoutMs);
-    if (cmd.result.completion === "not_started") {
-      // Nothing of the line ran (the shell refused it before our helper printed anything).
-      if (!retried && (await atPromptSoon(s)) && (await probeShell(mgr, s))) {
-        retried = true;
-        continue;
-      }
-      throw notStartedError(s, cmd);
-    }
-    // A command that left us at another shell's prompt (kubectl exec, ssh, exit): find out which.
-    if (cmd.result.completion === "prompt" && mode === "marker" && !s.shell.ready && s.screen().probeWorthy) {
-      await probeShell(mgr, s, cmd.result.command_id).catch(() => false);
-      // The result names the shell the command left us in (recorded with the probe's event).
-      cmd.result = { ...cmd.result, shell: s.shell.name ?? s.shell.family };
-    }
-    return resultFor(mgr, s, cmd);
+}
+
+/** Types the command (checkedSend) and waits for it to complete, ask for input, or time out. */
+async function typeAndWait(
+  host: SessionHost,
+  target: SendTarget,
+  opts: ExecuteOptions,
+): Promise<{ target: SendTarget; cmd: TrackedCommand; mode: string }> {
+  // The check that no command runs, the screen check, a probe and the send happen alone
+  // (Session.exclusive): two calls at once cannot both pass, nor interleave keystrokes.
+  const sent = await checkedSend(host, target, opts, (kb) =>
+    kb.s.exclusive(() => typeCommand(host, kb, opts)),
+  );
+  await waitForCompletion(host, sent.target.session, sent.value.cmd, opts.timeoutMs);
+  return { target: sent.target, ...sent.value };
+}
+
+/** One attempt at typing the command: checked, recorded, then typed (or NOT_SENT, see checkedSend). */
+async function typeCommand(
+  host: SessionHost,
+  kb: Keyboard,
+  opts: ExecuteOptions,
+): Promise<{ cmd: TrackedCommand; mode: string } | typeof NOT_SENT> {
+  const { s } = kb;
+  if (s.active) {
+    throw new SshMcpError(
+      "COMMAND_RUNNING",
+      `Command ${s.active.result.command_id} (${JSON.stringify(s.active.result.command.slice(0, 80))}) is still running in session '${s.id}'. ` +
+        `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
+    );
   }
+  const family = await prepareInput(host, s, opts.waitForPrompt);
+  if (family) {
+    const why = cannotWrap(family, opts.command);
+    if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
+  }
+  if (family === "csh" && opts.command.includes("\t")) await editorReady(s);
+  const { cmd, keys } = recordCommand(s, opts, family);
+  try {
+    // On the fast path: typed only if the window is still ours, alive, unlocked, not on the
+    // alternate screen.
+    if (!(await kb.type(keys, NOT_ALTERNATE))) {
+      notSent(s, cmd);
+      return NOT_SENT;
+    }
+    cmd.sentAt = Date.now();
+  } catch (err) {
+    s.finish(cmd, "failed", "timeout", null, "");
+    throw err;
+  }
+  return { cmd, mode: cmd.mode };
+}
+
+/**
+ * Starts tracking the command and records it (command_start, then the send): recorded, or not
+ * typed (docs/audit.md). Returns it with the keys that type it.
+ */
+function recordCommand(
+  s: Session,
+  opts: ExecuteOptions,
+  family: Family | undefined,
+): { cmd: TrackedCommand; keys: TmuxCommand[] } {
+  const mode = family ? "marker" : "raw";
+  const enter = enterOf(s);
+  const cmd = s.newCommand(opts.command, mode);
+  cmd.result.shell = s.shell.name ?? s.shell.family;
+  const text = family ? wrapCommand(s.shell, family, opts.command, cmd.nonce) : opts.command;
+  if (!family) {
+    cmd.echo = opts.command;
+    s.otherInput("raw");
+  }
+  // Clears whatever is half-typed on the line first (C-u: readline's and the tty's line
+  // kill), or leftover input would be prefixed to the line and swallow the begin mark.
+  const clear = family ? ["C-u"] : [];
+  const keys = literalCommands(s.paneId, text + enter, clear);
+  const tool = opts.tool ?? "execute_command";
+  try {
+    s.writer.mustWrite("command_start", {
+      // The same instant as the ledger's, so a replay rebuilds it exactly.
+      ts: cmd.result.started_at,
+      command_id: cmd.result.command_id,
+      command: opts.command,
+      mode,
+      nonce: cmd.nonce,
+      tool,
+      shell: s.shell.name ?? s.shell.family,
+    });
+    s.writer.mustWrite("send", {
+      tool,
+      text: text + enter,
+      actor: "agent",
+      ...(clear.length ? { keys_before: clear } : {}),
+    });
+  } catch (err) {
+    s.finish(cmd, "failed", "timeout", null, "");
+    throw err;
+  }
+  return { cmd, keys };
+}
+
+/**
+ * How one attempt types into its session (see checkedSend). After the full check: straight.
+ * On the fast path (no tmux call so far): through sendChecked when the keys fit one tmux
+ * message (false: refused inside tmux, nothing typed); else after the full check.
+ */
+interface Keyboard {
+  s: Session;
+  type(keys: TmuxCommand[], also?: string): Promise<boolean>;
+}
+
+/** What an attempt returns when the fast path's check inside tmux refused its input. */
+const NOT_SENT = Symbol("not sent");
+
+function keyboard(host: SessionHost, target: SendTarget, access: AccessOptions): Keyboard {
+  const s = target.session;
+  return {
+    s,
+    type: async (keys, also) => {
+      if (target.fast && fitsOneMessage(keys)) return host.sendChecked(s, keys, also);
+      if (target.fast) {
+        // Too long for the one-message check: the full check first (it throws what refuses).
+        await host.access(s.id, "drive", access).catch((err: unknown) => {
+          notSent(s, undefined, "the full check refused it (too long for the fast path's one-message check)");
+          throw err;
+        });
+      }
+      await host.tmux.sendCommands(keys);
+      return true;
+    },
+  };
+}
+
+/** The session's full check ("drive") when only the fast one was made. */
+async function fullCheck(host: SessionHost, target: SendTarget, access: AccessOptions): Promise<SendTarget> {
+  if (!target.fast) return target;
+  return { session: await host.access(target.session.id, "drive", access), fast: false };
+}
+
+/**
+ * The checked send of execute_command and send_text: `attempt` checks, records and types its
+ * input once, through the keyboard it is given. On the fast path, if the check inside tmux
+ * refused (the window changed under us: a lock, an owner, an exit, a full-screen program), the
+ * attempt was recorded as not sent, and the full check runs: it explains the refusal (throws),
+ * or lets the input go, and the attempt runs once more after it.
+ */
+async function checkedSend<T>(
+  host: SessionHost,
+  target: SendTarget,
+  access: AccessOptions,
+  attempt: (kb: Keyboard) => Promise<T | typeof NOT_SENT>,
+): Promise<{ target: SendTarget; value: T }> {
+  const first = await attempt(keyboard(host, target, access));
+  if (first !== NOT_SENT) return { target, value: first };
+  const full = await fullCheck(host, target, access);
+  const again = await attempt(keyboard(host, full, access));
+  // After the full check the keyboard types straight: it never refuses.
+  if (again === NOT_SENT) throw new Error("input refused after the full check");
+  return { target: full, value: again };
 }
 
 const NOT_ALTERNATE = "#{==:#{alternate_on},0}";
@@ -290,7 +385,7 @@ function notStartedError(s: Session, cmd: TrackedCommand): SshMcpError {
  * there: a menu, a REPL, a device CLI). Throws SCREEN_BUSY (nothing typed) when a program that
  * is not a shell prompt holds the terminal.
  */
-async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): Promise<Family | undefined> {
+async function prepareInput(host: SessionHost, s: Session, marked: boolean): Promise<Family | undefined> {
   let screen = s.screen();
   if (screen.kind !== "prompt") {
     // Input that just went in (keys, a send_text without wait) may still be changing the screen:
@@ -303,7 +398,7 @@ async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): P
       25,
     );
     screen = s.screen();
-    if (screen.kind !== "prompt") screen = await renderedScreen(mgr, s);
+    if (screen.kind !== "prompt") screen = await renderedScreen(host, s);
   }
   const known = s.shell.ready && s.shell.family !== "other" && s.shell.family !== "unknown";
   // Where a shell is known, a line that is not its prompt is a program reading input. Where
@@ -325,7 +420,7 @@ async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): P
     // was typed last may have started a shell (`ssh host`, `sudo -i`, `zsh`): then probe it.
     if (screen.known || sameShape(screen.cursor ?? "", s.knownPrompt)) return s.shell.family as Family;
     if (screen.shellLike && entersShell(s.lastTyped))
-      return (await probeNow(mgr, s)) ? (s.shell.family as Family) : undefined;
+      return (await probeNow(host, s)) ? (s.shell.family as Family) : undefined;
     s.writer.write("event", { event: "screen_busy", kind: "text", line: redactValues(screen.line) });
     throw new SshMcpError(
       "SCREEN_BUSY",
@@ -336,7 +431,7 @@ async function prepareInput(mgr: SessionManager, s: Session, marked: boolean): P
   if (!screen.probeWorthy) return undefined;
   // A program that answered no probe on this very line (a device CLI) is not probed again.
   if (s.shell.family === "other" && s.otherLine === screen.line) return undefined;
-  return (await probeNow(mgr, s)) ? (s.shell.family as Family) : undefined;
+  return (await probeNow(host, s)) ? (s.shell.family as Family) : undefined;
 }
 
 function describeKind(kind: string): string {
@@ -348,11 +443,11 @@ function describeKind(kind: string): string {
 }
 
 /** The screen as tmux renders it (for full-screen programs, whose stream tail says little). */
-async function renderedScreen(mgr: SessionManager, s: Session) {
-  const info = await mgr.deps.tmux.paneInfo(s.paneId);
+async function renderedScreen(host: SessionHost, s: Session) {
+  const info = await host.tmux.paneInfo(s.paneId);
   if (info) s.altScreen = info.alternate;
   // Some history too: a long typed line wraps over more rows than the screen has.
-  const text = await mgr.deps.tmux.capture(s.paneId, { start: -200 }).catch(() => "");
+  const text = await host.tmux.capture(s.paneId, { start: -200 }).catch(() => "");
   // Rows below the last written one are blank; the capture joins wrapped rows, so where the
   // cursor is tells only whether it sits at the start of a fresh line (then that line is the
   // cursor's, and empty) or on the last written one.
@@ -380,17 +475,17 @@ async function renderedScreen(mgr: SessionManager, s: Session) {
  * session's shell is the new one. When nothing answers, the command goes on running and the
  * session's shell stays what it was.
  */
-export function watchNestedShells(mgr: SessionManager, s: Session): void {
+export function watchNestedShells(host: SessionHost, s: Session): void {
   s.nestedProbe = async (cmd) => {
     const stop = s.stream.end;
     try {
-      const ok = await probeShell(mgr, s, cmd.result.command_id, { keepOnFailure: true });
+      const ok = await probeShell(host, s, cmd.result.command_id, { keepOnFailure: true });
       if (ok && cmd.result.status === "running") {
         s.finishAt(cmd, stop, "prompt");
         cmd.result = { ...cmd.result, shell: s.shell.name ?? s.shell.family };
       }
     } catch (err) {
-      mgr.deps.logger.warn("nested shell probe failed", { session_id: s.id, error: String(err) });
+      host.logger.warn("nested shell probe failed", { session_id: s.id, error: String(err) });
     } finally {
       cmd.probing = false;
       cmd.probedAt = s.stream.end;
@@ -399,62 +494,25 @@ export function watchNestedShells(mgr: SessionManager, s: Session): void {
 }
 
 export function probeShell(
-  mgr: SessionManager,
+  host: SessionHost,
   s: Session,
   commandId?: string,
   opts: { keepOnFailure?: boolean } = {},
 ): Promise<boolean> {
-  return s.exclusive(() => probeNow(mgr, s, commandId, opts));
+  return s.exclusive(() => probeNow(host, s, commandId, opts));
 }
 
 /** probeShell inside a section that already has the session to itself. */
 async function probeNow(
-  mgr: SessionManager,
+  host: SessionHost,
   s: Session,
   commandId?: string,
   opts: { keepOnFailure?: boolean } = {},
 ): Promise<boolean> {
   const about = commandId ? { command_id: commandId } : {};
-  const enter = enterOf(s);
-  const quietMs = Math.max(200, Math.min(s.idleMs, 500));
-  const ask = async <T>(
-    tool: string,
-    line: string,
-    nonce: string,
-    parse: (text: string) => T | undefined,
-  ) => {
-    const start = s.stream.end;
-    const sentAt = Date.now();
-    s.writer.mustWrite("send", { tool, text: line + enter, actor: "agent", keys_before: ["C-u"] });
-    await mgr.deps.tmux.sendCommands(literalCommands(s.paneId, line + enter, ["C-u"]));
-    let at = start;
-    const answer = await s.waitUntil<{ v: T | null }>(
-      () => {
-        const text = s.stream.slice(start);
-        const v = parse(text);
-        if (v !== undefined) {
-          // Just past the answer's mark: the prompt that follows it is the shell's.
-          const mark = text.indexOf(`sshmcp=${nonce};`);
-          const bel = mark === -1 ? -1 : text.indexOf("\x07", mark);
-          at = bel === -1 ? s.stream.end : start + bel + 1;
-          return { v };
-        }
-        // No answer once something other than our own echo came and then quiet (a shell still
-        // busy before reading the line, e.g. a slow prompt, has said nothing after the echo).
-        const end = echoEnd(text, nonce);
-        const after = end === -1 ? text : text.slice(end);
-        const quiet = Date.now() - Math.max(sentAt, s.stream.lastRecvAt);
-        return cleanOutput(after).trim() !== "" && quiet >= quietMs ? { v: null } : undefined;
-      },
-      Math.max(3000, 4 * quietMs),
-      25,
-    );
-    // undefined: the wait ran out with no answer and nothing else said after the echo either.
-    return { value: answer?.v ?? undefined, at, heard: answer !== undefined };
-  };
   const atLine = s.screen().line;
   const probeNonce = randomBytes(8).toString("hex");
-  const probe = await ask("probe", probeLine(probeNonce), probeNonce, (t) => parseProbe(t, probeNonce));
+  const probe = await askShell(host, s, probeLine(probeNonce), probeNonce, (t) => parseProbe(t, probeNonce));
   if (!probe.value) {
     if (opts.keepOnFailure) {
       s.writer.write("event", { event: "probe_unanswered", ...about });
@@ -469,7 +527,7 @@ async function probeNow(
   }
   const family = probe.value;
   const nonce = randomBytes(8).toString("hex");
-  const installed = await ask("probe", installLine(family, nonce), nonce, (t) =>
+  const installed = await askShell(host, s, installLine(family, nonce), nonce, (t) =>
     parseInstall(t, family, nonce),
   );
   if (!installed.value) {
@@ -483,11 +541,60 @@ async function probeNow(
   return true;
 }
 
+/**
+ * Types one line of a probe (recorded as tool "probe") and waits for the shell's answer, marked
+ * with `nonce`. `value`: the parsed answer, undefined when none came; `at`: the stream offset just
+ * past the answer (the prompt that follows is the shell's); `heard`: something other than the
+ * echo answered before the wait ran out.
+ */
+async function askShell<T>(
+  host: SessionHost,
+  s: Session,
+  line: string,
+  nonce: string,
+  parse: (text: string) => T | undefined,
+): Promise<{ value: T | undefined; at: number; heard: boolean }> {
+  const enter = enterOf(s);
+  const quietMs = Math.max(200, Math.min(s.idleMs, 500));
+  const start = s.stream.end;
+  const sentAt = Date.now();
+  s.writer.mustWrite("send", { tool: "probe", text: line + enter, actor: "agent", keys_before: ["C-u"] });
+  await host.tmux.sendCommands(literalCommands(s.paneId, line + enter, ["C-u"]));
+  let at = start;
+  const answer = await s.waitUntil<{ v: T | null }>(
+    () => {
+      const text = s.stream.slice(start);
+      const v = parse(text);
+      if (v !== undefined) {
+        // Just past the answer's mark: the prompt that follows it is the shell's.
+        const mark = text.indexOf(`sshmcp=${nonce};`);
+        const bel = mark === -1 ? -1 : text.indexOf("\x07", mark);
+        at = bel === -1 ? s.stream.end : start + bel + 1;
+        return { v };
+      }
+      // No answer once something other than our own echo came and then quiet (a shell still
+      // busy before reading the line, e.g. a slow prompt, has said nothing after the echo).
+      const end = echoEnd(text, nonce);
+      const after = end === -1 ? text : text.slice(end);
+      const quiet = Date.now() - Math.max(sentAt, s.stream.lastRecvAt);
+      return cleanOutput(after).trim() !== "" && quiet >= quietMs ? { v: null } : undefined;
+    },
+    Math.max(3000, 4 * quietMs),
+    25,
+  );
+  // undefined: the wait ran out with no answer and nothing else said after the echo either.
+  return { value: answer?.v ?? undefined, at, heard: answer !== undefined };
+}
+
 /** Records that the input of a just-recorded send never reached the pane. */
-function notSent(s: Session, cmd?: TrackedCommand): void {
+function notSent(
+  s: Session,
+  cmd?: TrackedCommand,
+  reason = "the window changed before the send (lock, owner, exit or a full-screen program); checked again",
+): void {
   s.writer.write("event", {
     event: "not_sent",
-    reason: "the window changed before the send (lock, owner, exit or a full-screen program); checked again",
+    reason,
     ...(cmd ? { command_id: cmd.result.command_id } : {}),
   });
   if (cmd) s.finish(cmd, "failed", "timeout", null, "");
@@ -498,7 +605,7 @@ function notSent(s: Session, cmd?: TrackedCommand): void {
  * password, a yes/no, a pager, an editor, a REPL): execute_command then returns at once with
  * `state: "awaiting_input"` instead of waiting out its timeout.
  */
-async function waitForCompletion(mgr: SessionManager, s: Session, cmd: TrackedCommand, timeoutMs: number) {
+async function waitForCompletion(host: SessionHost, s: Session, cmd: TrackedCommand, timeoutMs: number) {
   const stableMs = Math.max(150, Math.min(s.idleMs, 500));
   const done = await s.waitUntil(() => {
     if (cmd.result.status !== "running") return true;
@@ -518,10 +625,11 @@ async function waitForCompletion(mgr: SessionManager, s: Session, cmd: TrackedCo
     s.writer.write("command_timeout", { command_id: cmd.result.command_id, timeout_ms: timeoutMs });
   }
   if (cmd.result.status === "running" && s.altScreen) {
-    const rendered = await renderedScreen(mgr, s);
+    const rendered = await renderedScreen(host, s);
     cmd.waiting = {
       input_kind: rendered.kind === "prompt" || rendered.kind === "text" ? "other" : rendered.kind,
-      prompt: rendered.line,
+      // What a full-screen program shows may hold a secret: redacted like every other prompt.
+      prompt: redactValues(rendered.line),
     };
   }
 }
@@ -541,8 +649,9 @@ function inputWait(s: Session, cmd: TrackedCommand, stableMs: number): TrackedCo
   return cmd.waiting;
 }
 
-function resultFor(mgr: SessionManager, s: Session, cmd: TrackedCommand): CommandResult {
-  const { output, truncated } = s.cappedOutput(cmd, mgr.config.resultOutputChars);
+/** A command's result as tools return it: output capped, and what a running one waits for. */
+export function resultFor(host: SessionHost, s: Session, cmd: TrackedCommand): CommandResult {
+  const { output, truncated } = s.cappedOutput(cmd, host.config.resultOutputChars);
   return withState(s, cmd, { ...cmd.result, output, output_truncated: truncated });
 }
 
@@ -567,14 +676,13 @@ export function findCommand(s: Session, commandId: string): TrackedCommand {
   return c;
 }
 
+/** get_command, on a session granted "read". */
 export function getCommand(
-  mgr: SessionManager,
-  sessionId: string,
+  s: Session,
   commandId: string,
   outputLimit: number | undefined,
   outputOffset: number,
 ): { command: CommandResult; output_total_chars: number; next_offset: number | null } {
-  const s = mgr.get(sessionId);
   const cmd = findCommand(s, commandId);
   const full = s.currentOutput(cmd);
   let output: string;
@@ -598,24 +706,19 @@ export function getCommand(
   };
 }
 
-export function listCommands(mgr: SessionManager, sessionId: string): CommandResult[] {
-  const s = mgr.get(sessionId);
+/** list_commands, on a session granted "read". */
+export function listCommands(s: Session): CommandResult[] {
   return [...s.commands.values()].map((c) =>
     withState(s, c, { ...c.result, output: "", output_truncated: false }),
   );
 }
 
-export async function interrupt(
-  mgr: SessionManager,
-  sessionId: string,
-  tool = "interrupt",
-  access: Access = {},
-): Promise<Session> {
-  const s = await mgr.usable(sessionId, access);
+/** interrupt (and cancel_command's Ctrl+C), on a session granted "drive". */
+export async function interrupt(host: SessionHost, s: Session, tool = "interrupt"): Promise<Session> {
   s.writer.mustWrite("send", { tool, keys: ["C-c"], text: "\u0003", actor: "agent" });
   await s.exclusive(async () => {
     s.otherInput("typed");
-    await mgr.deps.tmux.sendKeys(s.paneId, ["C-c"]);
+    await host.tmux.sendKeys(s.paneId, ["C-c"]);
   });
   const cmd = s.active;
   const sentAt = Date.now();
@@ -629,29 +732,33 @@ export async function interrupt(
   if (cmd && cmd.result.status === "running") {
     // A full-screen program (vi, less, top) ignores Ctrl+C: it still owns the terminal, so the
     // command stays tracked rather than letting the next command be typed into it.
-    const info = await mgr.deps.tmux.paneInfo(s.paneId);
+    const info = await host.tmux.paneInfo(s.paneId);
     if (!info?.alternate) s.finish(cmd, "cancelled", "timeout", null);
   }
   return s;
 }
 
+/**
+ * cancel_command, on a session granted "read": Ctrl+C (after the full check, "drive") when the
+ * command is the one running; only marked otherwise.
+ */
 export async function cancelCommand(
-  mgr: SessionManager,
-  sessionId: string,
+  host: SessionHost,
+  s: Session,
   commandId: string,
-  access: Access = {},
+  access: AccessOptions = {},
 ): Promise<CommandResult> {
-  const s = mgr.get(sessionId);
   const cmd = findCommand(s, commandId);
   if (cmd.result.status === "running") {
     if (s.status !== "open") s.finish(cmd, "session_closed", "timeout", null);
-    else if (s.active === cmd) await interrupt(mgr, sessionId, "cancel_command", access);
+    else if (s.active === cmd)
+      await interrupt(host, await host.access(s.id, "drive", access), "cancel_command");
     else s.finish(cmd, "cancelled", "timeout", null);
   }
-  return resultFor(mgr, s, cmd);
+  return resultFor(host, s, cmd);
 }
 
-export interface SendTextOptions extends Access {
+export interface SendTextOptions extends AccessOptions {
   text: string;
   enter: boolean;
   waitFor: string;
@@ -660,18 +767,41 @@ export interface SendTextOptions extends Access {
   sensitive: boolean;
 }
 
+/** send_text, on a session granted "send" (a secret always takes the full check). */
 export async function sendText(
-  mgr: SessionManager,
-  sessionId: string,
+  host: SessionHost,
+  target: SendTarget,
   o: SendTextOptions,
-  fast = true,
 ): Promise<{ output: string; matched: string | null; timed_out: boolean }> {
-  const quick = fast && !o.sensitive ? await mgr.fastUsable(sessionId, o) : undefined;
-  const s = quick ?? (await mgr.usable(sessionId, o));
+  // A secret is pasted (load-buffer), never typed through the fast path's one message.
+  const t = o.sensitive ? await fullCheck(host, target, o) : target;
   const matcher = o.waitFor ? (o.regex ? compileRegex(o.waitFor, "wait_for") : undefined) : undefined;
-  const enter = o.enter ? enterOf(s) : "";
+  const enter = o.enter ? enterOf(t.session) : "";
   if (!o.text && !enter)
     throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
+  const sent = await checkedSend(host, t, o, (kb) => typeText(host, kb, o, enter));
+  try {
+    return await awaitReply(host, sent.target.session, o, matcher, sent.value);
+  } finally {
+    sent.value.release();
+  }
+}
+
+/** Text typed by send_text: where its output starts (pinned in the stream until released). */
+interface Typed {
+  start: number;
+  sentAt: number;
+  release: () => void;
+}
+
+/** One attempt at send_text's typing: the policy, then recorded and typed alone (Session.exclusive). */
+async function typeText(
+  host: SessionHost,
+  kb: Keyboard,
+  o: SendTextOptions,
+  enter: string,
+): Promise<Typed | typeof NOT_SENT> {
+  const { s } = kb;
   // Only a readonly/restricted policy looks at the screen: read lazily, off the hot path.
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   enforce(
@@ -681,12 +811,11 @@ export async function sendText(
     o.sensitive ? "[REDACTED]" : o.text,
   );
   const keys = o.sensitive ? [] : literalCommands(s.paneId, o.text + enter);
-  const checked = Boolean(quick) && fitsOneMessage(keys);
   let start = s.stream.end;
   let release = s.stream.pin(start);
   try {
-    // Typed alone (Session.exclusive): never between a probe's two lines or inside a command's.
-    const sentAt = await s.exclusive(async (): Promise<number | "again"> => {
+    // Typed alone: never between a probe's two lines or inside a command's.
+    const sentAt = await s.exclusive(async (): Promise<number | typeof NOT_SENT> => {
       release();
       start = s.stream.end;
       release = s.stream.pin(start);
@@ -700,66 +829,73 @@ export async function sendText(
       s.otherInput("typed", o.sensitive ? undefined : o.text);
       if (o.sensitive) {
         // Never on a command line: secrets go to tmux through stdin (load-buffer) and are pasted.
-        await mgr.deps.tmux.pasteText(s.paneId, o.text);
-        if (enter) await mgr.deps.tmux.sendLiteral(s.paneId, enter);
-      } else if (checked) {
-        if (!(await mgr.sendChecked(s, keys))) {
-          notSent(s);
-          return "again";
-        }
-      } else {
-        await mgr.deps.tmux.sendCommands(keys);
+        await host.tmux.pasteText(s.paneId, o.text);
+        if (enter) await host.tmux.sendLiteral(s.paneId, enter);
+      } else if (!(await kb.type(keys))) {
+        notSent(s);
+        return NOT_SENT;
       }
       return at;
     });
-    if (sentAt === "again") {
-      release();
-      return await sendText(mgr, sessionId, o, false);
-    }
-    // wait_for must match what the other side says, not the echo of what we just typed: when
-    // the typed text itself would match, matching starts after its echo.
-    const echoCouldMatch =
-      Boolean(o.waitFor) && !o.sensitive && (matcher ? matcher.test(o.text) : o.text.includes(o.waitFor));
-    const echo = echoCouldMatch ? lastNonEmptyLine(o.text) : undefined;
-    let matchFrom: number | undefined = echo ? undefined : start;
-    let matched: string | null = null;
-    let matchedTo = -1;
-    const done = await s.waitUntil(() => {
-      if (s.status !== "open") return true;
-      if (matchFrom === undefined && echo) {
-        const window = s.stream.slice(start, start + echo.length + 4096);
-        const i = window.indexOf(echo);
-        if (i !== -1) matchFrom = start + i + echo.length;
-        else if (
-          s.stream.end - start > echo.length + 4096 ||
-          Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= mgr.config.timing.idleMs
-        ) {
-          matchFrom = start; // no verbatim echo (echo off, or redrawn): match everything
-        }
-      }
-      if (o.waitFor) {
-        if (matchFrom === undefined) return undefined;
-        // Matched again only when output came, and only over the recent window, so a flood of
-        // output costs linear time overall.
-        if (s.stream.end === matchedTo) return undefined;
-        matchedTo = s.stream.end;
-        const text = cleanOutput(s.stream.slice(Math.max(matchFrom, s.stream.end - 64 * 1024)));
-        if (matcher) matched = matcher.exec(text);
-        else if (text.includes(o.waitFor)) matched = o.waitFor;
-        return matched !== null ? true : undefined;
-      }
-      return Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= mgr.config.timing.idleMs
-        ? true
-        : undefined;
-    }, o.timeoutMs);
-    let output = cleanOutput(s.stream.slice(start));
-    if (o.sensitive && o.text) output = output.split(o.text).join("[REDACTED]");
-    const capped =
-      output.length > mgr.config.resultOutputChars ? output.slice(-mgr.config.resultOutputChars) : output;
-    return { output: capped, matched, timed_out: !done || (Boolean(o.waitFor) && matched === null) };
-  } finally {
+    if (sentAt === NOT_SENT) release();
+    return sentAt === NOT_SENT ? NOT_SENT : { start, sentAt, release };
+  } catch (err) {
     release();
+    throw err;
   }
+}
+
+/**
+ * send_text's wait: for `wait_for` in what the other side says (not the echo of what was typed:
+ * when the typed text itself would match, matching starts after its echo), or for output to go
+ * quiet. Returns the output since the text went in (a secret masked), capped.
+ */
+async function awaitReply(
+  host: SessionHost,
+  s: Session,
+  o: SendTextOptions,
+  matcher: Matcher | undefined,
+  typed: Typed,
+): Promise<{ output: string; matched: string | null; timed_out: boolean }> {
+  const { start, sentAt } = typed;
+  const { idleMs } = host.config.timing;
+  const echoCouldMatch =
+    Boolean(o.waitFor) && !o.sensitive && (matcher ? matcher.test(o.text) : o.text.includes(o.waitFor));
+  const echo = echoCouldMatch ? lastNonEmptyLine(o.text) : undefined;
+  let matchFrom: number | undefined = echo ? undefined : start;
+  let matched: string | null = null;
+  let matchedTo = -1;
+  const done = await s.waitUntil(() => {
+    if (s.status !== "open") return true;
+    if (matchFrom === undefined && echo) {
+      const window = s.stream.slice(start, start + echo.length + 4096);
+      const i = window.indexOf(echo);
+      if (i !== -1) matchFrom = start + i + echo.length;
+      else if (
+        s.stream.end - start > echo.length + 4096 ||
+        Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= idleMs
+      ) {
+        matchFrom = start; // no verbatim echo (echo off, or redrawn): match everything
+      }
+    }
+    if (o.waitFor) {
+      if (matchFrom === undefined) return undefined;
+      // Matched again only when output came, and only over the recent window, so a flood of
+      // output costs linear time overall.
+      if (s.stream.end === matchedTo) return undefined;
+      matchedTo = s.stream.end;
+      const text = cleanOutput(s.stream.slice(Math.max(matchFrom, s.stream.end - 64 * 1024)));
+      if (matcher) matched = matcher.exec(text);
+      else if (text.includes(o.waitFor)) matched = o.waitFor;
+      return matched !== null ? true : undefined;
+    }
+    return Date.now() - Math.max(sentAt, s.stream.lastRecvAt) >= idleMs ? true : undefined;
+  }, o.timeoutMs);
+  let output = cleanOutput(s.stream.slice(start));
+  if (o.sensitive && o.text) output = output.split(o.text).join("[REDACTED]");
+  const cap = host.config.resultOutputChars;
+  const capped = output.length > cap ? output.slice(-cap) : output;
+  return { output: capped, matched, timed_out: !done || (Boolean(o.waitFor) && matched === null) };
 }
 
 function lastNonEmptyLine(text: string): string | undefined {
@@ -776,12 +912,8 @@ function lastNonEmptyLine(text: string): string | undefined {
 const KEY_RE =
   /^(?:(?:C-|M-|S-)*(?:Up|Down|Left|Right|Home|End|PageUp|PageDown|PgUp|PgDn|PPage|NPage|Tab|BTab|BSpace|Enter|Escape|Space|DC|IC|Insert|Delete|F(?:[1-9]|1[0-2])|[\x21-\x7e]))$/;
 
-export async function sendKeys(
-  mgr: SessionManager,
-  sessionId: string,
-  keys: string[],
-  access: Access = {},
-): Promise<string[]> {
+/** send_keys' argument check, before any lookup: INVALID_ARGUMENT names the first bad key. */
+export function checkKeyNames(keys: string[]): void {
   keys.forEach((k, i) => {
     if (!KEY_RE.test(k)) {
       throw new SshMcpError(
@@ -790,69 +922,74 @@ export async function sendKeys(
       );
     }
   });
-  const s = await mgr.usable(sessionId, access);
+}
+
+/** send_keys, on a session granted "drive" (the key names checked first: checkKeyNames). */
+export async function sendKeys(host: SessionHost, s: Session, keys: string[]): Promise<string[]> {
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   enforce(s, "send_keys", checkKeys(s.profile, keys, inputContext(s)), keys.join(" "));
   await s.exclusive(async () => {
     s.writer.mustWrite("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
     s.otherInput("typed");
-    await mgr.deps.tmux.sendKeys(s.paneId, keys);
+    await host.tmux.sendKeys(s.paneId, keys);
   });
   return keys;
 }
 
 /**
- * What a read-only tool needs of a session: ours, or (reading is not driving) a pane and a
- * transcript of another live server's session, found in tmux.
+ * The human's typing in the viewer (POST /api/sessions/:id/input), through the same checks as
+ * every input: the session must take input from the human ("drive" as actor human), who must
+ * hold its input lock (INPUT_LOCKED otherwise); the profile's policy judges what is typed
+ * (POLICY_BLOCKED, recorded); it is recorded as a `send` of actor human (redacted as the
+ * transcript redacts output), then typed. Returns how many characters went in.
  */
-export interface ReadTarget {
-  /** Whether the screen is shown redacted (the profile's redact_transcripts). */
-  redact?: boolean;
-  id: string;
-  paneId: string;
-  transcriptPath: string;
-  status: string;
-  profile: { width: number; height: number };
-}
-
-export async function readTarget(mgr: SessionManager, sessionId: string): Promise<ReadTarget> {
-  try {
-    const s = await mgr.readable(sessionId);
-    return {
-      id: s.id,
-      paneId: s.paneId,
-      transcriptPath: s.transcriptPath,
-      status: s.status,
-      profile: s.profile,
-      redact: s.profile.security.redact_transcripts,
-    };
-  } catch (err) {
-    if (!(err instanceof SshMcpError) || err.code !== "SESSION_OWNED_ELSEWHERE") throw err;
-    const row = await mgr.foreignRow(sessionId);
-    if (!row) throw err;
-    const p = mgr.config.profiles[row.profile];
-    return {
-      id: sessionId,
-      paneId: row.info.paneId,
-      transcriptPath: row.transcript,
-      status: row.info.dead ? "closed" : "open",
-      profile: { width: p?.width ?? 120, height: p?.height ?? 40 },
-      redact: p?.security.redact_transcripts ?? true,
-    };
+export async function typeAsHuman(host: SessionHost, sessionId: string, data: string): Promise<number> {
+  const s = await host.access(sessionId, "drive", { actor: "human" });
+  const lock = activeLock((await host.tmux.paneInfo(s.paneId))?.lock);
+  if (!lock || lock.actor !== "human") {
+    throw new SshMcpError(
+      "INPUT_LOCKED",
+      "Take the input lock first (POST /lock {action: acquire}); the page is read-only by default.",
+    );
   }
+  if (s.profile.security.mode !== "unrestricted") {
+    await shellParserReady();
+    const verdict = checkTyped(s.profile, data, inputContext(s));
+    if (!verdict.allowed) {
+      s.writer.write("security_block", {
+        tool: "viewer",
+        actor: "human",
+        rule: verdict.rule,
+        mode: s.profile.security.mode,
+      });
+      throw new SshMcpError(
+        "POLICY_BLOCKED",
+        `Refused by profile '${s.profile.name}' security policy (${verdict.rule}). Nothing was sent.`,
+        { rule: verdict.rule },
+      );
+    }
+  }
+  await s.exclusive(async () => {
+    // Recorded as the transcript records output: redacted if the profile redacts.
+    const recorded = s.profile.security.redact_transcripts ? redactText(data) : data;
+    s.writer.mustWrite("send", { tool: "viewer", text: recorded, actor: "human" });
+    s.otherInput("typed", data);
+    await host.tmux.sendLiteral(s.paneId, data);
+  });
+  return data.length;
 }
 
-export async function getScreen(mgr: SessionManager, sessionId: string, lines: number, ansi: boolean) {
-  const s = await readTarget(mgr, sessionId);
-  if (s.status === "closed" && !(await mgr.deps.tmux.paneInfo(s.paneId))) {
+/** get_screen, on a session granted "observe". */
+export async function getScreen(host: SessionHost, s: ReadTarget, lines: number, ansi: boolean) {
+  if (s.status === "closed" && !(await host.tmux.paneInfo(s.paneId))) {
     throw new SshMcpError(
       "SESSION_CLOSED",
       `Session '${s.id}' is closed and its pane is gone. Read what happened with get_transcript.`,
     );
   }
-  const info = await mgr.deps.tmux.paneInfo(s.paneId);
+  const info = await host.tmux.paneInfo(s.paneId);
   const height = info?.height ?? s.profile.height;
-  const raw = await mgr.deps.tmux.capture(s.paneId, { start: -Math.max(0, lines - height), ansi });
+  const raw = await host.tmux.capture(s.paneId, { start: -Math.max(0, lines - height), ansi });
   const all = raw.replace(/\n$/, "").split("\n");
   const visibleStart = Math.max(0, all.length - height);
   let rows = all.map((l) => l.replace(/\s+$/, ""));
@@ -865,6 +1002,7 @@ export async function getScreen(mgr: SessionManager, sessionId: string, lines: n
   rows = rows.slice(-lines);
   const joined = rows.join("\n");
   const screen = tailWithin(s.redact ? redactValues(joined) : joined, PAGE_BUDGET);
+  const shell = host.known(s.id)?.shell;
   return {
     screen: screen.text,
     truncated: screen.truncated,
@@ -872,14 +1010,16 @@ export async function getScreen(mgr: SessionManager, sessionId: string, lines: n
     height,
     cursor: { x: info?.cursorX ?? 0, y: info?.cursorY ?? 0 },
     alternate_screen: info?.alternate ?? false,
-    shell: mgr.sessions.get(s.id)?.shell.name ?? mgr.sessions.get(s.id)?.shell.family ?? null,
+    shell: shell?.name ?? shell?.family ?? null,
     status: s.status,
   };
 }
 
-/** The last `tail` transcript events, dropping the oldest if the reply would grow too large. */
-export async function getTranscript(mgr: SessionManager, sessionId: string, tail: number) {
-  const s = await readTarget(mgr, sessionId);
+/**
+ * get_transcript, on a session granted "observe": the last `tail` transcript events, dropping
+ * the oldest if the reply would grow too large.
+ */
+export function getTranscript(s: ReadTarget, tail: number) {
   const stats = { skipped: 0 };
   const events = tailEvents(s.transcriptPath, tail, undefined, stats);
   let size = 0;

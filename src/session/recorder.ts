@@ -14,7 +14,7 @@ import { describe } from "../transcript/writer.js";
 import { tapCommandLine } from "./bridge.js";
 import { sameShape } from "./screen.js";
 import { setTag, TAG, unsetTag } from "./tags.js";
-import type { SessionManager } from "./manager.js";
+import type { SessionHost } from "./host.js";
 import type { Session } from "./session.js";
 
 /** The recorder's command line (tmux runs it with sh -c; `exec` makes its pid the recorder's). */
@@ -84,16 +84,16 @@ export function unavailableReason(s: Session): string | null {
 }
 
 /** Turns a transcript that cannot be written into the session's state (and the log). */
-export function watchWriter(mgr: SessionManager, s: Session): void {
+export function watchWriter(host: SessionHost, s: Session): void {
   const onHealth = (err: Error | undefined): void => {
     if (err) {
       s.recordingError = `TRANSCRIPT_UNAVAILABLE: ${describe(err)}`;
-      mgr.deps.logger.error("transcript unavailable: input refused until it can be written", {
+      host.logger.error("transcript unavailable: input refused until it can be written", {
         session_id: s.id,
         path: s.transcriptPath,
         error: describe(err),
       });
-      void setTag(mgr.deps.tmux.pane(s.paneId), TAG.recording, s.recordingError).catch(() => undefined);
+      void setTag(host.tmux.pane(s.paneId), TAG.recording, s.recordingError).catch(() => undefined);
     }
     s.notify();
   };
@@ -106,14 +106,14 @@ export function watchWriter(mgr: SessionManager, s: Session): void {
  * Makes sure the session records before input goes in: repairs a lost recorder, and throws
  * TRANSCRIPT_UNAVAILABLE (nothing typed) when the transcript cannot be written.
  */
-export async function ensureRecording(mgr: SessionManager, s: Session, piped = true): Promise<void> {
+export async function ensureRecording(host: SessionHost, s: Session, piped = true): Promise<void> {
   if (s.status !== "open") return;
   if (s.repairing) await s.repairing;
   if (!piped || !recordingOk(s)) {
     const why =
       unavailableReason(s) ??
       (piped ? "the recorder process is gone" : "the pane is not piped to a recorder");
-    await repairRecorder(mgr, s, why).catch((err: unknown) => {
+    await repairRecorder(host, s, why).catch((err: unknown) => {
       s.recordingError ??= `TRANSCRIPT_UNAVAILABLE: could not replace the recorder (${(err as Error).message})`;
     });
   }
@@ -133,18 +133,21 @@ export async function ensureRecording(mgr: SessionManager, s: Session, piped = t
 let checking = false;
 
 /** The 1-second check: every open session whose recording failed is repaired or retried (backing off). */
-export async function checkRecorders(mgr: SessionManager): Promise<void> {
+export async function checkRecorders(host: SessionHost): Promise<void> {
   if (checking) return;
   checking = true;
   try {
-    const due = [...mgr.sessions.values()].filter(
-      (s) =>
-        s.status === "open" && !recordingOk(s) && s.repairing === undefined && Date.now() >= s.nextRepairAt,
-    );
+    const due = host
+      .all()
+      .filter(
+        (s) =>
+          s.status === "open" && !recordingOk(s) && s.repairing === undefined && Date.now() >= s.nextRepairAt,
+      );
     await Promise.all(
       due.map((s) =>
-        repairRecorder(mgr, s, unavailableReason(s) ?? "the recorder process is gone").catch((err: unknown) =>
-          mgr.deps.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
+        repairRecorder(host, s, unavailableReason(s) ?? "the recorder process is gone").catch(
+          (err: unknown) =>
+            host.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
         ),
       ),
     );
@@ -157,16 +160,16 @@ export async function checkRecorders(mgr: SessionManager): Promise<void> {
  * Replaces a lost recorder and writes the gap. If the transcript cannot take the event, the
  * session stays unavailable and this is tried again on the next check.
  */
-export function repairRecorder(mgr: SessionManager, s: Session, reason: string): Promise<void> {
-  s.repairing ??= doRepair(mgr, s, reason).finally(() => {
+export function repairRecorder(host: SessionHost, s: Session, reason: string): Promise<void> {
+  s.repairing ??= doRepair(host, s, reason).finally(() => {
     s.repairing = undefined;
   });
   return s.repairing;
 }
 
-async function doRepair(mgr: SessionManager, s: Session, reason: string): Promise<void> {
-  const { logger } = mgr.deps;
-  const pane = mgr.deps.tmux.pane(s.paneId);
+async function doRepair(host: SessionHost, s: Session, reason: string): Promise<void> {
+  const { logger } = host;
+  const pane = host.tmux.pane(s.paneId);
   const startedAt = Date.now();
   // Any line the dead recorder left half-written is ended before the next event.
   s.writer.checkTail = true;
@@ -192,7 +195,7 @@ async function doRepair(mgr: SessionManager, s: Session, reason: string): Promis
     await pane.pipe();
     s.recorderPid = null; // the new recorder's event names it (before it can arrive)
     s.recorderPipedAt = Date.now();
-    const cmd = tapCommandLine(tapArgv(mgr.deps.tapScript, s.profile, s.transcriptPath, s.id));
+    const cmd = tapCommandLine(tapArgv(host.tapScript, s.profile, s.transcriptPath, s.id));
     await pane.pipe(cmd, { outputOnly: true });
     // The visible screen as it is now, and where the cursor sits on it.
     const visible = await pane.capture().catch(() => "");

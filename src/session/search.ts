@@ -1,6 +1,6 @@
 import { shQuote } from "../tmux/command.js";
-import type { SessionManager } from "./manager.js";
-import { getCommand, executeCommand } from "./operations.js";
+import type { SendTarget, SessionHost } from "./host.js";
+import { getCommand, resultFor, runCommand } from "./operations.js";
 
 /**
  * search_logs runs find + grep in the session's current shell (wherever it is: master host,
@@ -71,17 +71,19 @@ export function grepStyle(output: string): string {
   return out.join("\n");
 }
 
-export async function searchLogs(mgr: SessionManager, sessionId: string, o: SearchOptions) {
+/** search_logs, on a session granted "send" (as execute_command). */
+export async function searchLogs(host: SessionHost, target: SendTarget, o: SearchOptions) {
   const command = buildSearchCommand(o);
-  const result = await executeCommand(mgr, sessionId, {
+  const { s, cmd } = await runCommand(host, target, {
     command,
     waitForPrompt: true,
     timeoutMs: o.timeoutMs,
     tool: "search_logs",
     force: o.force,
   });
+  const result = resultFor(host, s, cmd);
   // Parse the whole output, not the capped copy in the result.
-  const full = getCommand(mgr, sessionId, result.command_id, undefined, 0).command.output;
+  const full = getCommand(s, result.command_id, undefined, 0).command.output;
   const matches = parseMatches(full, o.maxCount);
   const output = grepStyle(result.output);
   const failed = /^find: /m.test(full) && matches.length === 0;

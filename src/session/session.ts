@@ -144,7 +144,7 @@ export class Session {
   replaying = false;
   /** The session this one was reopened from (reopen_session). */
   previousSessionId: string | null = null;
-  /** The last full check found the window ours, alive and with no lock (SessionManager.fastUsable). */
+  /** The last full check found the window ours, alive and with no lock (the `send` access of SessionHost.access). */
   fastInput = false;
   /** The input lock last seen on the window (see locks.ts). */
   lock: InputLock | null = null;
@@ -269,7 +269,7 @@ export class Session {
     // Fallback completions are checked on a timer, not only while a tool call waits, so a
     // command that outlived its timeout still completes by prompt or quiet period.
     if (!this.replaying) this.startFallbacks(tracked);
-    // Keep the ledger bounded: finished commands beyond the newest 200 are forgotten in memory
+    // Keep the ledger bounded: finished commands beyond the newest 100 (MAX_COMMANDS) are forgotten in memory
     // (their output stays in the transcript).
     if (this.commands.size > MAX_COMMANDS) {
       for (const [cid, c] of this.commands) {

@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { cancelCommand, executeCommand, getCommand, listCommands } from "../session/operations.js";
 import { searchLogs } from "../session/search.js";
-import { defineTool, force, sessionId, timeoutSeconds } from "./types.js";
+import { defineSessionTool, force, sessionId, timeoutSeconds } from "./types.js";
 
 const commandId = z.string().min(1).max(64).describe("command_id from execute_command or list_commands");
 
 export const commandTools = [
-  defineTool({
+  defineSessionTool({
     name: "execute_command",
     title: "Execute command",
     description:
@@ -24,8 +24,9 @@ export const commandTools = [
       force,
     }),
     annotations: { openWorldHint: true },
-    handler: async (a, { manager }) => ({
-      ...(await executeCommand(manager, a.session_id, {
+    access: "send",
+    handler: async (a, target, { manager }) => ({
+      ...(await executeCommand(manager, target, {
         command: a.command,
         waitForPrompt: a.wait_for_prompt,
         timeoutMs: a.timeout * 1000,
@@ -33,7 +34,7 @@ export const commandTools = [
       })),
     }),
   }),
-  defineTool({
+  defineSessionTool({
     name: "get_command",
     title: "Get command",
     description:
@@ -51,33 +52,33 @@ export const commandTools = [
       output_offset: z.number().int().min(0).default(0).describe("Character offset of the page to return"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => {
-      await manager.readable(a.session_id);
-      return getCommand(manager, a.session_id, a.command_id, a.output_limit, a.output_offset);
-    },
+    access: "read",
+    handler: async (a, s) => getCommand(s, a.command_id, a.output_limit, a.output_offset),
   }),
-  defineTool({
+  defineSessionTool({
     name: "list_commands",
     title: "List commands",
     description: "The commands run in a session, newest last, without their output.",
     inputSchema: z.object({ session_id: sessionId }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => {
-      await manager.readable(a.session_id);
-      return { commands: listCommands(manager, a.session_id) };
-    },
+    access: "read",
+    handler: async (_a, s) => ({ commands: listCommands(s) }),
   }),
-  defineTool({
+  defineSessionTool({
     name: "cancel_command",
     title: "Cancel command",
-    description: "Stop a running tracked command (Ctrl+C) and stop waiting for it; the session stays usable.",
-    inputSchema: z.object({ session_id: sessionId, command_id: commandId }),
+    description:
+      "Stop a running tracked command (Ctrl+C) and stop waiting for it; the session stays usable. A command of another server's session is that server's to cancel (use interrupt with force: true to send Ctrl+C there).",
+    inputSchema: z.object({ session_id: sessionId, command_id: commandId, force }),
     annotations: { openWorldHint: true },
-    handler: async (a, { manager }) => ({
-      command: await cancelCommand(manager, a.session_id, a.command_id),
+    // Another live server's session: its commands are tracked there (SESSION_OWNED_ELSEWHERE);
+    // force applies to the Ctrl+C (cancelCommand's "drive").
+    access: "read",
+    handler: async (a, s, { manager }) => ({
+      command: await cancelCommand(manager, s, a.command_id, { force: a.force }),
     }),
   }),
-  defineTool({
+  defineSessionTool({
     name: "search_logs",
     title: "Search logs",
     description:
@@ -100,8 +101,9 @@ export const commandTools = [
       force,
     }),
     annotations: { readOnlyHint: true, openWorldHint: true },
-    handler: async (a, { manager }) =>
-      searchLogs(manager, a.session_id, {
+    access: "send",
+    handler: async (a, target, { manager }) =>
+      searchLogs(manager, target, {
         pattern: a.pattern,
         path: a.path,
         include: a.include,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { diagnoseProfile } from "../session/diagnose.js";
 import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
-import { defineTool, force, sessionId } from "./types.js";
+import { defineSessionTool, defineTool, force, sessionId } from "./types.js";
 
 /**
  * MCP calls always act as the agent: an actor cannot be claimed (only the viewer, with the
@@ -46,19 +46,18 @@ export const sessionTools = [
       return {
         server: serverMeta(),
         sessions,
-        viewer_base_url: manager.deps.viewerUrl(),
+        viewer_base_url: manager.viewerUrl(),
       };
     },
   }),
-  defineTool({
+  defineSessionTool({
     name: "close_session",
     title: "Close session",
     description: "Close an SSH session: ends the ssh process and its tmux window. The transcript is kept.",
     inputSchema: z.object({ session_id: sessionId, force }),
     annotations: { destructiveHint: true, idempotentHint: true },
-    handler: async (args, { manager }) => ({
-      session: manager.info(await manager.close(args.session_id, args.force)),
-    }),
+    access: "close",
+    handler: async (_a, s, { manager }) => ({ session: manager.info(await manager.close(s)) }),
   }),
   defineTool({
     name: "diagnose_profile",
@@ -69,15 +68,17 @@ export const sessionTools = [
     annotations: { readOnlyHint: true },
     handler: async (a, { manager }) => ({ diagnosis: await diagnoseProfile(manager, a.profile) }),
   }),
-  defineTool({
+  defineSessionTool({
     name: "reopen_session",
     title: "Reopen session",
     description:
       "Log in again with a closed or unhealthy session's profile, owner label and route, as a new session linked to the old one (previous_session_id). Never happens automatically: the remote shell state (a pod shell, cd, env) is NOT restored; walk back to it yourself. An old session still open is closed first.",
     inputSchema: z.object({ session_id: sessionId, force }),
     annotations: { openWorldHint: true },
-    handler: async (args, { manager }) => {
-      const { session, previous } = await manager.reopen(args.session_id, args.force);
+    // The old session must be one that may be closed: refused before any login.
+    access: "close",
+    handler: async (args, old, { manager }) => {
+      const { session, previous } = await manager.reopen(old, args.force);
       const info = manager.info(session);
       return {
         session: info,
@@ -87,7 +88,7 @@ export const sessionTools = [
       };
     },
   }),
-  defineTool({
+  defineSessionTool({
     name: "acquire_input_lock",
     title: "Acquire input lock",
     description:
@@ -99,11 +100,10 @@ export const sessionTools = [
       force,
     }),
     annotations: {},
-    handler: async (a, { manager }) => ({
-      lock: await acquireLock(manager, a.session_id, a.actor, a.ttl, a.force),
-    }),
+    access: "claim",
+    handler: async (a, s, { manager }) => ({ lock: await acquireLock(manager, s, a.actor, a.ttl, a.force) }),
   }),
-  defineTool({
+  defineSessionTool({
     name: "release_input_lock",
     title: "Release input lock",
     description:
@@ -114,14 +114,16 @@ export const sessionTools = [
       force,
     }),
     annotations: { idempotentHint: true },
-    handler: async (a, { manager }) => releaseLock(manager, a.session_id, a.actor, a.force),
+    access: "claim",
+    handler: async (a, s, { manager }) => releaseLock(manager, s, a.actor, a.force),
   }),
-  defineTool({
+  defineSessionTool({
     name: "input_lock_status",
     title: "Input lock status",
     description: "Who holds a session's input lock and until when (lock: null when free).",
     inputSchema: z.object({ session_id: sessionId }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => ({ lock: await lockStatus(manager, a.session_id) }),
+    access: "read",
+    handler: async (_a, s, { manager }) => ({ lock: await lockStatus(manager, s) }),
   }),
 ];

@@ -1,9 +1,16 @@
 import { z } from "zod";
-import { getScreen, getTranscript, interrupt, sendKeys, sendText } from "../session/operations.js";
-import { defineTool, force, sessionId, timeoutSeconds } from "./types.js";
+import {
+  checkKeyNames,
+  getScreen,
+  getTranscript,
+  interrupt,
+  sendKeys,
+  sendText,
+} from "../session/operations.js";
+import { defineSessionTool, force, sessionId, timeoutSeconds } from "./types.js";
 
 export const terminalTools = [
-  defineTool({
+  defineSessionTool({
     name: "send_text",
     title: "Send text",
     description:
@@ -23,8 +30,9 @@ export const terminalTools = [
       force,
     }),
     annotations: { openWorldHint: true },
-    handler: async (a, { manager }) =>
-      sendText(manager, a.session_id, {
+    access: "send",
+    handler: async (a, target, { manager }) =>
+      sendText(manager, target, {
         text: a.text,
         enter: a.enter,
         waitFor: a.wait_for,
@@ -34,7 +42,7 @@ export const terminalTools = [
         force: a.force,
       }),
   }),
-  defineTool({
+  defineSessionTool({
     name: "send_keys",
     title: "Send keys",
     description:
@@ -45,23 +53,24 @@ export const terminalTools = [
       force,
     }),
     annotations: { openWorldHint: true },
-    handler: async (a, { manager }) => ({
-      sent: await sendKeys(manager, a.session_id, a.keys, { force: a.force }),
-    }),
+    access: "drive",
+    check: (a) => checkKeyNames(a.keys),
+    handler: async (a, s, { manager }) => ({ sent: await sendKeys(manager, s, a.keys) }),
   }),
-  defineTool({
+  defineSessionTool({
     name: "interrupt",
     title: "Interrupt (Ctrl+C)",
     description:
       "Send Ctrl+C. A tracked running command is marked cancelled, so the next execute_command works.",
     inputSchema: z.object({ session_id: sessionId, force }),
     annotations: { openWorldHint: true },
-    handler: async (a, { manager }) => {
-      await interrupt(manager, a.session_id, "interrupt", { force: a.force });
+    access: "drive",
+    handler: async (_a, s, { manager }) => {
+      await interrupt(manager, s, "interrupt");
       return { sent: ["C-c"] };
     },
   }),
-  defineTool({
+  defineSessionTool({
     name: "get_screen",
     title: "Get screen",
     description:
@@ -80,9 +89,10 @@ export const terminalTools = [
       ansi: z.boolean().default(false).describe("Keep colors and attributes as ANSI escape sequences"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => getScreen(manager, a.session_id, a.lines, a.ansi),
+    access: "observe",
+    handler: async (a, s, { manager }) => getScreen(manager, s, a.lines, a.ansi),
   }),
-  defineTool({
+  defineSessionTool({
     name: "get_transcript",
     title: "Get transcript",
     description:
@@ -98,6 +108,7 @@ export const terminalTools = [
         .describe("How many events, counted from the end"),
     }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => getTranscript(manager, a.session_id, a.tail),
+    access: "observe",
+    handler: async (a, s) => getTranscript(s, a.tail),
   }),
 ];

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { AccessLevel, Granted } from "../session/host.js";
 import type { SessionManager } from "../session/manager.js";
 
 /** A tool is data: name, description, zod input schema, annotations and a handler. */
@@ -26,6 +27,38 @@ export interface ToolDef<S extends z.ZodObject = z.ZodObject> {
 
 export function defineTool<S extends z.ZodObject>(def: ToolDef<S>): ToolDef {
   return def as unknown as ToolDef;
+}
+
+/**
+ * A tool about one session (its `session_id` argument). The session is looked up and authorised
+ * once, with the tool's access level (host.ts's AccessLevel), before the handler runs; the
+ * handler gets what that level grants. Every such tool refuses the same way (UNKNOWN_SESSION,
+ * SESSION_OWNED_ELSEWHERE, INPUT_LOCKED, ...), and `force` (where the tool takes it) is passed
+ * to the lookup. MCP calls always act as the agent.
+ */
+export interface SessionToolDef<S extends z.ZodObject, L extends AccessLevel> extends Omit<
+  ToolDef<S>,
+  "handler"
+> {
+  access: L;
+  /** Checks of the arguments alone, made before the lookup (their refusals come first). */
+  check?: (args: z.infer<S>) => void;
+  handler: (args: z.infer<S>, session: Granted[L], ctx: ToolContext) => Promise<Record<string, unknown>>;
+}
+
+export function defineSessionTool<S extends z.ZodObject, L extends AccessLevel>(
+  def: SessionToolDef<S, L> & { inputSchema: z.ZodType<{ session_id: string; force?: boolean }> },
+): ToolDef {
+  const { access, check, handler, ...tool } = def;
+  return defineTool({
+    ...tool,
+    handler: async (args, ctx) => {
+      check?.(args);
+      const { session_id, force } = args as { session_id: string; force?: boolean };
+      const session = await ctx.manager.access(session_id, access, { force, actor: "agent" });
+      return handler(args, session, ctx);
+    },
+  });
 }
 
 export const sessionId = z

@@ -268,6 +268,13 @@ export function redactValues(text: string): string {
   return maskOrphanKeyBody(new Redactor().block(text));
 }
 
+/** One text, any number of lines (a pasted key block included), through a fresh redactor. */
+export function redactText(text: string): string {
+  const closed = text.endsWith("\n");
+  const out = new Redactor().block(closed ? text : text + "\n");
+  return closed ? out : out.replace(/\r?\n$/, "");
+}
+
 /** A line of a key body: base64, or a PEM header (Proc-Type, DEK-Info). */
 const KEY_BODY_LINE = /^\s*([A-Za-z0-9+/=]{16,}|Proc-Type: .*|DEK-Info: .*|)\s*$/;
 

@@ -1,4 +1,4 @@
-import { Redactor } from "../transcript/redact.js";
+import { Redactor, redactText } from "../transcript/redact.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 
 /**
@@ -28,13 +28,6 @@ const STRUCTURAL = new Set([
   "tmux_target",
   "bridge",
 ]);
-
-/** One text, any number of lines (a pasted key block included), through a fresh redactor. */
-export function redactText(text: string): string {
-  const closed = text.endsWith("\n");
-  const out = new Redactor().block(closed ? text : text + "\n");
-  return closed ? out : out.replace(/\r?\n$/, "");
-}
 
 function redactValue(v: unknown): unknown {
   if (typeof v === "string") return redactText(v);
