@@ -33,7 +33,7 @@
  * Cost: a fast prefilter (redact-rules.ts PREFILTER: a 20-character token run, a key word, a
  * URL, an escape sequence) finds the lines that need a look; the others are copied as they are.
  */
-import { plainText, toRaw, type PlainText } from "./plain-text.js";
+import { escapeEnd, moveStart, plainText, toRaw, type PlainText } from "./plain-text.js";
 import {
   findSecrets,
   mergeSpans,
@@ -211,13 +211,14 @@ function render(raw: string, t: PlainText, spans: Span[], from: number, continue
   let pos = from;
   for (const s of spans) {
     if (s.end <= s.start) continue;
-    const rs = toRaw(t, s.start);
+    // A span that starts on a cursor move's separator starts with the whole sequence.
+    const rs = moveStart(t, toRaw(t, s.start));
     const re = toRaw(t, s.end - 1) + 1;
     if (re <= from) continue;
     if (rs > pos) out += raw.slice(pos, rs);
     if (rs >= from || !continuesMasked) out += s.mask;
     const lo = Math.max(rs, from);
-    for (const [a, b] of t.escapes) if (a >= lo && b <= re) out += raw.slice(a, b);
+    for (const [a, b] of t.escapes) if (a >= lo && b <= re) out += raw.slice(a, escapeEnd(t, a, b));
     pos = Math.max(pos, re);
   }
   return out + raw.slice(pos);

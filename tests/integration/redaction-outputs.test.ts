@@ -96,4 +96,21 @@ describe("the redaction corpus on all six outputs", () => {
       expect(leaked(text), name).toEqual([]);
     }
   });
+
+  it("a full-screen program's bottom line, reported as what a running command waits on, is redacted", async () => {
+    const open = await h.call("open_session", { profile: "test" });
+    const sid = (open.session as { session_id: string }).session_id;
+    // less shows its own prompt (-P) on the bottom line: here a key and its value.
+    const r = await h.call("execute_command", {
+      session_id: sid,
+      command: `less -Ps'api_key=${LATE} ' ${join(dir, "corpus.txt")}`,
+      timeout: 2,
+    });
+    expect(r).toMatchObject({ ok: true, status: "running", state: "awaiting_input" });
+    expect(String(r.prompt)).toMatch(/api_key=\[REDACTED/);
+    // Everything but the command the agent typed itself.
+    expect(leaked(JSON.stringify({ ...r, command: "" }))).toEqual([]);
+    await h.call("send_keys", { session_id: sid, keys: ["q"] });
+    await h.call("close_session", { session_id: sid });
+  });
 });

@@ -189,6 +189,43 @@ describe("colours", () => {
     expect(redactValues("password=\x1b[32mhunter2\x1b[0m ok")).toBe("password=\x1b[32m[REDACTED]\x1b[0m ok");
   });
 
+  it("reads rows a full-screen program drew with cursor moves as separate lines, and keeps every byte", () => {
+    // Row 1 ends with a key's value, row 2 starts right after a cursor move (no line break).
+    const screen = "\x1b[1;1Hpassword=hunter2\x1b[2;1Hnext row\x1b[3;5Hpassword:\x1b[2Cs3cr3tvalue";
+    const out = redactValues(screen);
+    expect(out).not.toContain("hunter2");
+    expect(out).toBe("\x1b[1;1Hpassword=[REDACTED]\x1b[2;1Hnext row\x1b[3;5Hpassword:\x1b[2C[REDACTED]");
+    // A secret drawn at the end of a row is not read on into the next row, and is found whole.
+    const aws = "aws_secret_access_key = FAKETD/2U3OpSH5r44wLzwTGV6HJYq/EEyUqj37X";
+    expect(redactValues(`\x1b[4;1H${aws}\x1b[5;1Hmore`)).not.toContain(
+      "FAKETD/2U3OpSH5r44wLzwTGV6HJYq/EEyUqj37X",
+    );
+  });
+
+  it("reads an overstrike as what it shows (less's wrap, man's bold), so a token split by one is found", () => {
+    const key =
+      "sk-proj-FAKEA3LbAloqiXBOucuxghD3w0k_togSgwl2N1MFHK1KJBmkugpGtCNmn-T3BlbkFJ4nf1r9D9QUpa_lmI5b1rarFSt23cTUQSynsuv2h3p_0AtWcYYR2ZKkFZvg";
+    // less wraps a long line at the margin with a space and a backspace.
+    const wrapped = `${key.slice(0, 100)} \b${key.slice(100)}\r\n`;
+    const out = new Redactor().line(wrapped);
+    expect(out.replace(/ \x08/g, "")).not.toContain(key.slice(60));
+    expect(redactValues("p\bpa\bas\bss\bsw\bwo\bor\brd\bd=hunter2")).not.toContain("hunter2");
+  });
+
+  it("finds a key word whose colours a pager printed as text (ESC[... and ^[[...)", () => {
+    expect(
+      redactValues(
+        "ESC[01;31mESC[Kaws_secret_access_keyESC[mESC[K = FAKETD/2U3OpSH5r44wLzwTGV6HJYq/EEyUqj37X",
+      ),
+    ).not.toContain("FAKETD/2U3OpSH5r44wLzwTGV6HJYq/EEyUqj37X");
+    expect(redactValues("^[[1mpassword^[[0m=hunter2")).toBe("^[[1mpassword^[[0m=[REDACTED]");
+    // less prints the ESC itself in standout.
+    const so = (seq: string): string => `\x1b[7mESC\x1b[27m${seq}`;
+    expect(redactValues(`${so("[01;31m")}${so("[K")}password${so("[m")}${so("[K")}=hunter2`)).not.toContain(
+      "hunter2",
+    );
+  });
+
   it("masks a secret in a window title", () => {
     const out = redactValues("\x1b]0;deploy token=hunter2\x07$ ");
     expect(out).not.toContain("hunter2");
