@@ -186,7 +186,7 @@ function recordFinishedWhileAway(s: Session, replay: Replay): void {
         exit_code: c.exit_code,
         completion: c.completion,
         // A long output is held as a digest: its length is the digest's.
-        output_chars: cmd?.preview?.length ?? c.output.length,
+        output_chars: cmd?.capture.preview?.length ?? c.output.length,
         while_no_server: true,
       });
     }
@@ -242,7 +242,7 @@ function parseEvent(line: Buffer): TranscriptEvent | undefined {
  * however much output a session has made (a hundred sessions in a second).
  * Pass 1 parses only the control events (output lines are told apart without a parse): they
  * rebuild the ledger, and a finished command keeps only the byte span of its output, read on
- * first use (TrackedCommand.span). Pass 2 feeds output through the live code path: from the
+ * first use (CommandCapture, finished_digest). Pass 2 feeds output through the live code path: from the
  * start of the command still running at the end (the tap may have seen it finish while no
  * server ran), and the last 512 kB before that for screens and prompt checks. Returns the offset
  * live following starts from.
@@ -377,7 +377,7 @@ function replayFinish(
     );
     if (typeof ev.reason === "string") cmd.result.reason = ev.reason;
     const from = replay.startsAt.get(cmd.result.command_id);
-    if (from !== undefined && lineStart !== undefined) cmd.span = { from, to: lineStart };
+    if (from !== undefined && lineStart !== undefined) cmd.capture.onTranscript(from, lineStart);
   }
   cmd.result = { ...cmd.result, completed_at: ev.ts };
 }

@@ -17,7 +17,8 @@ import { lastLines } from "./login.js";
 import { redactText, redactValues } from "../transcript/redact.js";
 import { randomBytes } from "node:crypto";
 import { RE2JS } from "re2js";
-import { cleanOutput, pageOutput, replySize, tailWithin } from "./output.js";
+import { pageOutput, replySize, tailWithin } from "./output/budget.js";
+import { cleanOutput } from "./output/clean.js";
 import { classifyScreen, howToLeave, isBusy, sameShape } from "./screen.js";
 import {
   cannotWrap,
@@ -252,7 +253,7 @@ function recordCommand(
   cmd.result.shell = s.shell.name ?? s.shell.family;
   const text = family ? wrapCommand(s.shell, family, opts.command, cmd.nonce) : opts.command;
   if (!family) {
-    cmd.echo = opts.command;
+    cmd.capture.echo = opts.command;
     s.otherInput("raw");
   }
   // Clears whatever is half-typed on the line first (C-u: readline's and the tty's line
@@ -370,7 +371,10 @@ async function atPromptSoon(s: Session): Promise<boolean> {
 }
 
 function notStartedError(s: Session, cmd: TrackedCommand): SshMcpError {
-  const tail = lastLines(cleanOutput(s.stream.slice(Math.max(cmd.streamStart, s.stream.end - 4000))), 6);
+  const tail = lastLines(
+    cleanOutput(s.stream.slice(Math.max(cmd.capture.streamStart, s.stream.end - 4000))),
+    6,
+  );
   return new SshMcpError(
     "NOT_STARTED",
     `The command did not start (${cmd.notStarted ?? "no begin mark"}); nothing of it ran. Screen tail:\n${tail || "(nothing)"}\n` +
@@ -638,7 +642,7 @@ async function waitForCompletion(host: SessionHost, s: Session, cmd: TrackedComm
 function inputWait(s: Session, cmd: TrackedCommand, stableMs: number): TrackedCommand["waiting"] {
   cmd.waiting = undefined;
   if (cmd.result.status !== "running" || s.active !== cmd) return undefined;
-  if (cmd.mode === "marker" && cmd.outStart === undefined) return undefined;
+  if (cmd.capture.awaitingBegin) return undefined;
   if (Date.now() - Math.max(s.stream.lastRecvAt, cmd.sentAt) < stableMs) return undefined;
   const screen = s.screen();
   // A bare `>` while a command runs is no continuation of the (busy) shell: a REPL such as node.

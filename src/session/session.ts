@@ -1,19 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type { Profile } from "../config/schema.js";
-import { recvText, type TranscriptFollower } from "../transcript/reader.js";
+import type { TranscriptFollower } from "../transcript/reader.js";
 import type { TranscriptWriter } from "../transcript/writer.js";
+import { CommandCapture } from "./capture.js";
 import { lastLines } from "./login.js";
-import {
-  capOutput,
-  CLEAN_PIECE,
-  cleanLong,
-  cleanOutput,
-  cutBefore,
-  findBegin,
-  findEnd,
-  MARKER_OVERLAP,
-  OutputDigest,
-} from "./output.js";
+import { capOutput, OutputDigest } from "./output/budget.js";
+import { cleanOutput } from "./output/clean.js";
 import { classifyScreen, sameShape, type InputKind, type ScreenState } from "./screen.js";
 import { echoEnd, entersShell, helpersMissing, UNKNOWN_SHELL, type ShellState } from "./shells.js";
 import { OutputStream } from "./stream.js";
@@ -27,31 +19,10 @@ import type { CommandResult, Completion, InputLock, SessionStatus } from "./type
  */
 export interface TrackedCommand {
   result: CommandResult;
-  mode: "marker" | "raw";
-  nonce: string;
-  /** Stream offset when the command was sent. */
-  streamStart: number;
-  /** Stream offset where its output starts (after the begin marker), once seen. */
-  outStart?: number;
-  scanFrom: number;
-  /**
-   * Marker mode: output cleaned so far, in pieces cut right after a line break, and the stream
-   * offset where the uncleaned rest starts. Cleaning is line-local, so the pieces joined equal
-   * cleaning the whole (a property test checks it); cleaning 16 MB at once at the end cost ~1 s
-   * (a regex replace with millions of matches in one string), in 64 kB pieces while the output
-   * streams in it is ~0.2 s spread over the run, and the raw text can go once cleaned. A long
-   * output is held as head, tail and length only (OutputDigest).
-   */
-  cleaned?: OutputDigest;
-  cleanedTo?: number;
-  /** Stream offset up to which the uncleaned text was searched for a line break in vain. */
-  noBreakTo?: number;
-  /** Transcript byte offset at or before its first output line (where a re-read starts). */
-  from?: number;
-  /** A finished long output's head and tail, while `span` says where the whole is. */
-  preview?: OutputDigest;
-  /** Echo of the typed text to drop from the front of raw-mode output. */
-  echo?: string;
+  readonly mode: "marker" | "raw";
+  readonly nonce: string;
+  /** Where its output is in the stream, what of it is held, where the rest is (capture.ts). */
+  capture: CommandCapture;
   /** When the text went out (set by the caller once sent). */
   sentAt: number;
   /** Why a marked command did not start (completion "not_started"). */
@@ -61,13 +32,7 @@ export interface TrackedCommand {
   probedAt?: number;
   /** What a running command's screen waits for, when it settled on a question (screen.ts). */
   waiting?: { input_kind: InputKind; prompt: string };
-  releasePin?: () => void;
   fallbackTimer?: NodeJS.Timeout;
-  /**
-   * A finished command whose output is not held (rebuilt by adoption, or long): it is read from
-   * this byte span of the transcript when first needed (see Session.currentOutput).
-   */
-  span?: { from: number; to: number };
 }
 
 export interface SessionInit {
@@ -241,16 +206,13 @@ export class Session {
     this.commandSeq++;
     const id =
       restore?.id ?? `cmd-${this.commandSeq.toString().padStart(4, "0")}-${randomBytes(3).toString("hex")}`;
-    const start = this.stream.end;
+    const nonce = restore?.nonce ?? randomBytes(8).toString("hex");
+    const from = this.follower?.lineStart ?? this.lineEnd ?? 0;
     const tracked: TrackedCommand = {
       mode,
-      nonce: restore?.nonce ?? randomBytes(8).toString("hex"),
-      echo: restore?.echo,
-      streamStart: start,
-      scanFrom: start,
+      nonce,
+      capture: new CommandCapture(this.stream, { mode, nonce, echo: restore?.echo }, this.holdChars, from),
       sentAt: Date.now(),
-      from: this.follower?.lineStart ?? this.lineEnd ?? 0,
-      releasePin: this.stream.pin(start),
       result: {
         command_id: id,
         command,
@@ -282,51 +244,15 @@ export class Session {
     return tracked;
   }
 
+  /** Per chunk, for a running marker command: its marks, and its completion when the end mark came. */
   private scanMarkers(cmd: TrackedCommand): void {
-    if (cmd.outStart === undefined) {
-      const hay = this.stream.slice(Math.max(cmd.streamStart, cmd.scanFrom - MARKER_OVERLAP));
-      const offset = Math.max(cmd.streamStart, cmd.scanFrom - MARKER_OVERLAP);
-      const b = findBegin(hay, cmd.nonce);
-      if (b === -1) {
-        cmd.scanFrom = this.stream.end;
-        return;
-      }
-      cmd.outStart = offset + b;
-      cmd.scanFrom = cmd.outStart;
-      cmd.cleaned = new OutputDigest(this.holdChars);
-      cmd.cleanedTo = cmd.outStart;
-    }
-    const from = Math.max(cmd.outStart, cmd.scanFrom - MARKER_OVERLAP);
-    const hay = this.stream.slice(from);
-    const e = findEnd(hay, cmd.nonce);
-    if (!e) {
-      cmd.scanFrom = this.stream.end;
-      this.cleanAhead(cmd);
-      return;
-    }
-    const to = from + e.outputEnd;
-    this.promptAt(from + e.markerEnd);
+    const e = cmd.capture.scan();
+    if (!e) return;
+    this.promptAt(e.markerEnd);
     // The span ends with the line holding the end marker (the follower is mid-read here).
-    const output =
-      this.settle(cmd, to, this.lineEnd ?? Number.MAX_SAFE_INTEGER) ??
-      cleanOutput(this.stream.slice(cmd.outStart, to));
+    const output = cmd.capture.settleAt(e.outputEnd, this.lineEnd ?? Number.MAX_SAFE_INTEGER);
     this.finish(cmd, "completed", "marker", e.exitCode, output);
     this.learnPrompt();
-  }
-
-  /**
-   * A marker command's cleaned output up to stream offset `to`, as it ends: the whole while it
-   * is held, else its digest, with the transcript span a re-read uses (ending at `spanTo`).
-   * Undefined when nothing was cleaned (its begin marker never came).
-   */
-  private settle(cmd: TrackedCommand, to: number, spanTo: number): string | OutputDigest | undefined {
-    if (!cmd.cleaned || cmd.cleanedTo === undefined) return undefined;
-    cmd.cleaned.push(cleanOutput(this.stream.slice(Math.min(cmd.cleanedTo, to), to)));
-    const whole = cmd.cleaned.whole();
-    if (whole !== undefined) return whole;
-    cmd.preview = cmd.cleaned;
-    cmd.span = { from: cmd.from ?? 0, to: spanTo };
-    return cmd.preview;
   }
 
   /** Transcript offset of the first line not yet passed on (the end of a re-read of "so far"). */
@@ -334,53 +260,9 @@ export class Session {
     return this.follower?.lineStart ?? this.lineEnd ?? Number.MAX_SAFE_INTEGER;
   }
 
-  /** Cleans a running marker command's output up to the last line break, once 64 kB have come. */
-  private cleanAhead(cmd: TrackedCommand): void {
-    if (cmd.cleaned === undefined || cmd.cleanedTo === undefined) return;
-    // The last MARKER_OVERLAP characters stay raw: the end marker (and the line break before it,
-    // which is not output) may be arriving there.
-    const until = this.stream.end - MARKER_OVERLAP;
-    if (until - cmd.cleanedTo < CLEAN_PIECE) return;
-    // Only text not yet searched is searched for a line break: a long line (base64 -w0, a
-    // minified file) would otherwise be copied and searched again on every chunk.
-    const from = Math.max(cmd.cleanedTo, cmd.noBreakTo ?? 0);
-    const fresh = this.stream.slice(from, until);
-    const nl = cutBefore(fresh, 0, fresh.length);
-    if (nl === 0) {
-      cmd.noBreakTo = until; // one long line so far: it is cleaned with what follows
-      return;
-    }
-    const cut = from + nl;
-    cmd.cleaned.push(cleanOutput(this.stream.slice(cmd.cleanedTo, cut)));
-    cmd.cleanedTo = cut;
-    // The raw text before this point is not needed any more: let the stream drop it.
-    cmd.releasePin?.();
-    cmd.releasePin = this.stream.pin(cmd.cleanedTo);
-  }
-
-  /** A running marker command's cleaned output so far. */
-  private markerOutput(cmd: TrackedCommand): string {
-    const rest = (from: number): string => cleanOutput(this.stream.slice(from));
-    if (cmd.cleaned === undefined || cmd.cleanedTo === undefined)
-      return rest(cmd.outStart ?? this.stream.end);
-    const whole = cmd.cleaned.whole();
-    if (whole !== undefined) return whole + rest(cmd.cleanedTo);
-    // Only its head and tail are held: read it again from the transcript.
-    return outputOfText(recvText(this.transcriptPath, cmd.from ?? 0, this.readTo), cmd);
-  }
-
   /** capOutput of a command's output, from what is held when the output is long. */
   cappedOutput(cmd: TrackedCommand, max: number): { output: string; truncated: boolean } {
-    if (cmd.preview && cmd.span && max <= this.holdChars) return cmd.preview.cap(max);
-    if (
-      cmd.result.status === "running" &&
-      cmd.mode === "marker" &&
-      cmd.cleaned &&
-      cmd.cleanedTo !== undefined &&
-      max <= this.holdChars
-    )
-      return cmd.cleaned.cap(max, cleanOutput(this.stream.slice(cmd.cleanedTo)));
-    return capOutput(this.currentOutput(cmd), max);
+    return cmd.capture.capHeld(max) ?? capOutput(this.currentOutput(cmd), max);
   }
 
   /**
@@ -388,11 +270,7 @@ export class Session {
    * transcript offset `from`).
    */
   restartAtEnd(cmd: TrackedCommand, from?: number): void {
-    cmd.releasePin?.();
-    cmd.from = from;
-    cmd.streamStart = cmd.scanFrom = this.stream.end;
-    cmd.outStart = cmd.cleaned = cmd.cleanedTo = cmd.noBreakTo = undefined;
-    cmd.releasePin = this.stream.pin(this.stream.end);
+    cmd.capture.restartAtEnd(from);
   }
 
   startFallbacks(cmd: TrackedCommand): void {
@@ -419,8 +297,9 @@ export class Session {
   checkFallbacks(cmd: TrackedCommand): void {
     if (cmd.result.status !== "running" || this.replaying) return;
     const quietFor = Date.now() - Math.max(this.stream.lastRecvAt, cmd.sentAt);
-    if (cmd.mode === "marker" && cmd.outStart === undefined) {
-      const since = cleanOutput(this.stream.slice(cmd.streamStart));
+    const start = cmd.capture.streamStart;
+    if (cmd.capture.awaitingBegin) {
+      const since = cleanOutput(this.stream.slice(start));
       if (helpersMissing(since, cmd.nonce))
         return this.notStarted(cmd, "the shell has no ssh-mcp helpers: another shell is listening");
       // No mark yet is not "did not start" while the shell may still be busy before reading the
@@ -434,11 +313,8 @@ export class Session {
         return this.notStarted(cmd, "no begin mark: the shell took the line and did not run it");
       return;
     }
-    if (quietFor < this.idleMs || this.stream.end <= cmd.streamStart) return;
-    const tail = lastLines(
-      cleanOutput(this.stream.slice(Math.max(cmd.streamStart, this.stream.end - 2000))),
-      1,
-    );
+    if (quietFor < this.idleMs || this.stream.end <= start) return;
+    const tail = lastLines(cleanOutput(this.stream.slice(Math.max(start, this.stream.end - 2000))), 1);
     const atPrompt = this.prompt?.test(tail) ?? false;
     if (cmd.mode === "raw") return this.finish(cmd, "completed", atPrompt ? "prompt" : "idle", null);
     if (atPrompt) {
@@ -450,7 +326,7 @@ export class Session {
     // only its answer completes the command (a progress line ending in `%` is not a prompt).
     if (!this.nestedProbe || cmd.probing || !entersShell(cmd.result.command)) return;
     if (cmd.probedAt !== undefined && this.stream.end <= cmd.probedAt) return;
-    const cursor = cleanOutput(this.stream.slice(Math.max(cmd.streamStart, this.stream.end - 400)))
+    const cursor = cleanOutput(this.stream.slice(Math.max(start, this.stream.end - 400)))
       .split("\n")
       .pop();
     const known = this.knownPrompt !== null && cursor?.trimEnd() === this.knownPrompt.trimEnd();
@@ -464,10 +340,7 @@ export class Session {
 
   /** Completes a running marked command with its output up to stream offset `to`. */
   finishAt(cmd: TrackedCommand, to: number, completion: Completion): void {
-    const output =
-      this.settle(cmd, to, this.readTo) ??
-      cleanOutput(this.stream.slice(cmd.outStart ?? cmd.streamStart, to));
-    this.finish(cmd, "completed", completion, null, output);
+    this.finish(cmd, "completed", completion, null, cmd.capture.settleAt(to, this.readTo));
   }
 
   private notStarted(cmd: TrackedCommand, reason: string): void {
@@ -585,14 +458,15 @@ export class Session {
 
   /** Output so far of a command, cleaned (the whole output once it is finished). */
   currentOutput(cmd: TrackedCommand): string {
-    if (cmd.span && this.reread !== cmd) {
-      const text = outputOfText(recvText(this.transcriptPath, cmd.span.from, cmd.span.to), cmd);
-      if (cmd.preview && text.length !== cmd.preview.length) {
+    if (cmd.capture.state.kind === "finished_digest" && this.reread !== cmd) {
+      const text = cmd.capture.readBack(this.transcriptPath);
+      const preview = cmd.capture.preview;
+      if (preview && text.length !== preview.length) {
         // The transcript is gone or cut short: what it gave, without forgetting the digest.
         return text;
       } else if (text.length <= 2 * this.holdChars) {
         cmd.result.output = text;
-        cmd.span = cmd.preview = undefined;
+        cmd.capture.held();
       } else {
         // A long output is held whole for one command at a time (someone paging through it):
         // the one held before goes back to its span.
@@ -602,11 +476,7 @@ export class Session {
       }
     }
     if (cmd.result.status !== "running") return cmd.result.output;
-    if (cmd.mode === "marker") {
-      if (cmd.outStart === undefined) return "";
-      return this.markerOutput(cmd);
-    }
-    return dropEcho(cleanOutput(this.stream.slice(cmd.streamStart)), cmd.echo);
+    return cmd.capture.soFar(this.transcriptPath, this.readTo);
   }
 
   finish(
@@ -619,7 +489,7 @@ export class Session {
     if (cmd.result.status !== "running") return;
     // A marker output finished another way (cancel, prompt, a closed session) settles as one
     // finished by its marker: a long one keeps its digest, never read whole again and held.
-    output ??= this.settle(cmd, this.stream.end, this.readTo);
+    output ??= cmd.capture.settle(this.stream.end, this.readTo);
     // A digest: the output is long and not held; its length is known.
     const text = output instanceof OutputDigest ? "" : (output ?? this.currentOutput(cmd));
     const chars = output instanceof OutputDigest ? output.length : text.length;
@@ -631,8 +501,7 @@ export class Session {
       output: text,
       completed_at: new Date().toISOString(),
     };
-    cmd.releasePin?.();
-    cmd.cleaned = cmd.cleanedTo = cmd.noBreakTo = undefined;
+    cmd.capture.close();
     if (cmd.fallbackTimer) clearInterval(cmd.fallbackTimer);
     if (this.active === cmd) this.active = undefined;
     this.stream.trim();
@@ -669,35 +538,5 @@ function freshPrompt(after: string, known: string | null): boolean {
   return (known !== null && cursor.trimEnd() === known.trimEnd()) || sameShape(cursor, known);
 }
 
-/** A command's output from the raw text it spans: what the live path would have kept. */
-export function outputOfText(text: string, cmd: Pick<TrackedCommand, "mode" | "nonce" | "echo">): string {
-  if (cmd.mode === "raw") return dropEcho(cleanLong(text), cmd.echo);
-  const b = findBegin(text, cmd.nonce);
-  if (b === -1) return "";
-  const e = findEnd(text, cmd.nonce, b);
-  return cleanLong(text.slice(b, e ? e.outputEnd : undefined));
-}
-
-/**
- * Drops the echoed input line, and anything before it (the tail of the previous prompt may
- * arrive after the command was sent), from the front of raw-mode output.
- */
-export function dropEcho(output: string, echo: string | undefined): string {
-  const first = echo?.split("\n")[0]?.trim();
-  if (!first) return output;
-  const i = output.indexOf(first);
-  if (i === -1 || i > 1024) return output;
-  let nl = output.indexOf("\n", i + first.length);
-  // Typed while the previous output was still arriving, the line can show twice (the tty's echo,
-  // then readline redrawing it after the prompt): drop the repeats that follow at once.
-  for (;;) {
-    if (nl === -1) return "";
-    const next = output.indexOf("\n", nl + 1);
-    const line = output.slice(nl + 1, next === -1 ? undefined : next);
-    // The line again, alone or after a prompt: not a line of output that mentions it.
-    const t = line.trimEnd();
-    const again = t === first || (t.endsWith(first) && /[$#%>] $/.test(t.slice(0, -first.length)));
-    if (!again) return output.slice(nl + 1);
-    nl = next;
-  }
-}
+/** Where it always was, for the tests that import it from here. */
+export { dropEcho } from "./output/clean.js";

@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { profileSchema, type Profile } from "../../src/config/schema.js";
-import { beginMarker, capOutput, cleanOutput, endMarker } from "../../src/session/output.js";
+import { capOutput } from "../../src/session/output/budget.js";
+import { cleanOutput } from "../../src/session/output/clean.js";
+import { beginMarker, endMarker } from "../../src/session/output/markers.js";
 import { Session, type TrackedCommand } from "../../src/session/session.js";
 import { TranscriptWriter } from "../../src/transcript/writer.js";
 
@@ -112,7 +114,8 @@ describe("Session: a marker command's output", () => {
     const body = Array.from({ length: 200_000 }, (_, i) => `\x1b[32m${i}\x1b[0m\r\n`).join("");
     stream(s, cmd, body, 4096);
     expect(cmd.result.status).toBe("running");
-    expect(cmd.cleaned?.length).toBeGreaterThan(1_000_000);
+    const st = cmd.capture.state;
+    expect(st.kind === "streaming" && st.cleaned.length).toBeGreaterThan(1_000_000);
     // 3.6 MB came; what is cleaned is not held raw as well.
     expect(body.length).toBeGreaterThan(3_000_000);
     expect(s.stream.kept).toBeLessThan(1_200_000);
@@ -160,7 +163,8 @@ describe("Session: a marker command's output", () => {
     const line = "x".repeat(2_000_000);
     stream(s, cmd, line, 4096);
     // The text searched in vain is remembered: the next chunk searches only what is new.
-    expect(cmd.noBreakTo).toBeGreaterThan(line.length - 10_000);
+    const st = cmd.capture.state;
+    expect(st.kind === "streaming" && st.noBreakTo).toBeGreaterThan(line.length - 10_000);
     feed(s, `\r\nafter\r\n\r\n__SSHMCP_E_${cmd.nonce}_0__\r\n`);
     expect(s.currentOutput(cmd)).toBe(`${line}\nafter\n`);
     s.writer.close();
