@@ -442,12 +442,40 @@ function sedRegex(c: SedCursor): boolean {
   if (!d || d === "\n") return false;
   c.i++;
   while (c.i < s.length && s[c.i] !== d) {
+    if (s[c.i] === "[" && bracketHolds(s, c.i, d)) return false;
     if (s[c.i] === "\\") c.i++;
     c.i++;
   }
   if (c.i >= s.length) return false;
   c.i++;
   while (/[IM]/.test(s[c.i] ?? "")) c.i++;
+  return true;
+}
+
+/**
+ * Whether the bracket expression opening at `at` holds the delimiter `d` before it closes (or
+ * never closes). GNU sed 4.9 reads a delimiter there as a plain character, older and other seds
+ * as the regex's end: the two readings split the script differently (the rest of an `s` could
+ * become its `e` or `w` flag), so such a script is refused rather than guessed.
+ */
+function bracketHolds(s: string, at: number, d: string): boolean {
+  let j = at + 1;
+  if (s[j] === "^") j++;
+  if (s[j] === "]") j++;
+  while (j < s.length) {
+    const ch = s[j] as string;
+    if (ch === d) return true;
+    if (ch === "]") return false;
+    const kind = s[j + 1];
+    if (ch === "[" && (kind === ":" || kind === "." || kind === "=")) {
+      const close = s.indexOf(`${kind}]`, j + 2);
+      if (close === -1) return true;
+      if (s.slice(j + 2, close).includes(d)) return true;
+      j = close + 2;
+      continue;
+    }
+    j++;
+  }
   return true;
 }
 
@@ -486,6 +514,8 @@ function sedSubstitution(c: SedCursor, cmd: "s" | "y"): string | undefined {
   let parts = 0;
   c.i++;
   while (c.i < s.length && parts < 2) {
+    if (cmd === "s" && parts === 0 && s[c.i] === "[" && bracketHolds(s, c.i, d))
+      return "a delimiter inside a bracket expression (sed versions end the regex at different places)";
     if (s[c.i] === "\\") c.i++;
     else if (s[c.i] === d) parts++;
     c.i++;

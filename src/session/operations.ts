@@ -216,7 +216,7 @@ async function typeCommand(
         `Call get_command to read its progress, send_text if it waits for input, or cancel_command/interrupt to stop it.`,
     );
   }
-  const family = await prepareInput(host, s, opts.waitForPrompt);
+  const family = await prepareInput(host, s, opts.waitForPrompt, () => kb.checked());
   if (family) {
     const why = cannotWrap(family, opts.command);
     if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
@@ -293,6 +293,8 @@ function recordCommand(
 interface Keyboard {
   s: Session;
   type(keys: TmuxCommand[], also?: string): Promise<boolean>;
+  /** The full check now, if only the fast one was made: before input that is not a checked send (a probe). */
+  checked(): Promise<void>;
 }
 
 /** What an attempt returns when the fast path's check inside tmux refused its input. */
@@ -300,20 +302,25 @@ const NOT_SENT = Symbol("not sent");
 
 function keyboard(host: SessionHost, target: SendTarget, access: AccessOptions): Keyboard {
   const s = target.session;
+  let fast = target.fast;
+  const checked = async (why: string): Promise<void> => {
+    if (!fast) return;
+    // The full check (it throws what refuses); after it, input goes straight.
+    await host.access(s.id, "drive", access).catch((err: unknown) => {
+      notSent(s, undefined, why);
+      throw err;
+    });
+    fast = false;
+  };
   return {
     s,
     type: async (keys, also) => {
-      if (target.fast && fitsOneMessage(keys)) return host.sendChecked(s, keys, also);
-      if (target.fast) {
-        // Too long for the one-message check: the full check first (it throws what refuses).
-        await host.access(s.id, "drive", access).catch((err: unknown) => {
-          notSent(s, undefined, "the full check refused it (too long for the fast path's one-message check)");
-          throw err;
-        });
-      }
+      if (fast && fitsOneMessage(keys)) return host.sendChecked(s, keys, also);
+      await checked("the full check refused it (too long for the fast path's one-message check)");
       await host.tmux.sendCommands(keys);
       return true;
     },
+    checked: () => checked("the full check before a probe refused it"),
   };
 }
 
@@ -389,7 +396,12 @@ function notStartedError(s: Session, cmd: TrackedCommand): SshMcpError {
  * there: a menu, a REPL, a device CLI). Throws SCREEN_BUSY (nothing typed) when a program that
  * is not a shell prompt holds the terminal.
  */
-async function prepareInput(host: SessionHost, s: Session, marked: boolean): Promise<Family | undefined> {
+async function prepareInput(
+  host: SessionHost,
+  s: Session,
+  marked: boolean,
+  beforeProbe: () => Promise<void>,
+): Promise<Family | undefined> {
   let screen = s.screen();
   if (screen.kind !== "prompt") {
     // Input that just went in (keys, a send_text without wait) may still be changing the screen:
@@ -423,8 +435,11 @@ async function prepareInput(host: SessionHost, s: Session, marked: boolean): Pro
     // changed it). Another prompt-shaped line is a program asking (`Target dir > `), unless what
     // was typed last may have started a shell (`ssh host`, `sudo -i`, `zsh`): then probe it.
     if (screen.known || sameShape(screen.cursor ?? "", s.knownPrompt)) return s.shell.family as Family;
-    if (screen.shellLike && entersShell(s.lastTyped))
+    if (screen.shellLike && entersShell(s.lastTyped)) {
+      // A probe is typed without the fast path's check inside tmux: the full check first.
+      await beforeProbe();
       return (await probeNow(host, s)) ? (s.shell.family as Family) : undefined;
+    }
     s.writer.write("event", { event: "screen_busy", kind: "text", line: redactValues(screen.line) });
     throw new SshMcpError(
       "SCREEN_BUSY",
@@ -435,6 +450,7 @@ async function prepareInput(host: SessionHost, s: Session, marked: boolean): Pro
   if (!screen.probeWorthy) return undefined;
   // A program that answered no probe on this very line (a device CLI) is not probed again.
   if (s.shell.family === "other" && s.otherLine === screen.line) return undefined;
+  await beforeProbe();
   return (await probeNow(host, s)) ? (s.shell.family as Family) : undefined;
 }
 

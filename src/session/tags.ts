@@ -1,4 +1,5 @@
-import { formatVar, setOptionCommand, type TmuxCommand } from "../tmux/command.js";
+import { SshMcpError } from "../errors.js";
+import { formatVar, SEP, setOptionCommand, type TmuxCommand } from "../tmux/command.js";
 import type { Pane } from "../tmux/client.js";
 import type { PaneFields, PaneInfo } from "../tmux/pane-info.js";
 
@@ -106,13 +107,28 @@ export function ownerTags(serverInstanceId: string, serverPid: number): [Tag, st
   ];
 }
 
+/**
+ * A tag's value as it may be written: tags are read back in one line per pane, fields joined by
+ * SEP, so a value holding SEP or a line break would shift every field after it (an owner label
+ * could name another tmux session as this one's).
+ */
+function tagValue(tag: Tag, value: string): string {
+  if (value.includes(SEP) || /[\r\n]/.test(value)) {
+    throw new SshMcpError(
+      "INVALID_ARGUMENT",
+      `${tag.replace(/^@ssh_mcp_/, "")}: must not contain '${SEP}' or a line break. Nothing was created.`,
+    );
+  }
+  return value;
+}
+
 /** The set-option commands that tag `target`'s window. */
 export function tagCommands(target: string, tags: [Tag, string][]): TmuxCommand[] {
-  return tags.map(([tag, value]) => setOptionCommand(target, tag, value, TAG_SCOPE));
+  return tags.map(([tag, value]) => setOptionCommand(target, tag, tagValue(tag, value), TAG_SCOPE));
 }
 
 export async function setTag(pane: Pane<PaneTags>, tag: Tag, value: string): Promise<void> {
-  await pane.setOption(tag, value, TAG_SCOPE);
+  await pane.setOption(tag, tagValue(tag, value), TAG_SCOPE);
 }
 
 export async function unsetTag(pane: Pane<PaneTags>, tag: Tag): Promise<void> {

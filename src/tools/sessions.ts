@@ -24,6 +24,9 @@ export const sessionTools = [
       owner_label: z
         .string()
         .max(200)
+        // eslint-disable-next-line no-control-regex
+        .regex(/^[^\x00-\x1f\x7f]*$/, "must not contain control characters")
+        .refine((v) => !v.includes("|:|"), "must not contain '|:|'")
         .optional()
         .describe("What this session is for, e.g. 'payment-log-check'"),
     }),

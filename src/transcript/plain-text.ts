@@ -33,6 +33,18 @@ export interface PlainText {
   /** What the line shows: formatting taken out, cursor moves as separators. */
   plain: string;
   /**
+   * The same with cursor moves taken out too (rows run together), only when the line has any: a
+   * long token a program drew across two rows is found whole there. Detection reads both.
+   */
+  joined?: string;
+  /** Plain indices of the separators (ascending), to carry a span found in `joined` over. */
+  seps?: number[];
+  /**
+   * Raw starts of overstrikes taken out (`x BS`): the struck character is text, not formatting,
+   * so a mask never puts it back (a bold secret is `c BS c` for each of its characters).
+   */
+  struck?: Set<number>;
+  /**
    * Raw [start, end) taken out of the plain text, in order. A cursor move stands in the plain
    * text as one separator character: its range ends one short of the sequence, and the
    * separator stands where the sequence's last raw character is.
@@ -54,23 +66,44 @@ export function plainText(raw: string): PlainText {
   if (!mayFormat(raw)) return { plain: raw, escapes: [], moves: NONE };
   const escapes: Array<[number, number]> = [];
   const moves = new Map<number, number>();
+  const seps: number[] = [];
+  const struck = new Set<number>();
   let plain = "";
+  let joined = "";
   let at = 0;
   for (const m of raw.matchAll(ESCAPE)) {
     const start = m.index;
     const end = start + m[0].length;
     plain += raw.slice(at, start);
+    joined += raw.slice(at, start);
     const sep = TO_ROW.test(m[0]) ? "\n" : ALONG_ROW.test(m[0]) ? " " : "";
     if (sep) {
       escapes.push([start, end - 1]);
       moves.set(start, end);
+      seps.push(plain.length);
       plain += sep;
     } else {
       escapes.push([start, end]);
+      if (m[0].endsWith("\b")) struck.add(start);
     }
     at = end;
   }
-  return { plain: plain + raw.slice(at), escapes, moves };
+  const tail = raw.slice(at);
+  return {
+    plain: plain + tail,
+    escapes,
+    moves,
+    ...(seps.length ? { joined: joined + tail, seps } : {}),
+    ...(struck.size ? { struck } : {}),
+  };
+}
+
+/** The plain index (in `t.plain`) of index j of `t.joined`. */
+export function fromJoined(t: PlainText, j: number): number {
+  const seps = t.seps ?? [];
+  let k = 0;
+  while (k < seps.length && (seps[k] as number) <= j + k) k++;
+  return j + k;
 }
 
 /** Raw index of the character at plain index i (of the plain end, for i = plain.length). */
@@ -89,7 +122,11 @@ export function moveStart(t: PlainText, r: number): number {
   return r;
 }
 
-/** The raw end of a sequence taken out (a cursor move: the whole sequence). */
-export function escapeEnd(t: PlainText, a: number, b: number): number {
-  return t.moves.get(a) ?? b;
+/**
+ * What a mask puts back of a sequence taken out inside it: the whole sequence (a cursor move
+ * too), so colours and positions stay; nothing of an overstrike, whose character is text.
+ */
+export function keptInMask(t: PlainText, raw: string, a: number, b: number): string {
+  if (t.struck?.has(a)) return "";
+  return raw.slice(a, t.moves.get(a) ?? b);
 }

@@ -33,7 +33,7 @@
  * Cost: a fast prefilter (redact-rules.ts PREFILTER: a 20-character token run, a key word, a
  * URL, an escape sequence) finds the lines that need a look; the others are copied as they are.
  */
-import { escapeEnd, moveStart, plainText, toRaw, type PlainText } from "./plain-text.js";
+import { fromJoined, keptInMask, moveStart, plainText, toRaw, type PlainText } from "./plain-text.js";
 import {
   findSecrets,
   mergeSpans,
@@ -140,7 +140,7 @@ export class Redactor {
     const from = open ? open.raw.length : 0;
     const complete = text.endsWith("\n");
     const t = !open && prepared ? prepared.t : plainText(raw);
-    const found = this.spansOf(t.plain, complete, open ? undefined : prepared?.preset);
+    const found = this.spansOf(t, complete, open ? undefined : prepared?.preset);
     const { after } = found;
     const spans =
       complete || this.inKey ? found.spans : mergeSpans([...found.spans, ...openEndSecrets(t.plain)]);
@@ -157,11 +157,12 @@ export class Redactor {
 
   /** What to mask in a line (and a marker to add after it); moves the key-block state at a line's end. */
   private spansOf(
-    plain: string,
+    t: PlainText,
     complete: boolean,
     preset?: Array<readonly [number, number]>,
   ): { spans: Span[]; after: string } {
-    const find = () => findSecrets(plain, preset);
+    const plain = t.plain;
+    const find = () => secretsIn(t, preset);
     const eol = /\r?\n$/.exec(plain)?.[0] ?? "";
     const contentEnd = plain.length - eol.length;
     if (this.inKey) {
@@ -202,6 +203,21 @@ export class Redactor {
 }
 
 /**
+ * The secrets of a line in both its readings: rows apart (cursor moves as separators), and, when
+ * it has cursor moves, rows run together (a token drawn across two rows), carried over.
+ */
+function secretsIn(t: PlainText, preset?: Array<readonly [number, number]>): Span[] {
+  const apart = findSecrets(t.plain, preset);
+  if (t.joined === undefined) return apart;
+  const together = findSecrets(t.joined).map((s) => ({
+    ...s,
+    start: fromJoined(t, s.start),
+    end: fromJoined(t, s.end - 1) + 1,
+  }));
+  return together.length ? mergeSpans([...apart, ...together]) : apart;
+}
+
+/**
  * The raw line from raw index `from` on, each span replaced by its mask (escape sequences inside
  * a span kept, so colours stay balanced). A span that began before `from` adds no mask when
  * what was emitted already ended masked.
@@ -218,7 +234,7 @@ function render(raw: string, t: PlainText, spans: Span[], from: number, continue
     if (rs > pos) out += raw.slice(pos, rs);
     if (rs >= from || !continuesMasked) out += s.mask;
     const lo = Math.max(rs, from);
-    for (const [a, b] of t.escapes) if (a >= lo && b <= re) out += raw.slice(a, escapeEnd(t, a, b));
+    for (const [a, b] of t.escapes) if (a >= lo && b <= re) out += keptInMask(t, raw, a, b);
     pos = Math.max(pos, re);
   }
   return out + raw.slice(pos);

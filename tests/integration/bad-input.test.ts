@@ -63,6 +63,22 @@ describe("bad input gets a clear error result and the server keeps serving", () 
       /'command'/,
     ],
     ["empty keys", "send_keys", { session_id: "x", keys: [] }, "INVALID_ARGUMENT", /'keys'/],
+    // Tags are read back one line per pane, fields joined by |:|: a label holding it (or a line
+    // break) would shift the fields after it, and could name another tmux session as this one's.
+    [
+      "owner label with the tag separator",
+      "open_session",
+      { profile: "test", owner_label: "x|:|y|:|victim" },
+      "INVALID_ARGUMENT",
+      /'owner_label'/,
+    ],
+    [
+      "owner label with a line break",
+      "open_session",
+      { profile: "test", owner_label: "a\nb" },
+      "INVALID_ARGUMENT",
+      /'owner_label'/,
+    ],
     ["unknown tool", "rm_rf", {}, "INVALID_ARGUMENT", /Unknown tool/],
   ];
   for (const [name, tool, args, code, msg] of cases) {

@@ -189,12 +189,14 @@ describe("colours", () => {
     expect(redactValues("password=\x1b[32mhunter2\x1b[0m ok")).toBe("password=\x1b[32m[REDACTED]\x1b[0m ok");
   });
 
-  it("reads rows a full-screen program drew with cursor moves as separate lines, and keeps every byte", () => {
-    // Row 1 ends with a key's value, row 2 starts right after a cursor move (no line break).
+  it("reads rows a full-screen program drew with cursor moves apart and together, and keeps every move", () => {
+    // Row 1 ends with a key's value, row 2 starts right after a cursor move (no line break). Read
+    // together (as a token wrapped across rows must be), the value runs on into row 2's first
+    // word, which is masked too: over-masking a word rather than risking a token's second half.
     const screen = "\x1b[1;1Hpassword=hunter2\x1b[2;1Hnext row\x1b[3;5Hpassword:\x1b[2Cs3cr3tvalue";
     const out = redactValues(screen);
     expect(out).not.toContain("hunter2");
-    expect(out).toBe("\x1b[1;1Hpassword=[REDACTED]\x1b[2;1Hnext row\x1b[3;5Hpassword:\x1b[2C[REDACTED]");
+    expect(out).toBe("\x1b[1;1Hpassword=[REDACTED]\x1b[2;1H row\x1b[3;5Hpassword:\x1b[2C[REDACTED]");
     // A secret drawn at the end of a row is not read on into the next row, and is found whole.
     const aws = "aws_secret_access_key = FAKETD/2U3OpSH5r44wLzwTGV6HJYq/EEyUqj37X";
     expect(redactValues(`\x1b[4;1H${aws}\x1b[5;1Hmore`)).not.toContain(
@@ -210,6 +212,31 @@ describe("colours", () => {
     const out = new Redactor().line(wrapped);
     expect(out.replace(/ \x08/g, "")).not.toContain(key.slice(60));
     expect(redactValues("p\bpa\bas\bss\bsw\bwo\bor\brd\bd=hunter2")).not.toContain("hunter2");
+  });
+
+  it("never puts back an overstruck character inside a mask: a bold secret stays masked", () => {
+    const key =
+      "sk-proj-FAKEA3LbAloqiXBOucuxghD3w0k_togSgwl2N1MFHK1KJBmkugpGtCNmn-T3BlbkFJ4nf1r9D9QUpa_lmI5b1rarFSt23cTUQSynsuv2h3p_0AtWcYYR2ZKkFZvg";
+    const bold = (text: string): string => [...text].map((c) => `${c}\b${c}`).join("");
+    for (const line of [`token: ${bold(key)}`, `password=${bold("hunter2secret")}`, bold(key)]) {
+      const out = redactValues(line);
+      expect(out).toContain("[REDACTED");
+      // Read as a terminal shows it (each overstrike shows its last character): nothing of the secret.
+      const shown = out.replace(/.\x08/g, "");
+      expect(shown).not.toContain("hunter2");
+      expect(shown).not.toContain(key.slice(20, 40));
+    }
+  });
+
+  it("finds a token a program drew across two rows with a cursor move, and keeps the move", () => {
+    const key =
+      "sk-proj-FAKEA3LbAloqiXBOucuxghD3w0k_togSgwl2N1MFHK1KJBmkugpGtCNmn-T3BlbkFJ4nf1r9D9QUpa_lmI5b1rarFSt23cTUQSynsuv2h3p_0AtWcYYR2ZKkFZvg";
+    const out = redactValues(`\x1b[5;1H${key.slice(0, 80)}\x1b[6;1H${key.slice(80)}`);
+    expect(out).not.toContain(key.slice(0, 40));
+    expect(out).not.toContain(key.slice(80));
+    expect(out).toContain("\x1b[6;1H");
+    const env = redactValues(`export TOKEN=${"a1B2c3D4e5".repeat(3)}\x1b[45G${"f6G7h8".repeat(3)}`);
+    expect(env).not.toContain("f6G7h8");
   });
 
   it("finds a key word whose colours a pager printed as text (ESC[... and ^[[...)", () => {
