@@ -3,12 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { secretEnvNames, type Config } from "./config/load.js";
+import { errorMessage } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
 import { createRuntime, serverMeta, writeServerMeta, type Runtime } from "./runtime.js";
 import { SessionManager } from "./session/manager.js";
 import { serverAlive } from "./session/adopt.js";
 import { askpassDir as makeAskpassDir, AskpassServer } from "./ssh/askpass-server.js";
-import { createTmux } from "./session/tmux.js";
+import { createTmux, type SessionTmux } from "./session/tmux.js";
 import { startViewer, type RunningViewer } from "./viewer/server.js";
 
 /** Wires config, runtime dir, logger, tmux and the session manager; returns a way to stop. */
@@ -22,6 +23,18 @@ export interface App {
   close(): void;
 }
 
+/** What createApp builds, shared by its steps (the viewer comes later, from startViewer). */
+interface Parts {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  runtime: Runtime;
+  logger: Logger;
+  tmux: SessionTmux;
+  askpassDir: string;
+  askpass: AskpassServer;
+  viewer?: RunningViewer;
+}
+
 export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
   const runtime = createRuntime(config);
   const logger = createLogger({
@@ -29,30 +42,12 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
     stderr: true,
     level: env.SSH_MCP_DEBUG ? "debug" : "info",
   });
-  const tmux = createTmux(config.tmuxSocket, { env, secretEnvNames: secretEnvNames(config) });
-  tmux.onError = (err) => logger.debug("tmux error", { error: err.message });
-  tmux.onControlFailure = (err) => logger.warn("tmux control client failed", { error: err.message });
-  tmux.enableControl();
+  const tmux = startTmux(config, env, logger);
   const askpassDir = makeAskpassDir(tmpdir(), serverAlive);
   const askpass = new AskpassServer(askpassDir, fileURLToPath(new URL("./ssh/askpass.js", import.meta.url)));
-  let viewer: RunningViewer | undefined;
-  const viewerUrl = (sessionId?: string, bare = false): string | null => {
-    if (!viewer) return null;
-    if (bare) return sessionId ? `${viewer.baseUrl}/sessions/${sessionId}` : viewer.baseUrl;
-    return viewer.url(sessionId);
-  };
-  const manager = new SessionManager({
-    config,
-    logger,
-    tmux,
-    instanceId: runtime.instanceId,
-    transcriptsDir: runtime.transcriptsDir,
-    tapScript: fileURLToPath(new URL("./transcript/tap.js", import.meta.url)),
-    askpass,
-    env,
-    viewerUrl,
-  });
-  const meta = (): Record<string, unknown> => serverMeta(config, runtime, viewer?.baseUrl ?? null);
+  const parts: Parts = { config, env, runtime, logger, tmux, askpassDir, askpass };
+  const manager = createManager(parts);
+  const meta = (): Record<string, unknown> => serverMeta(config, runtime, parts.viewer?.baseUrl ?? null);
   writeServerMeta(runtime.metaPath, meta());
   logger.info("server started", {
     instance: runtime.instanceId,
@@ -68,43 +63,89 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
     logger,
     manager,
     meta,
-    async startViewer() {
-      if (config.viewerPort === "off") return;
-      try {
-        viewer = await startViewer({
-          host: config.viewerHost,
-          port: config.viewerPort,
-          runtimeDir: config.runtimeDir,
-          extraDirs: config.transcriptsDir ? [config.transcriptsDir] : [],
-          manager,
-          serverMeta: meta,
-          env,
-          secretEnvNames: secretEnvNames(config),
-          liveLimits: config.viewerLive,
-          profiles: config.profiles,
-          tokenFile: join(runtime.instanceDir, "viewer_token"),
-          operatorTokenFile: join(runtime.instanceDir, "viewer_operator_token"),
-        });
-        writeServerMeta(runtime.metaPath, meta());
-        // The operator's token (typing and the input lock as the human) stays in its 0600 file,
-        // read by `ssh-mcp ls`: never in a log (an MCP host may keep stderr where an agent reads).
-        logger.info("viewer listening", { url: viewer.baseUrl, operator_url: "ssh-mcp ls shows it" });
-      } catch (err) {
-        // The MCP server works without its viewer: say so once, keep serving.
-        logger.warn("viewer not started", { error: err instanceof Error ? err.message : String(err) });
-      }
-    },
+    startViewer: () => startAppViewer(parts, manager, meta),
     close() {
       if (closed) return;
       closed = true;
-      void viewer?.close();
-      manager.shutdown();
-      tmux.closeControl();
-      askpass.close();
-      rmSync(askpassDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
-      logger.info("server stopped; tmux sessions stay alive for the next server", {
-        instance: runtime.instanceId,
-      });
+      stop(parts, manager);
     },
   };
+}
+
+/** The server's tmux client, its failures logged, its control client starting. */
+function startTmux(config: Config, env: NodeJS.ProcessEnv, logger: Logger): SessionTmux {
+  const tmux = createTmux(config.tmuxSocket, { env, secretEnvNames: secretEnvNames(config) });
+  tmux.onError = (err) => logger.debug("tmux error", { error: err.message });
+  tmux.onControlFailure = (err) => logger.warn("tmux control client failed", { error: err.message });
+  tmux.enableControl();
+  return tmux;
+}
+
+/** The session manager; its viewer URLs follow the viewer once it listens (null before). */
+function createManager(parts: Parts): SessionManager {
+  const viewerUrl = (sessionId?: string, bare = false): string | null => {
+    const { viewer } = parts;
+    if (!viewer) return null;
+    if (bare) return sessionId ? `${viewer.baseUrl}/sessions/${sessionId}` : viewer.baseUrl;
+    return viewer.url(sessionId);
+  };
+  return new SessionManager({
+    config: parts.config,
+    logger: parts.logger,
+    tmux: parts.tmux,
+    instanceId: parts.runtime.instanceId,
+    transcriptsDir: parts.runtime.transcriptsDir,
+    tapScript: fileURLToPath(new URL("./transcript/tap.js", import.meta.url)),
+    askpass: parts.askpass,
+    env: parts.env,
+    viewerUrl,
+  });
+}
+
+/** Starts the viewer (parts.viewer), unless it is off or cannot start: then the server goes on without it. */
+async function startAppViewer(
+  parts: Parts,
+  manager: SessionManager,
+  meta: () => Record<string, unknown>,
+): Promise<void> {
+  const { config, runtime, logger } = parts;
+  if (config.viewerPort === "off") return;
+  try {
+    const viewer = await startViewer({
+      host: config.viewerHost,
+      port: config.viewerPort,
+      runtimeDir: config.runtimeDir,
+      extraDirs: config.transcriptsDir ? [config.transcriptsDir] : [],
+      manager,
+      serverMeta: meta,
+      env: parts.env,
+      secretEnvNames: secretEnvNames(config),
+      liveLimits: config.viewerLive,
+      profiles: config.profiles,
+      tokenFile: join(runtime.instanceDir, "viewer_token"),
+      operatorTokenFile: join(runtime.instanceDir, "viewer_operator_token"),
+    });
+    parts.viewer = viewer;
+    writeServerMeta(runtime.metaPath, meta());
+    // The operator's token (typing and the input lock as the human) stays in its 0600 file,
+    // read by `ssh-mcp ls`: never in a log (an MCP host may keep stderr where an agent reads).
+    logger.info("viewer listening", { url: viewer.baseUrl, operator_url: "ssh-mcp ls shows it" });
+  } catch (err) {
+    // The MCP server works without its viewer: say so once, keep serving.
+    logger.warn("viewer not started", { error: errorMessage(err) });
+  }
+}
+
+/** Stops what this server runs; its tmux sessions stay alive for the next server to adopt. */
+function stop(parts: Parts, manager: SessionManager): void {
+  // Not awaited: close() is synchronous (serve's stop() exits the process right after it), and
+  // the viewer's socket goes with the process.
+  void parts.viewer?.close();
+  manager.shutdown();
+  parts.tmux.closeControl();
+  parts.askpass.close();
+  rmSync(parts.askpassDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  parts.logger.info("server stopped; tmux sessions stay alive for the next server", {
+    instance: parts.runtime.instanceId,
+  });
 }

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { runtimeDirFrom } from "./config/paths.js";
+import { errorMessage } from "./errors.js";
 
 const human = () => import("./commands/human.js");
 
@@ -106,7 +107,7 @@ main(process.argv.slice(2)).then(
     if (code !== -1) process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`ssh-mcp: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`ssh-mcp: ${errorMessage(err)}\n`);
     process.exitCode = 1;
   },
 );

@@ -38,5 +38,3 @@ export function createLogger(opts: { path?: string; stderr?: boolean; level?: Le
     error: (m, d) => write("error", m, d),
   };
 }
-
-export const nullLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -16,13 +16,13 @@ export interface Runtime {
   startedAt: string;
 }
 
-export function newInstanceId(now = new Date()): string {
+function newInstanceId(now = new Date()): string {
   const ts = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   return `ssh-mcp-${ts}-${process.pid}-${randomBytes(2).toString("hex")}`;
 }
 
 /** Creates dir (and parents) 0700; a directory that already existed keeps its mode (it may be /tmp). */
-export function mkdirPrivate(dir: string): void {
+function mkdirPrivate(dir: string): void {
   if (existsSync(dir)) return;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);

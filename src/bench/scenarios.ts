@@ -8,6 +8,18 @@ import { median, p95, r2, type Row } from "./report.js";
 
 /** The bench's measurements, one function each, in the order runBench takes them. */
 
+/** A row of timings against their floor: medians, the 95th percentile, and the medians' ratio. */
+function againstFloor(name: string, samples: number[], floor: number[], target: string): Row {
+  return {
+    name,
+    median_ms: r2(median(samples)),
+    p95_ms: r2(p95(samples)),
+    floor: r2(median(floor)),
+    ratio: r2(median(samples) / median(floor)),
+    target,
+  };
+}
+
 /** The bare `ssh -tt` round trips execute_command and send_text are compared with. */
 export async function roundTripFloors(b: BenchRun): Promise<{ execute: number[]; printf: number[] }> {
   const execute = await floorRoundTrips(b.sshd, b.runs, EXECUTE_LINE);
@@ -24,14 +36,7 @@ export async function executeLatency(b: BenchRun, c: ToolClient, sid: string, fl
     await c.call("execute_command", { session_id: sid, command: "true" });
     exec.push(performance.now() - t0);
   }
-  return {
-    name: 'execute_command("true")',
-    median_ms: r2(median(exec)),
-    p95_ms: r2(p95(exec)),
-    floor: r2(median(floor)),
-    ratio: r2(median(exec) / median(floor)),
-    target: "<= 1.5",
-  };
+  return againstFloor('execute_command("true")', exec, floor, "<= 1.5");
 }
 
 /** 2. send_text + wait_for vs the same floor (with the printf line). */
@@ -48,14 +53,7 @@ export async function sendTextLatency(
     await c.call("send_text", { session_id: sid, text: `printf '%s_%s\\n' MK ${n}`, wait_for: `MK_${n}` });
     st.push(performance.now() - t0);
   }
-  return {
-    name: "send_text + wait_for",
-    median_ms: r2(median(st)),
-    p95_ms: r2(p95(st)),
-    floor: r2(median(floor)),
-    ratio: r2(median(st) / median(floor)),
-    target: "<= 1.5",
-  };
+  return againstFloor("send_text + wait_for", st, floor, "<= 1.5");
 }
 
 /** 3. open_session on a shell landing (its shell probed) vs a bare ssh -tt login to the prompt. */
@@ -70,12 +68,7 @@ export async function openSessionLatency(b: BenchRun, c: ToolClient): Promise<Ro
     if (o.ok) await c.call("close_session", { session_id: (o.session as { session_id: string }).session_id });
   }
   return {
-    name: "open_session (shell landing, probed)",
-    median_ms: r2(median(opens)),
-    p95_ms: r2(p95(opens)),
-    floor: r2(median(logins)),
-    ratio: r2(median(opens) / median(logins)),
-    target: "<= 1.5",
+    ...againstFloor("open_session (shell landing, probed)", opens, logins, "<= 1.5"),
     note: "floor: a bare ssh -tt login until its output ends on a shell prompt",
   };
 }
@@ -99,12 +92,13 @@ export async function seqThroughput(b: BenchRun, c: ToolClient, sid: string): Pr
   }
   const floorRuns = [tmuxFloor(b.lines), tmuxFloor(b.lines), tmuxFloor(b.lines)];
   return {
-    name: `seq 1 ${b.lines} (${lossless ? "lossless" : "LOST LINES"})`,
-    median_ms: r2(median(bigRuns)),
+    ...againstFloor(
+      `seq 1 ${b.lines} (${lossless ? "lossless" : "LOST LINES"})`,
+      bigRuns,
+      floorRuns,
+      "<= 1.25",
+    ),
     p95_ms: r2(Math.max(...bigRuns)),
-    floor: r2(median(floorRuns)),
-    ratio: r2(median(bigRuns) / median(floorRuns)),
-    target: "<= 1.25",
     note: "median of 3 runs, against the median of 3 floor runs; p95 column: the slowest run",
   };
 }

@@ -36,8 +36,9 @@ function banner(port: number): Promise<boolean> {
 
 export async function startBenchSshd(): Promise<BenchSshd> {
   const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-bench-sshd-"));
-  const keygen = (f: string): void =>
-    void execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", f]);
+  const keygen = (f: string): void => {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", f]);
+  };
   keygen(join(dir, "host"));
   keygen(join(dir, "client"));
   // A HOME of its own for the sessions: the machine user's dotfiles (pyenv, conda...) would time

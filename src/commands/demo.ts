@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runtimeDirFrom } from "../config/paths.js";
+import { errorMessage } from "../errors.js";
 import { connectStdio } from "../mcp/client.js";
 
 /**
@@ -108,7 +109,7 @@ export async function runDemo(env: NodeJS.ProcessEnv): Promise<number> {
     );
     return 0;
   } catch (err) {
-    process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`demo: ${errorMessage(err)}\n`);
     return 1;
   } finally {
     await client.close();

@@ -7,7 +7,7 @@ import { loadConfig, type Config, type Flags } from "../config/load.js";
 import { defaultConfigPath, unreadLegacyConfig } from "../config/paths.js";
 import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
-import { labPortState, sshBanner } from "../session/lab.js";
+import { labPortState, sshBanner } from "../ssh/lab.js";
 import { TAG_FORMAT } from "../session/tags.js";
 import { Tmux } from "../tmux/client.js";
 
@@ -59,9 +59,14 @@ function legacyConfigCheck(config: Config, flags: Flags, env: NodeJS.ProcessEnv,
     {
       ok: false,
       what: `${legacy} is not read: profiles are read from ${config.configPath}`,
-      fix: `mkdir -p ${dirname(target)} && mv ${legacy} ${target}  (or set SSH_MCP_CONFIG=${legacy})`,
+      fix: `mkdir -p ${shellWord(dirname(target))} && mv -n ${shellWord(legacy)} ${shellWord(target)}  (or set SSH_MCP_CONFIG=${shellWord(legacy)})`,
     },
   ];
+}
+
+/** A path as one shell word: quoted only when it needs to be. */
+function shellWord(p: string): string {
+  return /^[\w./~+-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
 }
 
 function readable(file: string): boolean {
@@ -90,7 +95,7 @@ async function reachCheck(p: Profile): Promise<Check> {
   const ssh = banner.startsWith("SSH-");
   return {
     ok: ssh,
-    what: `profile ${p.name}: ${where} ${ssh ? `answers ${banner}` : `answers, but not as an SSH server (${banner.slice(0, 60)})`}`,
+    what: `profile ${p.name}: ${where} ${ssh ? `answers ${banner}` : banner ? `answers, but not as an SSH server (${banner.slice(0, 60)})` : "accepts connections but says nothing (not an SSH server)"}`,
     fix: "point the profile's port at the SSH server",
   };
 }
@@ -156,6 +161,11 @@ async function labChecks(config: Config, env: NodeJS.ProcessEnv): Promise<Check[
       ok: false,
       what: `lab: port ${port} is served by the lab of another runtime directory`,
       fix: "set SSH_MCP_LAB_PORT to a free port, or SSH_MCP_RUNTIME_DIR to that lab's directory",
+    },
+    silent: {
+      ok: false,
+      what: `lab: something listens on ${port} but does not greet as an SSH server`,
+      fix: "set SSH_MCP_LAB_PORT to a free port (e.g. SSH_MCP_LAB_PORT=2223)",
     },
     "other-ssh": {
       ok: false,
@@ -229,7 +239,31 @@ export function spaceCheck(label: string, dir: string): Check {
   }
 }
 
+/** tmux's own answer on the socket: undefined when it lists (or no server runs there yet). */
+function tmuxTrouble(socket: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile("tmux", ["-L", socket, "list-sessions"], { env }, (err, _out, stderr) => {
+      const text = String(stderr).trim();
+      // tmux missing is the tools check's failure, not this one's.
+      if ((err as { code?: unknown } | null)?.code === "ENOENT") return resolve(undefined);
+      resolve(
+        !err || /no server running|error connecting|No such file/i.test(text)
+          ? undefined
+          : text || err.message,
+      );
+    });
+  });
+}
+
 async function recordingCheck(config: Config, env: NodeJS.ProcessEnv): Promise<Check> {
+  const trouble = await tmuxTrouble(config.tmuxSocket, env);
+  if (trouble) {
+    return {
+      ok: false,
+      what: `sessions: tmux could not list the sessions on socket ${config.tmuxSocket} (${trouble.slice(0, 120)})`,
+      fix: "check the socket's permissions (tmux -L SOCKET ls), or set SSH_MCP_TMUX_SOCKET",
+    };
+  }
   const tmux = new Tmux(config.tmuxSocket, { env });
   const stuck = (await tmux.listPanes([TAG_FORMAT.sessionId, TAG_FORMAT.recording]).catch(() => []))
     .filter((p) => p.extra[0] && p.extra[1] && !p.info.dead)

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loadConfig, type Flags } from "../config/load.js";
 import { attachCommand } from "../session/manager.js";
 import { TAG_FORMAT } from "../session/tags.js";
-import { Tmux } from "../tmux/client.js";
+import { Tmux, withoutTmuxEnv } from "../tmux/client.js";
 import { TranscriptWriter } from "../transcript/writer.js";
 
 /** Subcommands for the human at the terminal: ls, attach, close (doctor: doctor.ts). They print to stdout. */
@@ -105,9 +105,7 @@ export async function runAttach(flags: Flags, env: NodeJS.ProcessEnv, sessionId?
     );
     return 1;
   }
-  const childEnv = { ...env };
-  delete childEnv.TMUX;
-  delete childEnv.TMUX_PANE;
+  const childEnv = withoutTmuxEnv(env);
   return new Promise((resolve) => {
     const child = spawn("tmux", ["-L", config.tmuxSocket, "attach", "-t", `=${sessionId}`], {
       stdio: "inherit",

@@ -1,11 +1,10 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadConfig, type Flags } from "../config/load.js";
+import { LAB_MAIN } from "../ssh/lab.js";
+import { withoutTmuxEnv } from "../tmux/client.js";
 
 /** `ssh-mcp lab [--port N]`: the lab SSH server in the foreground (its own entry point). */
-const LAB_MAIN = fileURLToPath(new URL("../lab/main.js", import.meta.url));
-
 export function runLab(flags: Flags, env: NodeJS.ProcessEnv, port?: string): Promise<number> {
   const config = loadConfig(flags, env);
   const lab = config.profiles.lab?.lab;
@@ -16,9 +15,7 @@ export function runLab(flags: Flags, env: NodeJS.ProcessEnv, port?: string): Pro
     "--dir",
     lab?.dir ?? join(config.runtimeDir, "lab"),
   ];
-  const childEnv = { ...env };
-  delete childEnv.TMUX;
-  delete childEnv.TMUX_PANE;
+  const childEnv = withoutTmuxEnv(env);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: "inherit", env: childEnv });
     const forward = (sig: NodeJS.Signals): void => {

@@ -1,7 +1,7 @@
 import { loadConfig, type Flags } from "../config/load.js";
 import { createApp } from "../app.js";
 import { unreadLegacyConfig } from "../config/paths.js";
-import { SshMcpError } from "../errors.js";
+import { errorMessage, SshMcpError } from "../errors.js";
 import { createMcpServer, serveStdio } from "../mcp/server.js";
 import { discover } from "../session/adopt.js";
 import { allTools } from "../tools/index.js";
@@ -38,8 +38,7 @@ export async function runServe(flags: Flags, env: NodeJS.ProcessEnv): Promise<nu
       const deleted = applyRetention(config.runtimeDir, config.retention, live);
       if (deleted.length) app.logger.info("transcript retention", { deleted: deleted.length });
     },
-    (err: unknown) =>
-      app.logger.error("adoption failed", { error: err instanceof Error ? err.message : String(err) }),
+    (err: unknown) => app.logger.error("adoption failed", { error: errorMessage(err) }),
   );
   app.manager.ready = Promise.all([adoption, viewer]).then(() => undefined);
   const mcp = createMcpServer({

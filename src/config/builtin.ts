@@ -8,7 +8,7 @@ import { profileSchema, type Profile } from "./schema.js";
  */
 
 /** Menu prompts, the master shell (`]# `) and the pod shell (`/ # `). */
-export const LAB_PROMPT = "(Target IP:|User number:|Password:|[#$%>])\\s*$";
+const LAB_PROMPT = "(Target IP:|User number:|Password:|[#$%>])\\s*$";
 
 export function builtinProfiles(
   runtimeDir: string,

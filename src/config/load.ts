@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { SshMcpError } from "../errors.js";
+import { errorMessage, SshMcpError } from "../errors.js";
 import { builtinProfiles } from "./builtin.js";
 import { configPathFrom, runtimeDirFrom } from "./paths.js";
 import { profilesFileSchema, type Profile } from "./schema.js";
@@ -89,7 +89,7 @@ function parseViewerPort(value: string): "auto" | "off" | number {
   return n;
 }
 
-export function loadProfiles(
+function loadProfiles(
   configPath: string,
   defaultKeepalive: number,
 ): {
@@ -103,7 +103,7 @@ export function loadProfiles(
   } catch (err) {
     throw new SshMcpError(
       "CONFIG_ERROR",
-      `${configPath}: not valid JSON (${err instanceof Error ? err.message : String(err)}). Fix the file or point SSH_MCP_CONFIG elsewhere.`,
+      `${configPath}: not valid JSON (${errorMessage(err)}). Fix the file or point SSH_MCP_CONFIG elsewhere.`,
     );
   }
   const parsed = profilesFileSchema.safeParse(raw);

@@ -1,6 +1,7 @@
-import { homedir } from "node:os";
+import { userInfo } from "node:os";
 import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
+import { SshMcpError } from "../errors.js";
 
 /**
  * Where ssh-mcp keeps its files when nothing says otherwise: per user, never per working
@@ -18,14 +19,33 @@ function xdgDir(
   fallback: string,
 ): string {
   const v = env[name];
-  return v && isAbsolute(v) ? v : join(env.HOME && isAbsolute(env.HOME) ? env.HOME : homedir(), fallback);
+  return v && isAbsolute(v) ? v : join(homeDir(env), fallback);
+}
+
+/**
+ * The user's home: $HOME when absolute, else the account's home directory. Never a relative
+ * path: that would put transcripts under whatever directory the server was started in.
+ */
+function homeDir(env: NodeJS.ProcessEnv): string {
+  if (env.HOME && isAbsolute(env.HOME)) return env.HOME;
+  let home = "";
+  try {
+    home = userInfo().homedir;
+  } catch {
+    // no passwd entry for this uid (a container's arbitrary user)
+  }
+  if (isAbsolute(home)) return home;
+  throw new SshMcpError(
+    "CONFIG_ERROR",
+    "HOME is not an absolute path and this user has no home directory: set SSH_MCP_CONFIG and SSH_MCP_RUNTIME_DIR (or --config and --runtime-dir).",
+  );
 }
 
 export function defaultConfigPath(env: NodeJS.ProcessEnv): string {
   return join(xdgDir(env, "XDG_CONFIG_HOME", ".config"), "ssh-mcp", "profiles.json");
 }
 
-export function defaultRuntimeDir(env: NodeJS.ProcessEnv): string {
+function defaultRuntimeDir(env: NodeJS.ProcessEnv): string {
   return join(xdgDir(env, "XDG_STATE_HOME", join(".local", "state")), "ssh-mcp");
 }
 
@@ -43,7 +63,8 @@ export function configPathFrom(flag: string | undefined, env: NodeJS.ProcessEnv,
 
 /**
  * Where earlier versions read profiles from (the working directory's config/profiles.json), when
- * such a file exists and is no longer what is read: doctor and the server's log say so.
+ * such a file exists, is no longer what is read, and no per-user file replaces it: doctor and
+ * the server's log say so.
  */
 export function unreadLegacyConfig(
   flag: string | undefined,
@@ -53,5 +74,6 @@ export function unreadLegacyConfig(
 ): string | undefined {
   const legacy = resolve(cwd, "config", "profiles.json");
   if (flag || env.SSH_MCP_CONFIG || legacy === configPath || !existsSync(legacy)) return undefined;
-  return legacy;
+  // With a per-user file in place, the one here is simply another file (a checkout's own).
+  return existsSync(configPath) ? undefined : legacy;
 }

@@ -76,4 +76,11 @@ export type Profile = z.infer<typeof profileSchema> & {
   keepalive_interval: number;
   lab?: LabRef;
 };
-export type RouteStep = z.infer<typeof routeStepSchema>;
+
+/** The bytes of Enter, by the profile's enter_sequence. */
+const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
+
+/** What pressing Enter sends in a session of this profile. */
+export function enterKey(profile: Pick<Profile, "enter_sequence">): string {
+  return ENTER[profile.enter_sequence] ?? "\n";
+}

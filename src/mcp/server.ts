@@ -3,7 +3,7 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { ListToolsRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { SshMcpError } from "../errors.js";
+import { errorMessage, SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { ToolContext, ToolDef } from "../tools/types.js";
 
@@ -31,7 +31,7 @@ export function errorResult(err: unknown): CallToolResult {
   return toolResult(
     {
       ok: false,
-      error: `Internal error: ${err instanceof Error ? err.message : String(err)}. The server is still running; see its log for details.`,
+      error: `Internal error: ${errorMessage(err)}. The server is still running; see its log for details.`,
       code: "INTERNAL_ERROR",
     },
     true,
@@ -140,7 +140,7 @@ async function runLogged(
   } catch (err) {
     opts.logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
       tool: tool.name,
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
       ...(err instanceof SshMcpError
         ? { code: err.code }
         : { stack: err instanceof Error ? err.stack : undefined }),

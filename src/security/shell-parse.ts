@@ -255,7 +255,7 @@ function plainExpansion(text: string, i: number): number {
  * other than a plain one, backticks, `$'..'`/`$".."`, brace expansion, unquoted parentheses
  * or redirection characters.
  */
-export function literal(text: string): { word?: Word; refused?: string } {
+function literal(text: string): { word?: Word; refused?: string } {
   let value = "";
   let expanded = false;
   let globbed = false;

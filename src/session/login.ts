@@ -1,5 +1,6 @@
 import { SshMcpError, type ErrorCode } from "../errors.js";
 import type { Profile } from "../config/schema.js";
+import { knownHostsName } from "../ssh/known-hosts.js";
 
 /** What a failure's message names: the profile, where it connects, its known_hosts file and entry. */
 interface LoginTarget {
@@ -83,7 +84,7 @@ export function classifyLoginFailure(text: string, exitStatus: number | null, pr
     profile,
     target: profile.ssh_config_host ?? `${profile.host}:${profile.port}`,
     khFile: profile.known_hosts_file ?? "~/.ssh/known_hosts",
-    hostSpec: profile.port === 22 ? profile.host : `[${profile.host}]:${profile.port}`,
+    hostSpec: knownHostsName(profile.host, profile.port),
   };
   const tail = lastLines(text, 8);
   const data = { exit_status: exitStatus, output_tail: tail };

@@ -4,7 +4,7 @@ import { SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AskpassServer } from "../ssh/askpass-server.js";
 import { formatAnd, formatEq, formatVar, type TmuxCommand } from "../tmux/command.js";
-import { bridgeExit } from "./bridge.js";
+import { bridgeExit } from "./pane-process.js";
 import type { AccessLevel, AccessOptions, Granted, ReadTarget, SendTarget, SessionHost } from "./host.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
@@ -60,12 +60,7 @@ export class SessionManager implements SessionHost {
   /** Resolves once start-up adoption is done; tools wait for it. */
   ready: Promise<void> = Promise.resolve();
 
-  constructor(readonly deps: ManagerDeps) {}
-
-  /** The sessions this server holds, read-only (the viewer lists and streams them). */
-  get sessions(): ReadonlyMap<string, Session> {
-    return this.table;
-  }
+  constructor(private readonly deps: ManagerDeps) {}
 
   get config(): Config {
     return this.deps.config;
@@ -328,8 +323,7 @@ export class SessionManager implements SessionHost {
 
   /** Forgets a session that another server now owns, releasing what we held for it. */
   private release(s: Session): void {
-    this.table.delete(s.id);
-    this.releaseResources(s);
+    this.forget(s);
     this.deps.logger.info("session released to another server", { session_id: s.id });
   }
 
@@ -401,7 +395,7 @@ export class SessionManager implements SessionHost {
   }
 
   /** Sessions of other live servers, as SessionInfo (listed, not driven). */
-  async foreign(seen?: PaneRow[]): Promise<SessionInfo[]> {
+  private async foreign(seen?: PaneRow[]): Promise<SessionInfo[]> {
     const rows = seen ?? (await discover(this));
     return rows
       .filter((r) => !this.table.has(r.info.sessionId) && r.info.ownerInstance !== this.deps.instanceId)
@@ -433,20 +427,11 @@ export class SessionManager implements SessionHost {
       }));
   }
 
-  /** Re-reads one session's pane state from tmux. */
-  async refresh(session: Session): Promise<void> {
-    if (session.status === "closed") return;
-    this.applyPaneState(
-      session,
-      await this.deadSettled(session, await this.deps.tmux.paneInfo(session.paneId)),
-    );
-  }
-
   /**
    * A pane can be seen dead a moment before the tap has delivered the bridge's last words (and
    * its exit status line); wait briefly for them so the close reason is exact.
    */
-  async deadSettled(session: Session, info: TaggedPane | undefined): Promise<TaggedPane | undefined> {
+  private async deadSettled(session: Session, info: TaggedPane | undefined): Promise<TaggedPane | undefined> {
     const deadline = Date.now() + 1000;
     while (info?.dead && Date.now() < deadline) {
       session.follower?.drain();
@@ -488,12 +473,11 @@ export class SessionManager implements SessionHost {
     session.notify();
     if (status !== "open") {
       // Nothing more will come from a dead pane: release its watcher, timer and descriptors.
-      session.follower?.close();
-      session.writer.close();
+      this.releaseResources(session);
     }
   }
 
-  async checkHealth(seen?: PaneRow[]): Promise<void> {
+  private async checkHealth(seen?: PaneRow[]): Promise<void> {
     const open = this.all().filter((s) => s.status === "open");
     if (!open.length) return;
     const panes = new Map((seen ?? (await this.deps.tmux.listPanes())).map((p) => [p.info.paneId, p.info]));
@@ -512,6 +496,8 @@ export class SessionManager implements SessionHost {
         !s.repairing &&
         Date.now() >= s.nextRepairAt
       )
+        // In the background: one repair must not hold up the other sessions' checks (s.repairing
+        // keeps a second one from starting meanwhile).
         void repairRecorder(
           this,
           s,

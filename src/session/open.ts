@@ -3,18 +3,18 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { secretEnvNames } from "../config/load.js";
-import type { Profile } from "../config/schema.js";
+import { enterKey, type Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
+import { ensureLab, labEnv } from "../ssh/lab.js";
 import type { BridgeProfile } from "../ssh/ssh2-bridge.js";
 import { nativeSshArgv } from "../ssh/native.js";
 import { chain, type TmuxCommand } from "../tmux/command.js";
 import { TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter } from "../transcript/writer.js";
-import { bridgeExit, hasExitLine, paneCommands, sshPromptOnScreen } from "./bridge.js";
+import { bridgeExit, hasExitLine, paneCommands, sshPromptOnScreen } from "./pane-process.js";
 import { classifyLoginFailure, lastLines } from "./login.js";
 import type { SessionHost } from "./host.js";
 import { cleanOutput } from "./output.js";
-import { ensureLab, labEnv } from "./lab.js";
 import { checkText, shellParserReady } from "../security/policy.js";
 import { enforce, inputContext, probeShell, watchNestedShells } from "./operations.js";
 import { classifyScreen } from "./screen.js";
@@ -75,7 +75,7 @@ function ssh2BridgeArgv(
   return [process.execPath, CLI, "bridge", Buffer.from(JSON.stringify(p)).toString("base64")];
 }
 
-export function newSessionId(profile: string): string {
+function newSessionId(profile: string): string {
   const slug = profile.replace(/[^A-Za-z0-9_-]+/g, "-").slice(0, 32) || "session";
   const ts = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   return `${slug}-${ts}-${randomBytes(3).toString("hex")}`;
@@ -227,13 +227,23 @@ async function launchPane(
     paneId = await createPane(host.tmux, commands, id);
   } catch (err) {
     // new-session may have succeeded before a later command in the chain failed.
-    await host.tmux.killSession(id);
-    writer.write("event", { event: "open_failed", error: (err as Error).message });
+    await abandonPane(host, id, writer, err);
     writer.close();
     throw err;
   }
   host.logger.info("session created", { session_id: id, profile: profile.name, pane: paneId });
   return paneId;
+}
+
+/** An opening that failed: its tmux session goes (a dead pane with it), and why is recorded. */
+async function abandonPane(
+  host: SessionHost,
+  id: string,
+  writer: TranscriptWriter,
+  err: unknown,
+): Promise<void> {
+  await host.tmux.killSession(id);
+  writer.write("event", { event: "open_failed", error: (err as Error).message });
 }
 
 /** The new session, following its transcript, registered with the host. */
@@ -274,8 +284,7 @@ async function settle(host: SessionHost, session: Session): Promise<void> {
     await runRoute(host, session);
     await landing(host, session);
   } catch (err) {
-    await host.tmux.killSession(session.id);
-    session.writer.write("event", { event: "open_failed", error: (err as Error).message });
+    await abandonPane(host, session.id, session.writer, err);
     session.status = "closed";
     session.healthError = err instanceof SshMcpError ? err.code : "open failed";
     host.forget(session);
@@ -333,6 +342,7 @@ async function watchLogin(
       const now = Date.now();
       if (now - lastCheck >= 100 || session.stream.lastRecvAt > lastCheck) {
         lastCheck = now;
+        // Not awaited (the check is synchronous): a dead pane is seen at the next check, woken by notify().
         void pane.info().then((info) => {
           if (!info || info.dead) {
             dead = { status: info?.deadStatus ?? null };
@@ -401,8 +411,6 @@ async function loginDied(host: SessionHost, session: Session, status: number | n
   throw classifyLoginFailure(exit.text, exit.status, session.profile);
 }
 
-const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
-
 /** How long output must pause on a shell prompt before the landing is probed. */
 const PROMPT_PAUSE_MS = 25;
 
@@ -460,7 +468,7 @@ async function runRoute(host: SessionHost, session: Session): Promise<void> {
   const steps = session.profile.route;
   if (!steps.length) return;
   const { connectTimeoutMs, idleMs } = host.config.timing;
-  const enter = ENTER[session.profile.enter_sequence] ?? "\n";
+  const enter = enterKey(session.profile);
   const tail = (from: number): string =>
     cleanOutput(session.stream.slice(Math.max(from, session.stream.end - 8192)));
   const pane = host.tmux.pane(session.paneId);

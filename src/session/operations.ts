@@ -1,3 +1,4 @@
+import { enterKey } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
@@ -40,7 +41,6 @@ import type { CommandResult } from "./types.js";
  * Durations come in as parameters (seconds from tools, ms inside) so tests can shrink them.
  */
 
-const ENTER: Record<string, string> = { lf: "\n", cr: "\r", crlf: "\r\n" };
 /**
  * Reply bytes a page of output may take (both copies, see replyCost): under the MCP client's
  * 10 MB message cap with room for the other fields. Plain ASCII output of up to 4 MB fits whole.
@@ -78,7 +78,7 @@ export function enforce(s: Session, tool: string, verdict: Verdict, shown: strin
 }
 
 function enterOf(s: Session): string {
-  return ENTER[s.profile.enter_sequence] ?? "\n";
+  return enterKey(s.profile);
 }
 
 /** A regex from a tool call, matched in linear time (see compileRegex). */

@@ -11,7 +11,7 @@ import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
 import { redactValues } from "../transcript/redact.js";
 import { describe } from "../transcript/writer.js";
-import { tapCommandLine } from "./bridge.js";
+import { tapCommandLine } from "./pane-process.js";
 import { sameShape } from "./screen.js";
 import { setTag, TAG, unsetTag } from "./tags.js";
 import type { SessionHost } from "./host.js";

@@ -75,7 +75,7 @@ const HOST_PATH_PROMPT = /^[\w.-]+:[~/][^\s]*>$/;
 const PROMPT_WITH_INPUT = /^[^\n]{0,100}?\S[$#%>❯➜»λ→▶\ue0b0\ue0b1] \S/;
 
 /** The last non-empty line of a text, right-trimmed. */
-export function lastLine(text: string): string {
+function lastLine(text: string): string {
   const lines = text.split("\n");
   for (let i = lines.length - 1; i >= 0; i--) {
     const l = (lines[i] as string).replace(/\s+$/, "");

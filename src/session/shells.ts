@@ -1,3 +1,5 @@
+import { shQuote } from "../tmux/command.js";
+
 /**
  * Shell families: how to find out which shell listens at a prompt, and how each family runs a
  * command between two invisible marks. Pure text, no I/O (unit-tested on its own); see
@@ -38,8 +40,8 @@ export interface ShellState {
 
 export const UNKNOWN_SHELL: ShellState = { family: "unknown", name: null, ready: false };
 
-export const BEGIN_FN = "__mcp_b";
-export const END_FN = "__mcp_e";
+const BEGIN_FN = "__mcp_b";
+const END_FN = "__mcp_e";
 /** ksh only: eval inside a function, where mksh keeps a syntax error from aborting the line. */
 const RUN_FN = "__mcp_x";
 
@@ -129,10 +131,6 @@ export function cannotWrap(family: Family, command: string): string | undefined 
  */
 const PIECE = 900;
 
-function singleQuote(piece: string): string {
-  return `'${piece.replace(/'/g, `'\\''`)}'`;
-}
-
 /** Splits so that each piece, once single-quoted, stays near PIECE bytes; never inside a surrogate pair. */
 function pieces(text: string): string[] {
   const out: string[] = [];
@@ -183,7 +181,7 @@ function posixArg(command: string): string {
   const needsEscapes = CONTROL.test(command);
   const body = needsEscapes ? percentBEscape(command) : command;
   // Continuations always use LF: a CR from a "crlf" profile would end the line early.
-  const quoted = pieces(body).map(singleQuote).join("\\\n");
+  const quoted = pieces(body).map(shQuote).join("\\\n");
   return needsEscapes ? `"$(printf '%b' ${quoted})"` : quoted;
 }
 

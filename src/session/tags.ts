@@ -30,7 +30,7 @@ export type TagName = keyof typeof TAG;
 export type Tag = (typeof TAG)[TagName];
 
 /** Where the tags live: on the window (a session has one window with one pane). */
-export const TAG_SCOPE = "window";
+const TAG_SCOPE = "window";
 
 /** Each tag as a tmux format (`#{@ssh_mcp_lock}`), for list-panes, display-message, conditions. */
 export const TAG_FORMAT = Object.fromEntries(

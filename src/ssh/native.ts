@@ -1,4 +1,5 @@
 import type { Profile } from "../config/schema.js";
+import { shQuote } from "../tmux/command.js";
 
 /**
  * Builds the argv of the native bridge: `ssh -tt` with every choice from the profile spelled
@@ -16,10 +17,6 @@ export interface NativeArgvOptions {
 /** ssh splits -o values on whitespace and treats quotes specially: quote such values. */
 function optValue(value: string): string {
   return /[\s"'\\]/.test(value) ? `"${value.replace(/["\\]/g, "\\$&")}"` : value;
-}
-
-function shQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The options that decide trust and auth; the jump host gets the same ones. */

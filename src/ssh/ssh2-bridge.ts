@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import ssh2 from "ssh2";
 import type { Client, ClientChannel, ConnectConfig } from "ssh2";
+import { knownHostsName } from "./known-hosts.js";
 
 /**
  * The ssh2 bridge (`ssh-mcp bridge`): runs inside the tmux pane in place of `ssh -tt`, connects
@@ -66,9 +67,9 @@ function askSecret(prompt: string): Promise<string | undefined> {
   });
 }
 
+/** The host's known_hosts name, lowercased and without a trailing dot (as OpenSSH looks it up). */
 export function hostSpec(host: string, port: number): string {
-  const h = host.toLowerCase().replace(/\.$/, "");
-  return port === 22 ? h : `[${h}]:${port}`;
+  return knownHostsName(host.toLowerCase().replace(/\.$/, ""), port);
 }
 
 export function fingerprint(blob: Buffer): string {

@@ -23,6 +23,17 @@ import { NO_FIELDS, PANE_FORMAT, parsePaneRow, type PaneFields, type PaneInfo } 
  * caller's own pane fields (user options) and how failures reach it are options.
  */
 
+/**
+ * A copy of `env` without TMUX and TMUX_PANE: a tmux client started with them (from inside the
+ * user's own tmux, or from a process started there) talks to the user's tmux server.
+ */
+export function withoutTmuxEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  delete out.TMUX;
+  delete out.TMUX_PANE;
+  return out;
+}
+
 /** tmux refused a command or could not run: its stderr, the command's name, and the exit code. */
 export class TmuxError extends Error {
   constructor(
@@ -70,9 +81,7 @@ export class Tmux<T extends object = object> {
     readonly socket: string,
     opts: TmuxOptions<T> = {},
   ) {
-    const env = { ...(opts.env ?? process.env) };
-    delete env.TMUX;
-    delete env.TMUX_PANE;
+    const env = withoutTmuxEnv(opts.env ?? process.env);
     for (const name of opts.secretEnvNames ?? []) delete env[name];
     // tmux mangles non-ASCII text (send-keys, capture-pane) unless it runs in a UTF-8 locale.
     const locale = env.LC_ALL || env.LC_CTYPE || env.LANG || "";
@@ -264,9 +273,9 @@ export class Tmux<T extends object = object> {
       err instanceof TmuxError && /can't find|no server running/.test(err.stderr);
     if (this.control?.alive) {
       // Never if-shell over the control client: tmux 3.3a's server crashed when a control
-      // client went while a branch it had queued was pending (2 in 250 kill rounds; without
-      // if-shell, none). Check, then type: two lines on the open pipe, so the window between
-      // them is well under a millisecond (a lock set in it is honoured from the next input on).
+      // client went while a branch it had queued was pending (docs/architecture.md). Check,
+      // then type: two lines on the open pipe, so the window between them is well under a
+      // millisecond (a lock set in it is honoured from the next input on).
       let ok: string;
       try {
         ok = await this.fast([displayCommand(target, `#{pane_id}:${condition}`)], true);

@@ -95,7 +95,7 @@ export function fitsOneMessage(commands: TmuxCommand[]): boolean {
   return bytes <= 3_000 || (bytes <= 12_000 && commandString(commands).length <= 12_000);
 }
 
-/** Quotes one word for sh (for pipe-pane, whose command tmux hands to sh -c). */
+/** Quotes one word for sh (e.g. in pipe-pane's command, which tmux hands to sh -c). */
 export function shQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -13,8 +13,8 @@ import { commandString, type TmuxCommand } from "./command.js";
  * never destroyed with a client. An earlier design gave each server a session of its own with
  * `destroy-unattached`: when such a server was SIGKILLed, tmux 3.3a destroyed the session as
  * the client went, and now and then its whole server crashed with it, taking every SSH session
- * along (reproduced: 3 crashes in 60 kill rounds; the shared session: none in 250, see the
- * docs/architecture.md). Callers that list panes see it too: it carries none of their options.
+ * along (docs/architecture.md has the reproduction). Callers that list panes see it too: it
+ * carries none of their options.
  *
  * Protocol. A request is one or more command lines, then a sentinel `display-message -p` line
  * of our own. tmux runs the lines in order and answers each command with a `%begin`...`%end`

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { diagnoseProfile } from "../session/diagnose.js";
+import { secretEnvNames } from "../config/load.js";
+import { diagnoseProfile } from "../ssh/diagnose.js";
 import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
 import { defineSessionTool, defineTool, force, sessionId } from "./types.js";
 
@@ -69,7 +70,13 @@ export const sessionTools = [
       "Check a profile without connecting: key file (exists, type, encrypted), whether the passphrase/password variables are set (never their values), known_hosts status for the host, bridge, route and security mode. Use it when open_session fails.",
     inputSchema: z.object({ profile: z.string().min(1).max(128).describe("Profile name") }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => ({ diagnosis: await diagnoseProfile(manager, a.profile) }),
+    handler: async (a, { manager }) => ({
+      diagnosis: await diagnoseProfile(
+        manager.profile(a.profile),
+        manager.env,
+        secretEnvNames(manager.config),
+      ),
+    }),
   }),
   defineSessionTool({
     name: "reopen_session",

@@ -165,8 +165,8 @@ export function eachLine(
   }
   let buf: Buffer;
   try {
-    // Sized to the span (most transcripts are small; a fresh 1 MB each was most of the cost of
-    // adopting a hundred of them), from 16 kB up to 1 MB; it grows for a longer line.
+    // Sized to the span, from 16 kB up to 1 MB (most transcripts are small, and adoption reads
+    // every one: docs/performance.md); it grows for a longer line.
     const span = (to ?? fstatSync(fd).size) - from;
     buf = Buffer.allocUnsafe(Math.min(1024 * 1024, Math.max(16 * 1024, span)));
   } catch (err) {

@@ -45,8 +45,6 @@ import {
   type Span,
 } from "./redact-rules.js";
 
-export { MASK } from "./redact-rules.js";
-
 const KEY_BEGIN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/;
 const KEY_END = /-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/;
 const KEY_MARK = "[REDACTED PRIVATE KEY]";

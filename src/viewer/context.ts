@@ -81,7 +81,7 @@ export function pageToken(ctx: ViewerContext, req: object): string {
 /** Whether what the viewer shows of a session goes through the redactor (its profile's choice). */
 export function redacts(ctx: ViewerContext, id: string): boolean {
   const { opts } = ctx;
-  const s = opts.manager?.sessions.get(id);
+  const s = opts.manager?.known(id);
   if (s) return s.profile.security.redact_transcripts;
   const name = opts.store.files.get(id)?.meta.profile;
   const p =
@@ -98,6 +98,8 @@ export function sessionParam(
   reply: FastifyReply,
 ): string | undefined {
   const id = (req.params as { id?: string }).id ?? "";
+  // `void fail(...)`: the refusal is sent here, and the caller returns the reply itself (a
+  // FastifyReply is thenable, so it is marked as not awaited).
   if (!SESSION_ID_RE.test(id)) {
     void fail(reply, 400, "INVALID_ARGUMENT", "Invalid session id.");
     return undefined;

@@ -1,4 +1,5 @@
 import * as pty from "node-pty";
+import { withoutTmuxEnv } from "../tmux/client.js";
 
 /**
  * Live mode: the viewer mirrors the tmux pane itself by running `tmux attach -r` (read-only) in
@@ -19,8 +20,7 @@ export function attachReadOnly(
   env: NodeJS.ProcessEnv,
 ): LiveAttach {
   const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env))
-    if (v !== undefined && k !== "TMUX" && k !== "TMUX_PANE") childEnv[k] = v;
+  for (const [k, v] of Object.entries(withoutTmuxEnv(env))) if (v !== undefined) childEnv[k] = v;
   childEnv.TERM = "xterm-256color";
   const term = pty.spawn("tmux", ["-u", "-L", socket, "attach", "-r", "-t", `=${tmuxName}`], {
     name: "xterm-256color",

@@ -2,7 +2,7 @@
  * The viewer's two pages, as plain HTML built on the server (no build step). Everything shown
  * from a transcript is escaped; the session page renders the terminal with xterm.js.
  */
-export function esc(v: unknown): string {
+function esc(v: unknown): string {
   return String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

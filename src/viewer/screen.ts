@@ -70,8 +70,8 @@ interface Watch {
 /**
  * Shares one capture loop per session among its live pages. `capture` returns null when the
  * session has ended (its pages are closed) and throws on a failure worth trying again. Redacting
- * a screen and its history costs milliseconds (8 ms for 240 lines of 120 columns), so output
- * makes at most one capture per `settleMs`, and a pane that did not change is not redone.
+ * a screen and its history costs milliseconds (docs/performance.md), so output makes at most
+ * one capture per `settleMs`, and a pane that did not change is not redone.
  */
 export class PaneScreens {
   private readonly watched = new Map<string, Watch>();

@@ -22,9 +22,9 @@ import type { TranscriptEvent } from "../transcript/writer.js";
  *
  * Read when asked, not watched: a page or API call brings what it shows up to date (a readdir
  * and a stat per file), and only a session a client follows is watched (inotify on its file).
- * Watching every transcript (chokidar) re-read the directory on every append of every session:
- * with 16 MB of output streaming, that and indexing lines nobody looked at were a third of the
- * server's CPU, taken from the session's own tmux, ssh and tap on a small machine.
+ * Watching every transcript (chokidar) re-read the directory on every append of every session,
+ * and indexed lines nobody looked at: under heavy output that took CPU from the session's own
+ * tmux, ssh and tap (docs/performance.md).
  */
 export interface TranscriptFile {
   path: string;

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +17,9 @@ let sshd: SshdFixture;
 let dir: string;
 let notSsh: Server;
 let notSshPort: number;
+let silent: Server;
+let silentPort: number;
+const silentConns = new Set<Socket>();
 
 beforeAll(async () => {
   sshd = await startSshd();
@@ -24,10 +27,16 @@ beforeAll(async () => {
   notSsh = createServer((sock) => sock.end("HTTP/1.0 400 Bad Request\r\n\r\n"));
   await new Promise<void>((resolve) => notSsh.listen(0, "127.0.0.1", resolve));
   notSshPort = (notSsh.address() as { port: number }).port;
+  // Accepts connections and never says a word.
+  silent = createServer((sock) => silentConns.add(sock));
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  silentPort = (silent.address() as { port: number }).port;
 });
 
 afterAll(async () => {
   await new Promise((resolve) => notSsh.close(resolve));
+  for (const sock of silentConns) sock.destroy();
+  await new Promise((resolve) => silent.close(resolve));
   await sshd.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -99,6 +108,15 @@ describe("ssh-mcp doctor", () => {
     expect(existsSync(join(dir, `home-${n}`, ".local"))).toBe(false);
   });
 
+  it("a config/profiles.json in the working directory is no problem when the per-user file exists", async () => {
+    const checkout = join(dir, `checkout-both-${++n}`);
+    mkdirSync(join(checkout, "config"), { recursive: true });
+    writeFileSync(join(checkout, "config", "profiles.json"), JSON.stringify({ profiles: {} }));
+    const r = await doctor({ prod: profile() }, { cwd: checkout });
+    expect(r.out).not.toMatch(/is not read/);
+    expect(r.code, r.out).toBe(0);
+  });
+
   const broken: {
     name: string;
     profiles?: () => Record<string, Record<string, unknown>> | string;
@@ -168,6 +186,12 @@ describe("ssh-mcp doctor", () => {
       fix: "set SSH_MCP_LAB_PORT to a free port (e.g. SSH_MCP_LAB_PORT=2223)",
     },
     {
+      name: "the lab's port held by something that says nothing",
+      env: () => ({ SSH_MCP_LAB_PORT: String(silentPort) }),
+      fail: /lab: something listens on 127\.0\.0\.1:\d+ but does not greet as an SSH server/,
+      fix: "set SSH_MCP_LAB_PORT to a free port (e.g. SSH_MCP_LAB_PORT=2223)",
+    },
+    {
       name: "a runtime directory under a file",
       env: () => {
         const file = join(dir, `file-${++n}`);
@@ -186,7 +210,7 @@ describe("ssh-mcp doctor", () => {
         return checkout;
       },
       fail: /checkout-\d+\/config\/profiles\.json is not read: profiles are read from .*\.config\/ssh-mcp\/profiles\.json/,
-      fix: "mkdir -p {HOME}/.config/ssh-mcp && mv {CWD}/config/profiles.json {HOME}/.config/ssh-mcp/profiles.json  (or set SSH_MCP_CONFIG={CWD}/config/profiles.json)",
+      fix: "mkdir -p {HOME}/.config/ssh-mcp && mv -n {CWD}/config/profiles.json {HOME}/.config/ssh-mcp/profiles.json  (or set SSH_MCP_CONFIG={CWD}/config/profiles.json)",
     },
   ];
 

@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { homedir, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { expandPath, loadConfig } from "../../src/config/load.js";
@@ -241,6 +241,12 @@ describe("default file locations (per user, never per working directory)", () =>
     expect(runtimeDirFrom(undefined, env, "/cwd")).toBe("/cwd/rt");
     expect(configPathFrom("/abs/f.json", env, "/cwd")).toBe("/abs/f.json");
     expect(runtimeDirFrom("flag", env, "/cwd")).toBe("/cwd/flag");
+  });
+
+  it("a HOME that is not absolute is not used: the account's home directory is", () => {
+    const home = userInfo().homedir;
+    expect(runtimeDirFrom(undefined, { HOME: "rel/home" }, "/cwd")).toBe(join(home, ".local/state/ssh-mcp"));
+    expect(configPathFrom(undefined, { HOME: "" }, "/cwd")).toBe(join(home, ".config/ssh-mcp/profiles.json"));
   });
 
   it("the same defaults from any working directory", () => {

@@ -601,12 +601,14 @@ describe("live mode (a real socket, a stand-in tmux)", () => {
         return PANE + "\n";
       },
     };
+    const sessions = new Map([
+      [SID, session(SID)],
+      [SID2, session(SID2)],
+    ]);
     const manager = {
-      sessions: new Map([
-        [SID, session(SID)],
-        [SID2, session(SID2)],
-      ]),
-      deps: { tmux },
+      known: (id: string) => sessions.get(id),
+      all: () => [...sessions.values()],
+      tmux,
       info: () => undefined,
     } as unknown as SessionManager;
     live = buildViewerApp({

@@ -35,12 +35,11 @@ const history: FastifyPluginAsync<ViewerPluginOptions> = async (app, { ctx }) =>
   app.get("/sessions/:id", (req, reply) => {
     const id = sessionParam(ctx, req, reply);
     if (!id) return reply;
-    const live = (req.query as { live?: string }).live === "1" && Boolean(opts.manager?.sessions.get(id));
+    const live = (req.query as { live?: string }).live === "1" && Boolean(opts.manager?.known(id));
     // xterm.js writes <style> elements and style attributes: see contentSecurityPolicy().
     reply.header("content-security-policy", contentSecurityPolicy(true));
     // Under readonly/restricted the page types whole lines, each checked by the policy.
-    const guarded =
-      (opts.manager?.sessions.get(id)?.profile.security.mode ?? "unrestricted") !== "unrestricted";
+    const guarded = (opts.manager?.known(id)?.profile.security.mode ?? "unrestricted") !== "unrestricted";
     return reply.type("text/html").send(sessionPage(id, pageToken(ctx, req), live, guarded));
   });
 
@@ -68,7 +67,7 @@ function rows(ctx: ViewerContext): SessionRow[] {
     });
   }
   // Live state from the manager wins over what the transcript says.
-  for (const s of opts.manager?.sessions.values() ?? []) {
+  for (const s of opts.manager?.all() ?? []) {
     const info = opts.manager?.info(s);
     const row = byId.get(s.id);
     if (info && row)

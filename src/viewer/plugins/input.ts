@@ -1,9 +1,16 @@
-import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { SshMcpError } from "../../errors.js";
 import { humanLock } from "../../session/locks.js";
+import type { SessionHost } from "../../session/host.js";
 import { typeAsHuman } from "../../session/operations.js";
-import { fail, operatorOnly, sessionParam, type ViewerPluginOptions } from "../context.js";
+import {
+  fail,
+  operatorOnly,
+  sessionParam,
+  type ViewerContext,
+  type ViewerPluginOptions,
+} from "../context.js";
 
 const inputBody = z.object({ data: z.string().min(1).max(16_384) }).strict();
 const lockBody = z
@@ -17,35 +24,51 @@ const lockBody = z
  */
 const input: FastifyPluginAsync<ViewerPluginOptions> = async (app, { ctx }) => {
   app.post("/api/sessions/:id/lock", async (req, reply) => {
-    const id = sessionParam(ctx, req, reply);
-    if (!id) return reply;
-    const mgr = ctx.opts.manager;
-    if (!mgr) return fail(reply, 409, "READ_ONLY", "This is a history viewer: no input.");
-    if (operatorOnly(ctx, req, reply)) return reply;
-    const body = lockBody.safeParse(req.body);
-    if (!body.success)
-      return fail(reply, 400, "INVALID_ARGUMENT", "Body must be {action: acquire|release, ttl?}.");
-    return { ok: true, ...(await humanLock(mgr, id, body.data.action, body.data.ttl)) };
+    const r = operatorRequest(ctx, req, reply, lockBody, "Body must be {action: acquire|release, ttl?}.");
+    if (!r) return reply;
+    return { ok: true, ...(await humanLock(r.mgr, r.id, r.body.action, r.body.ttl)) };
   });
 
   // Typing from the page: only while the human holds the input lock; recorded as actor human.
   app.post("/api/sessions/:id/input", async (req, reply) => {
-    const id = sessionParam(ctx, req, reply);
-    if (!id) return reply;
-    const mgr = ctx.opts.manager;
-    if (!mgr) return fail(reply, 409, "READ_ONLY", "This is a history viewer: no input.");
-    if (operatorOnly(ctx, req, reply)) return reply;
-    const body = inputBody.safeParse(req.body);
-    if (!body.success)
-      return fail(reply, 400, "INVALID_ARGUMENT", "Body must be {data: string} (1-16384 chars).");
+    const r = operatorRequest(ctx, req, reply, inputBody, "Body must be {data: string} (1-16384 chars).");
+    if (!r) return reply;
     try {
-      return { ok: true, sent: await typeAsHuman(mgr, id, body.data.data) };
+      return { ok: true, sent: await typeAsHuman(r.mgr, r.id, r.body.data) };
     } catch (err) {
       return refused(reply, err);
     }
   });
 };
 export default input;
+
+/**
+ * What both routes check, in this order: a known session, a live server (a history viewer takes
+ * no input: 409 READ_ONLY), the operator's token, and a body of the route's shape (else 400 with
+ * `usage`). Undefined when refused, the refusal sent (`void`: the route returns the reply).
+ */
+function operatorRequest<T>(
+  ctx: ViewerContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  schema: z.ZodType<T>,
+  usage: string,
+): { id: string; mgr: SessionHost; body: T } | undefined {
+  const id = sessionParam(ctx, req, reply);
+  if (!id) return undefined;
+  const mgr = ctx.opts.manager;
+  if (!mgr) {
+    void fail(reply, 409, "READ_ONLY", "This is a history viewer: no input.");
+    return undefined;
+  }
+  if (operatorOnly(ctx, req, reply)) return undefined;
+  const body = schema.safeParse(req.body);
+  if (!body.success) {
+    void fail(reply, 400, "INVALID_ARGUMENT", usage);
+    return undefined;
+  }
+  return { id, mgr, body: body.data };
+}
 
 /**
  * A refusal of the human's typing: the policy's is 403 POLICY_BLOCKED; the rest (INPUT_LOCKED,

@@ -28,7 +28,7 @@ const live: FastifyPluginAsync<ViewerPluginOptions> = async (app, { ctx }) => {
     const id = sessionParam(ctx, req, reply);
     if (!id) return reply;
     const mgr = ctx.opts.manager;
-    const s = mgr?.sessions.get(id);
+    const s = mgr?.known(id);
     if (!mgr || !s || s.status !== "open")
       return fail(reply, 409, "SESSION_CLOSED", "No live terminal for this session.");
     const slot = limiter.acquire(id);
@@ -41,7 +41,7 @@ const live: FastifyPluginAsync<ViewerPluginOptions> = async (app, { ctx }) => {
     });
     let info;
     try {
-      info = await mgr.deps.tmux.paneInfo(s.paneId);
+      info = await mgr.tmux.paneInfo(s.paneId);
     } catch (err) {
       slot.release();
       throw err;
@@ -68,9 +68,9 @@ function overCap(scope: "session" | "total", limit: number): string {
 function paneScreens(ctx: ViewerContext): PaneScreens {
   const { opts } = ctx;
   return new PaneScreens(async (id) => {
-    const s = opts.manager?.sessions.get(id);
+    const s = opts.manager?.known(id);
     if (!opts.manager || !s || s.status !== "open") return null;
-    const tmux = opts.manager.deps.tmux;
+    const tmux = opts.manager.tmux;
     const info = await tmux.paneInfo(s.paneId);
     if (!info || info.dead) return null;
     const raw = await tmux.capture(s.paneId, { start: -LOOKBACK, ansi: true });
@@ -124,7 +124,7 @@ function streamAttach(
 ): void {
   const env = { ...(ctx.opts.env ?? {}) };
   for (const name of ctx.opts.secretEnvNames ?? []) delete env[name];
-  const attach = attachReadOnly(mgr.deps.tmux.socket, s.tmuxName, size.cols, size.rows, env);
+  const attach = attachReadOnly(mgr.tmux.socket, s.tmuxName, size.cols, size.rows, env);
   attach.onData((d) => res.write(`data: ${Buffer.from(d, "utf8").toString("base64")}\n\n`));
   attach.onExit(() => res.end());
   req.raw.on("close", () => attach.close());

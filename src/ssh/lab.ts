@@ -13,7 +13,9 @@ import type { Logger } from "../log.js";
  * greets with its own SSH identification. Another SSH server on that port is reported, never
  * trusted.
  */
-const LAB_MAIN = fileURLToPath(new URL("../lab/main.js", import.meta.url));
+
+/** The lab server's entry point (built from lab/ into dist/lab/). */
+export const LAB_MAIN = fileURLToPath(new URL("../lab/main.js", import.meta.url));
 const LAB_IDENT = "ssh-mcp-lab";
 
 /** The SSH identification line of whatever listens on host:port, or undefined if nothing does. */
@@ -25,7 +27,8 @@ export function sshBanner(host: string, port: number, timeoutMs = 1500): Promise
       sock.destroy();
       resolve(v);
     };
-    sock.setTimeout(timeoutMs, () => done(undefined));
+    // Connected but silent: something listens there (an empty banner), not nothing.
+    sock.setTimeout(timeoutMs, () => done(sock.connecting ? undefined : data.trim()));
     sock.on("data", (d: Buffer) => {
       data += d.toString("latin1");
       const nl = data.indexOf("\n");
@@ -52,11 +55,17 @@ function ownLab(lab: LabRef): boolean {
 
 /** What listens on the lab's port: nothing, this runtime directory's lab, or something else. */
 export type LabPortState =
-  { kind: "free" } | { kind: "ours" } | { kind: "other-lab" } | { kind: "other-ssh"; banner: string };
+  | { kind: "free" }
+  | { kind: "ours" }
+  | { kind: "other-lab" }
+  | { kind: "other-ssh"; banner: string }
+  /** Something accepts connections there but says nothing (yet: the lab itself while it starts). */
+  | { kind: "silent" };
 
 export async function labPortState(lab: LabRef): Promise<LabPortState> {
   const banner = await sshBanner(lab.host, lab.port);
   if (banner === undefined) return { kind: "free" };
+  if (banner === "") return { kind: "silent" };
   if (!banner.includes(LAB_IDENT)) return { kind: "other-ssh", banner };
   // It must be OUR lab (this runtime directory): another checkout's lab has other keys.
   return ownLab(lab) ? { kind: "ours" } : { kind: "other-lab" };

@@ -2,8 +2,10 @@ import type { Profile } from "../config/schema.js";
 import { shQuote, type TmuxCommand } from "../tmux/command.js";
 
 /**
- * How a session's pane is made: the bridge command line and the one tmux invocation that
- * creates, tags and taps the pane. Pure functions, unit-tested.
+ * The process a session's pane runs, from start to exit: the bridge's command line under its
+ * exit-reporting wrapper, the one tmux invocation that creates, tags and taps the pane, what
+ * the pane says when the bridge exits (bridgeExit), and ssh's own prompts on its screen. Pure
+ * functions, unit-tested. (Not the bridges themselves: those are src/ssh/.)
  */
 
 /**
@@ -47,19 +49,18 @@ export interface PaneSpec {
 }
 
 /**
- * Scrollback tmux keeps per pane: tmux's default. The transcript keeps everything. With 50000,
- * tmux's array of history lines outgrew malloc's mmap threshold and was moved with mremap
- * every ~100 lines of output: `seq 1 2000000` cost the tmux server (shared by every session)
- * 1.1-1.6 s of CPU instead of 0.65-0.9 s, and 0.4-0.7 s of wall time.
+ * Scrollback tmux keeps per pane: tmux's default. The transcript keeps everything; a longer
+ * history makes the tmux server, which every session shares, move its array of lines in memory
+ * again and again on long output (docs/performance.md).
  */
-export const HISTORY_LINES = 2000;
+const HISTORY_LINES = 2000;
 
-/** The tmux commands (one invocation) that create, tag and tap a session's pane. */
 /** The pipe-pane command that runs the recorder (`exec`: its pid is the recorder's). */
 export function tapCommandLine(tapArgv: string[]): string {
   return tmuxFormatEscape(`exec ${tapArgv.map(shQuote).join(" ")}`);
 }
 
+/** The tmux commands (one invocation) that create, tag and tap a session's pane. */
 export function paneCommands(spec: PaneSpec): TmuxCommand[] {
   const target = `=${spec.id}:`;
   const tapCmd = tapCommandLine(spec.tapArgv);

@@ -9,7 +9,7 @@ import {
   sshPromptOnScreen,
   tmuxFormatEscape,
   type PaneSpec,
-} from "../../src/session/bridge.js";
+} from "../../src/session/pane-process.js";
 
 interface Run {
   stdout: string;

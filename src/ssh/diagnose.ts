@@ -2,9 +2,8 @@ import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { secretEnvNames } from "../config/load.js";
 import type { Profile } from "../config/schema.js";
-import type { SessionManager } from "./manager.js";
+import { knownHostsName } from "./known-hosts.js";
 
 function run(cmd: string, args: string[], secretNames: string[]): Promise<{ ok: boolean; out: string }> {
   // ssh-keygen gets the server's environment without the secrets in it.
@@ -52,7 +51,7 @@ async function knownHostsReport(p: Profile, secrets: string[]): Promise<Record<s
   const file = p.known_hosts_file ?? join(homedir(), ".ssh", "known_hosts");
   if (p.ssh_config_host) return { file, status: "decided by ~/.ssh/config alias" };
   if (!existsSync(file)) return { file, status: "file missing" };
-  const hostSpec = p.port === 22 ? p.host : `[${p.host}]:${p.port}`;
+  const hostSpec = knownHostsName(p.host, p.port);
   const found = await run("ssh-keygen", ["-F", hostSpec, "-f", file], secrets);
   return {
     file,
@@ -68,12 +67,10 @@ async function knownHostsReport(p: Profile, secrets: string[]): Promise<Record<s
 
 /**
  * diagnose_profile: everything that can be checked about a profile without connecting. Secrets
- * are reported as set or not set, never their value or length.
+ * are reported as set or not set (in `env`, the server's environment), never their value or
+ * length; `secrets` (the configured secret variables) are kept from ssh-keygen.
  */
-export async function diagnoseProfile(mgr: SessionManager, name: string) {
-  const p = mgr.profile(name);
-  const env = mgr.deps.env;
-  const secrets = secretEnvNames(mgr.config);
+export async function diagnoseProfile(p: Profile, env: NodeJS.ProcessEnv, secrets: string[]) {
   const key = p.key_filename ? await keyReport(p.key_filename, secrets) : null;
   const secret = (envName: string | undefined) =>
     envName ? { name: envName, set: Boolean(env[envName]) } : null;
