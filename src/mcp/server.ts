@@ -1,11 +1,19 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Protocol } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import { ListToolsRequestSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import {
+  ListToolsRequestSchema,
+  type CallToolResult,
+  type ElicitRequestFormParams,
+  type ElicitRequestURLParams,
+  type ServerNotification,
+  type ServerRequest,
+} from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { errorMessage, SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { ToolContext, ToolDef } from "../tools/types.js";
+import type { Elicitation, ToolCall, ToolContext, ToolDef } from "../tools/types.js";
 
 /**
  * The only module that imports the MCP SDK. Tools are listed and called through our own
@@ -60,7 +68,8 @@ export interface McpServerOptions {
   name: string;
   version: string;
   tools: ToolDef[];
-  context: ToolContext;
+  /** What every call shares; each call adds its own `call` (progress, elicitation, cancel). */
+  context: Omit<ToolContext, "call">;
   logger: Logger;
 }
 
@@ -97,16 +106,67 @@ function registerToolCall(mcp: McpServer, opts: McpServerOptions): void {
   Protocol.prototype.setRequestHandler.call(
     mcp.server,
     LooseCallToolRequest,
-    async (req): Promise<CallToolResult> => {
+    async (req, extra): Promise<CallToolResult> => {
       const tool = byName.get(req.params.name);
       if (!tool) {
         return invalidArgument(
           `Unknown tool '${req.params.name}'. Available: ${[...byName.keys()].join(", ")}.`,
         );
       }
-      return callTool(tool, req.params.arguments, opts);
+      return callTool(
+        tool,
+        req.params.arguments,
+        { ...opts.context, call: toolCall(mcp, extra) },
+        opts.logger,
+      );
     },
   );
+}
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/** The call's link to its client, from the SDK's request context: progress, elicitation, cancel. */
+function toolCall(mcp: McpServer, extra: Extra): ToolCall {
+  const token = extra._meta?.progressToken;
+  const caps = mcp.server.getClientCapabilities()?.elicitation;
+  return {
+    progress:
+      token === undefined
+        ? undefined
+        : (progress, message) => {
+            // A lost notification is only a missed update: never fail the call for it.
+            extra
+              .sendNotification({
+                method: "notifications/progress",
+                params: { progressToken: token, progress, message },
+              })
+              .catch(() => undefined);
+          },
+    elicitation: { form: Boolean(caps && (caps.form || !caps.url)), url: Boolean(caps?.url) },
+    elicit: (e, timeoutMs) =>
+      mcp.server.elicitInput(elicitParams(e), {
+        relatedRequestId: extra.requestId,
+        signal: extra.signal,
+        timeout: timeoutMs,
+      }),
+    elicitationDone: (id) =>
+      mcp.server.createElicitationCompletionNotifier(id, { relatedRequestId: extra.requestId })(),
+    signal: extra.signal,
+  };
+}
+
+function elicitParams(e: Elicitation): ElicitRequestFormParams | ElicitRequestURLParams {
+  if (e.mode === "url")
+    return { mode: "url", message: e.message, url: e.url, elicitationId: e.elicitationId };
+  return {
+    mode: "form",
+    message: e.message,
+    requestedSchema: {
+      type: "object",
+      properties: e.fields,
+      ...(e.required ? { required: e.required } : {}),
+    },
+  };
 }
 
 function invalidArgument(message: string): CallToolResult {
@@ -114,7 +174,12 @@ function invalidArgument(message: string): CallToolResult {
 }
 
 /** Checks a call's arguments against the tool's schema, then runs it. */
-async function callTool(tool: ToolDef, args: unknown, opts: McpServerOptions): Promise<CallToolResult> {
+async function callTool(
+  tool: ToolDef,
+  args: unknown,
+  ctx: ToolContext,
+  logger: Logger,
+): Promise<CallToolResult> {
   // `arguments: null` (or absent) is an empty argument list: its fields are checked as such.
   const parsed = tool.inputSchema.safeParse(args ?? {});
   if (args !== undefined && args !== null && typeof args !== "object") {
@@ -123,22 +188,23 @@ async function callTool(tool: ToolDef, args: unknown, opts: McpServerOptions): P
   if (!parsed.success) {
     return invalidArgument(`Invalid arguments for ${tool.name}: ${describeZodError(parsed.error)}.`);
   }
-  return runLogged(tool, parsed.data, opts);
+  return runLogged(tool, parsed.data, ctx, logger);
 }
 
 /** Runs a tool and logs how it went: an SshMcpError is an expected failure, anything else gets its stack. */
 async function runLogged(
   tool: ToolDef,
   args: z.infer<ToolDef["inputSchema"]>,
-  opts: McpServerOptions,
+  ctx: ToolContext,
+  logger: Logger,
 ): Promise<CallToolResult> {
   const started = Date.now();
   try {
-    const result = await tool.handler(args, opts.context);
-    opts.logger.debug("tool ok", { tool: tool.name, ms: Date.now() - started });
+    const result = await tool.handler(args, ctx);
+    logger.debug("tool ok", { tool: tool.name, ms: Date.now() - started });
     return toolResult({ ok: true, ...result });
   } catch (err) {
-    opts.logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
+    logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
       tool: tool.name,
       error: errorMessage(err),
       ...(err instanceof SshMcpError

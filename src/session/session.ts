@@ -171,6 +171,12 @@ export class Session {
     for (const w of [...this.waiters]) w();
   }
 
+  /** Calls `fn` on every output chunk or state change until the returned function is called. */
+  watch(fn: () => void): () => void {
+    this.waiters.add(fn);
+    return () => this.waiters.delete(fn);
+  }
+
   /**
    * Resolves with the first non-undefined value of `check`, re-evaluated on every output chunk
    * or state change and at least every `pollMs`; undefined once `timeoutMs` has passed.

@@ -6,7 +6,52 @@ import type { SessionManager } from "../session/manager.js";
 export interface ToolContext {
   manager: SessionManager;
   serverMeta: () => Record<string, unknown>;
+  /** This call's link to the client (progress, elicitation, cancellation); mcp/ fills it per call. */
+  call: ToolCall;
 }
+
+/**
+ * What one tools/call may ask of the client that made it, in our own terms (the SDK stays in
+ * src/mcp/). Nothing here is kept between calls: no hidden per-connection state.
+ */
+export interface ToolCall {
+  /**
+   * notifications/progress for this call: undefined when the call carried no progressToken.
+   * `progress` must grow from one notification to the next (elapsed seconds do).
+   */
+  progress: ((progress: number, message: string) => void) | undefined;
+  /** The elicitation modes the client declared (form: a small form; url: open a page). */
+  elicitation: { form: boolean; url: boolean };
+  /** Asks the client's human; rejects when the client cannot or the call was cancelled. */
+  elicit: (e: Elicitation, timeoutMs: number) => Promise<ElicitAnswer>;
+  /** Tells the client a URL elicitation is complete (the page was used). */
+  elicitationDone: (elicitationId: string) => Promise<void>;
+  /** Aborted when the client cancels the call. */
+  signal: AbortSignal;
+}
+
+/** A form field: a yes/no or a short text. */
+export type ElicitField =
+  | { type: "boolean"; title?: string; description?: string; default?: boolean }
+  | { type: "string"; title?: string; description?: string; maxLength?: number };
+
+export type Elicitation =
+  | { mode: "form"; message: string; fields: Record<string, ElicitField>; required?: string[] }
+  | { mode: "url"; message: string; url: string; elicitationId: string };
+
+export interface ElicitAnswer {
+  action: "accept" | "decline" | "cancel";
+  content?: Record<string, unknown>;
+}
+
+/** A call with no client behind it (tests of handlers, internal callers): no progress, no human. */
+export const NO_CALL: ToolCall = {
+  progress: undefined,
+  elicitation: { form: false, url: false },
+  elicit: () => Promise.reject(new Error("no MCP client to ask")),
+  elicitationDone: () => Promise.resolve(),
+  signal: new AbortController().signal,
+};
 
 export interface ToolAnnotations {
   title?: string;
