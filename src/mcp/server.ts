@@ -142,7 +142,8 @@ function toolCall(mcp: McpServer, extra: Extra): ToolCall {
               })
               .catch(() => undefined);
           },
-    elicitation: { form: Boolean(caps && (caps.form || !caps.url)), url: Boolean(caps?.url) },
+    // The SDK reads a bare `elicitation: {}` as form support (the protocol's older shape).
+    elicitation: { form: Boolean(caps?.form), url: Boolean(caps?.url) },
     elicit: (e, timeoutMs) =>
       mcp.server.elicitInput(elicitParams(e), {
         relatedRequestId: extra.requestId,
