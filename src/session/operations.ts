@@ -807,6 +807,72 @@ export async function sendText(
   }
 }
 
+/** A secret to type at a password prompt (send_secret, ask_human_secret). */
+export interface SecretTyping extends AccessOptions {
+  /** The value: never recorded, returned, logged or put in any argv (pasted through tmux's stdin). */
+  value: string;
+  /** What the transcript records instead of the value, e.g. `[SECRET:sudo]`. */
+  shown: string;
+  tool: string;
+  actor: "agent" | "human";
+  /** The prompt must also match this (a profile secret's `prompt`). */
+  prompt?: RegExp;
+  /** Enter after the value (default true). */
+  enter?: boolean;
+}
+
+/**
+ * Where a secret may be typed: the screen's last line is a password prompt (no-echo by its words:
+ * `Password:`, `[sudo] password for x:`, a passphrase, a PIN), matching `prompt` when given, the
+ * cursor on that line right after it, and no input since the prompt was printed (nothing queued
+ * that the no-echo prompt hides). Returns why not, or undefined when it may be typed.
+ */
+export function secretPromptRefusal(s: Session, prompt?: RegExp): string | undefined {
+  if (s.status !== "open") return `the session is ${s.status}`;
+  const sc = s.screen();
+  if (sc.kind !== "password")
+    return `the screen shows no password prompt (last line: ${JSON.stringify(redactText(sc.line).slice(-120))})`;
+  if (prompt && !prompt.test(sc.line))
+    return `the password prompt ${JSON.stringify(redactText(sc.line).slice(-120))} does not match this secret's prompt /${prompt.source}/`;
+  if ((sc.cursor ?? "").trimEnd() !== sc.line.trimEnd())
+    return "the cursor is not right after the password prompt";
+  if (s.lastInputAt >= s.stream.lastRecvAt)
+    return "input was typed after the prompt appeared (it may already hold an answer)";
+  return undefined;
+}
+
+/**
+ * Types a secret at the password prompt on screen (send_secret, ask_human_secret), on a session
+ * granted "send": the full check (never the fast path), the profile's policy (a secret only at
+ * a password prompt), then, alone on the session (Session.exclusive) and only if the prompt is
+ * still there, a `send` event with `shown` (never the value), the value pasted through tmux's
+ * stdin (load-buffer) and Enter. Refuses with NO_PASSWORD_PROMPT and types nothing otherwise.
+ */
+export async function typeSecret(host: SessionHost, target: SendTarget, o: SecretTyping): Promise<void> {
+  const { session: s } = await fullCheck(host, target, o);
+  const refuse = (why: string): never => {
+    throw new SshMcpError(
+      "NO_PASSWORD_PROMPT",
+      `Nothing was typed: ${why}. Run the command that asks (e.g. sudo) first; get_screen shows the prompt, then call again.`,
+      { screen: redactText(s.screen().line).slice(-200) },
+    );
+  };
+  const early = secretPromptRefusal(s, o.prompt);
+  if (early) refuse(early);
+  if (s.profile.security.mode !== "unrestricted") await shellParserReady();
+  enforce(s, o.tool, checkText(s.profile, o.value, true, inputContext(s), o.enter ?? true), o.shown);
+  const enter = (o.enter ?? true) ? enterOf(s) : "";
+  await s.exclusive(async () => {
+    // Checked again alone on the session: the screen may have changed while we waited.
+    const late = secretPromptRefusal(s, o.prompt);
+    if (late) refuse(late);
+    s.writer.mustWrite("send", { tool: o.tool, text: o.shown, actor: o.actor, sensitive: true });
+    s.otherInput("typed", undefined);
+    await host.tmux.pasteText(s.paneId, o.value);
+    if (enter) await host.tmux.sendLiteral(s.paneId, enter);
+  });
+}
+
 /** Text typed by send_text: where its output starts (pinned in the stream until released). */
 interface Typed {
   start: number;
