@@ -14,6 +14,7 @@ import { z } from "zod";
 import { errorMessage, SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Elicitation, ToolCall, ToolContext, ToolDef } from "../tools/types.js";
+import { registerResources, sessionLinks } from "./resources.js";
 
 /**
  * The only module that imports the MCP SDK. Tools are listed and called through our own
@@ -27,6 +28,15 @@ export function toolResult(payload: Record<string, unknown>, isError = false): C
     structuredContent: payload,
     ...(isError ? { isError: true } : {}),
   };
+}
+
+/**
+ * A result with the resource_link items of the session it is about (the tool's `links`), after
+ * the text item: the text stays first and equal to the structured content.
+ */
+function withLinks(result: CallToolResult, sessionId: string | undefined): CallToolResult {
+  if (sessionId === undefined) return result;
+  return { ...result, content: [...result.content, ...sessionLinks(sessionId)] };
 }
 
 export function errorResult(err: unknown): CallToolResult {
@@ -79,10 +89,14 @@ const INSTRUCTIONS =
 export function createMcpServer(opts: McpServerOptions): McpServer {
   const mcp = new McpServer(
     { name: opts.name, version: opts.version },
-    { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
+    {
+      capabilities: { tools: {}, resources: { subscribe: true, listChanged: true } },
+      instructions: INSTRUCTIONS,
+    },
   );
   registerToolList(mcp, opts.tools);
   registerToolCall(mcp, opts);
+  registerResources(mcp, opts.context.manager, opts.logger);
   return mcp;
 }
 
@@ -203,7 +217,7 @@ async function runLogged(
   try {
     const result = await tool.handler(args, ctx);
     logger.debug("tool ok", { tool: tool.name, ms: Date.now() - started });
-    return toolResult({ ok: true, ...result });
+    return withLinks(toolResult({ ok: true, ...result }), tool.links?.(args, result));
   } catch (err) {
     logger[err instanceof SshMcpError ? "info" : "error"]("tool failed", {
       tool: tool.name,

@@ -56,6 +56,8 @@ export class SessionManager implements SessionHost {
   private recorderTimer: NodeJS.Timeout | undefined;
   /** sendChecked's condition (built once: the instance id never changes). */
   private sendCondition: string | undefined;
+  /** Followers of sessions coming and going (watchSessions). */
+  private readonly sessionWatchers = new Set<() => void>();
 
   /** Resolves once start-up adoption is done; tools wait for it. */
   ready: Promise<void> = Promise.resolve();
@@ -101,11 +103,26 @@ export class SessionManager implements SessionHost {
 
   register(s: Session): void {
     this.table.set(s.id, s);
+    this.sessionsChanged();
   }
 
   forget(s: Session): void {
     this.table.delete(s.id);
     this.releaseResources(s);
+    this.sessionsChanged();
+  }
+
+  /**
+   * Calls `fn` whenever a session starts or stops being held, or its status changes (MCP
+   * resource lists follow this), until the returned function is called.
+   */
+  watchSessions(fn: () => void): () => void {
+    this.sessionWatchers.add(fn);
+    return () => this.sessionWatchers.delete(fn);
+  }
+
+  private sessionsChanged(): void {
+    for (const fn of [...this.sessionWatchers]) fn();
   }
 
   startHealthMonitor(): void {
@@ -475,6 +492,7 @@ export class SessionManager implements SessionHost {
       // Nothing more will come from a dead pane: release its watcher, timer and descriptors.
       this.releaseResources(session);
     }
+    this.sessionsChanged();
   }
 
   private async checkHealth(seen?: PaneRow[]): Promise<void> {

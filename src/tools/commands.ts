@@ -25,6 +25,7 @@ export const commandTools = [
     }),
     annotations: { openWorldHint: true },
     access: "send",
+    links: (a) => a.session_id,
     handler: async (a, target, { manager }) => ({
       ...(await executeCommand(manager, target, {
         command: a.command,

@@ -32,6 +32,7 @@ export const sessionTools = [
         .describe("What this session is for, e.g. 'payment-log-check'"),
     }),
     annotations: { openWorldHint: true },
+    links: (_a, r) => newSessionId(r),
     handler: async (args, { manager }) => {
       const s = await manager.open(args.profile, args.owner_label ?? null);
       const info = manager.info(s);
@@ -87,6 +88,7 @@ export const sessionTools = [
     annotations: { openWorldHint: true },
     // The old session must be one that may be closed: refused before any login.
     access: "close",
+    links: (_a, r) => newSessionId(r),
     handler: async (args, old, { manager }) => {
       const { session, previous } = await manager.reopen(old, args.force);
       const info = manager.info(session);
@@ -137,3 +139,8 @@ export const sessionTools = [
     handler: async (_a, s, { manager }) => ({ lock: await lockStatus(manager, s) }),
   }),
 ];
+
+/** The session a result opened (open_session, reopen_session): its resources are linked. */
+function newSessionId(result: Record<string, unknown>): string | undefined {
+  return (result.session as { session_id?: string } | undefined)?.session_id;
+}

@@ -90,6 +90,7 @@ export const terminalTools = [
     }),
     annotations: { readOnlyHint: true },
     access: "observe",
+    links: (a) => a.session_id,
     handler: async (a, s, { manager }) => getScreen(manager, s, a.lines, a.ansi),
   }),
   defineSessionTool({
@@ -109,6 +110,7 @@ export const terminalTools = [
     }),
     annotations: { readOnlyHint: true },
     access: "observe",
+    links: (a) => a.session_id,
     handler: async (a, s) => getTranscript(s, a.tail),
   }),
 ];

@@ -68,6 +68,11 @@ export interface ToolDef<S extends z.ZodObject = z.ZodObject> {
   inputSchema: S;
   annotations: ToolAnnotations;
   handler: (args: z.infer<S>, ctx: ToolContext) => Promise<Record<string, unknown>>;
+  /**
+   * The session a successful result is about: the result then links that session's transcript
+   * and screen resources (resource_link items, docs/tools.md "Resources").
+   */
+  links?: (args: z.infer<S>, result: Record<string, unknown>) => string | undefined;
 }
 
 export function defineTool<S extends z.ZodObject>(def: ToolDef<S>): ToolDef {

@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from "node:fs";
+import { SshMcpError } from "../errors.js";
 import type { TranscriptEvent } from "./writer.js";
 
 /**
@@ -213,4 +214,78 @@ export function recvText(path: string, from: number, to: number): string {
     if (typeof ev?.text === "string") parts.push(ev.text);
   });
   return parts.join("");
+}
+
+/** One page of a transcript's events, read forward from a line start (readEventsPage). */
+export interface EventsPage {
+  events: TranscriptEvent[];
+  /** Byte offset of the first line not in this page: the `offset` of the next page. */
+  next_offset: number;
+  /** True when the page reached the end of what is written (a line still being written excluded). */
+  end: boolean;
+  /** Lines in the page's span that are not JSON (torn by a failed write): skipped, and counted. */
+  skipped_lines: number;
+}
+
+/**
+ * Up to `limit` whole events from byte `offset`, stopping before a line that would take the page
+ * past `maxBytes` (a page always holds at least one line). `offset` must be 0 or just past a
+ * newline, as every `next_offset` is: anything else is refused with the reason, so pages never
+ * overlap or leave a gap. A last line without its newline (being written) is left for later.
+ */
+export function readEventsPage(path: string, offset: number, limit: number, maxBytes: number): EventsPage {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    // No transcript (yet, or removed by retention): nothing to read, as tailEvents.
+    return { events: [], next_offset: offset, end: true, skipped_lines: 0 };
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (offset > size || (offset > 0 && !precededByNewline(fd, offset))) {
+      throw new SshMcpError(
+        "INVALID_ARGUMENT",
+        `offset ${offset} is ${offset > size ? `past the end of the transcript (${size} bytes)` : "not the start of a transcript line"}. Start at 0, or pass the next_offset of the page before.`,
+      );
+    }
+    const page: EventsPage = { events: [], next_offset: offset, end: false, skipped_lines: 0 };
+    let lines = 0;
+    let bytes = 0;
+    const take = (line: Buffer, _start: number, lineEnd: number): void => {
+      if (lines >= limit || (lines > 0 && bytes + line.length + 1 > maxBytes)) return;
+      lines++;
+      bytes += line.length + 1;
+      const ev = parseLine(line.toString("utf8"));
+      if (ev.length) page.events.push(...ev);
+      else page.skipped_lines++;
+      page.next_offset = lineEnd;
+    };
+    // Only the bytes a page can hold are read; a first line longer than that is read whole.
+    const window = Math.min(size, offset + maxBytes);
+    eachLine(path, offset, window, take);
+    if (lines === 0 && window < size) eachLine(path, offset, size, take);
+    page.end = page.next_offset >= lastNewlineBefore(fd, size);
+    return page;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function precededByNewline(fd: number, offset: number): boolean {
+  const b = Buffer.alloc(1);
+  return readSync(fd, b, 0, 1, offset - 1) === 1 && b[0] === 10;
+}
+
+/** The offset just past the file's last newline (0 when there is none), reading back from `size`. */
+function lastNewlineBefore(fd: number, size: number): number {
+  const b = Buffer.allocUnsafe(64 * 1024);
+  for (let pos = size; pos > 0;) {
+    const len = Math.min(b.length, pos);
+    pos -= len;
+    readSync(fd, b, 0, len, pos);
+    const i = b.subarray(0, len).lastIndexOf(10);
+    if (i !== -1) return pos + i + 1;
+  }
+  return 0;
 }
