@@ -7,7 +7,7 @@ import {
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "../support/harness.js";
+import { connectClient, startHarness, type Harness } from "../support/harness.js";
 import { pollUntil } from "../support/poll.js";
 import { SECRETS } from "../support/secrets-corpus.js";
 
@@ -219,6 +219,21 @@ describe("resources", () => {
     await h.call("close_session", { session_id: otherId });
   });
 
+  it("coalesces updates: at most one per URI per half second, however many chunks come", async () => {
+    const uri = screenUri(sid);
+    await h.client.subscribeResource({ uri });
+    updated.length = 0;
+    const started = Date.now();
+    // 40 lines printed one by one: 40 chunks of output, each a change of the screen.
+    await run("for i in $(seq 1 40); do echo tick-$i; sleep 0.05; done");
+    await h.client.unsubscribeResource({ uri });
+    const elapsed = Date.now() - started;
+    const count = updated.filter((u) => u === uri).length;
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(count).toBeLessThanOrEqual(Math.ceil(elapsed / 500) + 1);
+    expect(count).toBeLessThan(40);
+  });
+
   it("sends list_changed when a session opens and when it closes", async () => {
     const before = listChanged;
     const open = await h.call("open_session", { profile: "test" });
@@ -232,5 +247,29 @@ describe("resources", () => {
     const after = (await h.client.listResources()).resources.map((r) => r.uri);
     expect(after).not.toContain(transcriptUri(id));
     expect(after).toContain(transcriptUri(sid));
+  });
+
+  it("reads and follows a session of another live server without taking it", async () => {
+    const other = await connectClient(h.env);
+    const seen: string[] = [];
+    other.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      seen.push(n.params.uri);
+    });
+    try {
+      const listed = (await other.listResources()).resources.map((r) => r.uri);
+      expect(listed).toContain(screenUri(sid));
+      await run("echo seen-from-elsewhere");
+      const screen = await other.readResource({ uri: screenUri(sid) });
+      expect((screen.contents[0] as { text: string }).text).toContain("seen-from-elsewhere");
+      const page = await other.readResource({ uri: transcriptUri(sid, "?limit=5000") });
+      expect((page.contents[0] as { text: string }).text).toContain("seen-from-elsewhere");
+      await other.subscribeResource({ uri: transcriptUri(sid) });
+      await run("echo followed-from-elsewhere");
+      await pollUntil(() => seen.includes(transcriptUri(sid)), { message: "no update on the other server" });
+    } finally {
+      await other.close();
+    }
+    // Still ours: driven without force.
+    await run("echo still-mine");
   });
 });
