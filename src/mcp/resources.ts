@@ -22,6 +22,9 @@ import { readEventsPage } from "../transcript/reader.js";
  * Each session's transcript and screen as MCP resources (docs/tools.md, "Resources"): listed for
  * every open session, read through the same access rule as get_transcript and get_screen
  * ("observe"), and followed for subscribers with coalesced notifications/resources/updated.
+ * The handlers are the SDK's request schemas on the low-level server, not
+ * McpServer.registerResource: the SDK's template match wants every query parameter present and
+ * in order (`?offset=0` alone would be "not found"), and its errors carry no ssh-mcp code.
  */
 type Kind = "transcript" | "screen";
 
