@@ -247,6 +247,15 @@ describe("resources", () => {
     const after = (await h.client.listResources()).resources.map((r) => r.uri);
     expect(after).not.toContain(transcriptUri(id));
     expect(after).toContain(transcriptUri(sid));
+    // reopen_session links the new session's resources, not the old one's.
+    const res = await h.client.callTool({ name: "reopen_session", arguments: { session_id: id } });
+    const next = (res.structuredContent as { session: { session_id: string } }).session.session_id;
+    expect(next).not.toBe(id);
+    expect((res.content as { uri?: string }[]).slice(1).map((c) => c.uri)).toEqual([
+      transcriptUri(next),
+      screenUri(next),
+    ]);
+    await h.call("close_session", { session_id: next });
   });
 
   it("reads and follows a session of another live server without taking it", async () => {
