@@ -175,6 +175,16 @@ describe("progress notifications", () => {
     const r = await h.call("execute_command", { session_id: menuSid, command: "echo in-menu-shell" });
     expect(r).toMatchObject({ ok: true, output: "in-menu-shell\n" });
     await h.call("close_session", { session_id: menuSid });
+    // reopen_session logs in the same way, with the same steps.
+    const again = await callWithProgress("reopen_session", { session_id: menuSid });
+    expect(again.result).toMatchObject({ ok: true, previous_session_id: menuSid });
+    expectWellFormed(again.notes);
+    const steps = again.notes.map((n) => n.message ?? "");
+    expect(steps[0]).toMatch(/^connecting to 127\.0\.0\.1:\d+$/);
+    expect(steps.some((m) => m.startsWith("route step 2/2: "))).toBe(true);
+    await h.call("close_session", {
+      session_id: (again.result.session as { session_id: string }).session_id,
+    });
   });
 });
 

@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { loadConfig } from "../../src/config/load.js";
+import { SshMcpError } from "../../src/errors.js";
 import {
   lastLine,
   MAX_MESSAGE,
@@ -198,5 +203,35 @@ describe("throttle and heartbeat together", () => {
     vi.advanceTimersByTime(499);
     expect(r.sent).toHaveLength(2);
     p.close();
+  });
+});
+
+describe("SSH_MCP_PROGRESS_HEARTBEAT_MS", () => {
+  it("defaults to 5000 and accepts 100..10000 only", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-progress-"));
+    try {
+      const load = (v?: string) =>
+        loadConfig(
+          { config: join(dir, "none.json"), runtimeDir: dir },
+          v === undefined ? {} : { SSH_MCP_PROGRESS_HEARTBEAT_MS: v },
+          dir,
+        ).timing.progressHeartbeatMs;
+      expect(load()).toBe(5000);
+      expect(load("100")).toBe(100);
+      expect(load("10000")).toBe(10_000);
+      for (const bad of ["99", "10001", "1.5", "soon"]) {
+        let err: unknown;
+        try {
+          load(bad);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(SshMcpError);
+        expect((err as SshMcpError).code).toBe("CONFIG_ERROR");
+        expect((err as SshMcpError).message).toContain(">= 100 and <= 10000");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
