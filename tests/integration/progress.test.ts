@@ -33,6 +33,7 @@ beforeAll(async () => {
   );
   const profiles = {
     test: baseProfile(h.sshd),
+    plain: baseProfile(h.sshd, { security: { redact_transcripts: false } }),
     menu: baseProfile(h.sshd, {
       key_filename: menu,
       route: [
@@ -118,6 +119,22 @@ describe("progress notifications", () => {
     // Throttled and heartbeat alike: two notifications are at least ~0.5 s apart (server time).
     for (let i = 1; i < notes.length; i++)
       expect((notes[i]?.progress ?? 0) - (notes[i - 1]?.progress ?? 0)).toBeGreaterThan(0.45);
+  });
+
+  it("redacts on its own where the profile keeps transcripts unredacted", async () => {
+    const open = await h.call("open_session", { profile: "plain" });
+    const plainSid = (open.session as { session_id: string }).session_id;
+    const { result, notes } = await callWithProgress("execute_command", {
+      session_id: plainSid,
+      command: `for i in 1 2; do printf 'tok ghp_%s\\n' ${TOKEN_BODY}; sleep 1; done`,
+      timeout: 30,
+    });
+    // The profile's choice: the result carries the token as printed...
+    expect((result as unknown as Cmd).output).toContain(TOKEN);
+    // ...but no progress message ever does.
+    expectWellFormed(notes);
+    expect(notes.some((n) => n.message === "running: tok [REDACTED]")).toBe(true);
+    await h.call("close_session", { session_id: plainSid });
   });
 
   it("a flood of output gives a handful of notifications, not one per chunk", async () => {
