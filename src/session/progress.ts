@@ -4,10 +4,9 @@ import type { SessionHost } from "./host.js";
 import type { Session } from "./session.js";
 
 /**
- * notifications/progress for one tool call that waits on a session (docs/tools.md, "Long work:
- * progress and waiting"). `progress` is the call's elapsed seconds, strictly growing; `message`
+ * notifications/progress for one tool call that waits on a session (docs/long-work.md). `progress` is the call's elapsed seconds, strictly growing; `message`
  * is the state and the last non-empty output line, cleaned of escape sequences, redacted, and
- * at most 200 characters. While output flows at most one notification per `throttleMs`; while
+ * at most 200 characters. While output flows at most one notification per THROTTLE_MS; while
  * quiet a heartbeat every `heartbeatMs`, so a client that resets its idle timer on progress
  * keeps the call alive. Without a progress token nothing of this exists: callers get undefined
  * from `startProgress` and pass nothing on (no timer, no watch on the hot path).
@@ -26,16 +25,8 @@ const TAIL_CHARS = 4096;
 /** What the reporter follows: a session's output (Session has both). */
 export type Followed = Pick<Session, "stream" | "watch">;
 
-export interface ProgressOptions {
-  heartbeatMs: number;
-  throttleMs?: number;
-  now?: () => number;
-}
-
 export class ProgressReporter {
-  private readonly now: () => number;
-  private readonly startedAt: number;
-  private readonly throttleMs: number;
+  private readonly startedAt = Date.now();
   private last = 0;
   private sentAt = Number.NEGATIVE_INFINITY;
   private state = "";
@@ -47,11 +38,8 @@ export class ProgressReporter {
 
   constructor(
     private readonly send: ProgressFn,
-    private readonly o: ProgressOptions,
+    private readonly heartbeatMs: number,
   ) {
-    this.now = o.now ?? (() => Date.now());
-    this.startedAt = this.now();
-    this.throttleMs = o.throttleMs ?? THROTTLE_MS;
     this.armHeartbeat();
   }
 
@@ -78,9 +66,9 @@ export class ProgressReporter {
   }
 
   /** Something changed: sent now, or at the end of the throttle window (one timer at a time). */
-  changed(): void {
+  private changed(): void {
     if (this.closed || this.throttle) return;
-    const wait = this.sentAt + this.throttleMs - this.now();
+    const wait = this.sentAt + THROTTLE_MS - Date.now();
     if (wait <= 0) return this.emit(false);
     this.throttle = setTimeout(() => {
       this.throttle = undefined;
@@ -102,7 +90,7 @@ export class ProgressReporter {
     // This notification carries whatever change was waiting for the throttle.
     if (this.throttle) clearTimeout(this.throttle);
     this.throttle = undefined;
-    const now = this.now();
+    const now = Date.now();
     // Elapsed seconds, never repeated: a second notification in the same millisecond still grows.
     const progress = Math.max((now - this.startedAt) / 1000, this.last + 0.001);
     this.last = Math.round(progress * 1000) / 1000;
@@ -121,7 +109,7 @@ export class ProgressReporter {
     this.heartbeat = setTimeout(() => {
       this.heartbeat = undefined;
       this.emit(true);
-    }, this.o.heartbeatMs);
+    }, this.heartbeatMs);
     this.heartbeat.unref();
   }
 }
@@ -134,9 +122,7 @@ export function startProgress(
   send: ProgressFn | undefined,
   host: Pick<SessionHost, "config">,
 ): ProgressReporter | undefined {
-  return send
-    ? new ProgressReporter(send, { heartbeatMs: host.config.timing.progressHeartbeatMs })
-    : undefined;
+  return send ? new ProgressReporter(send, host.config.timing.progressHeartbeatMs) : undefined;
 }
 
 /**

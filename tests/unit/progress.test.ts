@@ -53,7 +53,7 @@ describe("ProgressReporter", () => {
   it("throttles flowing output to one notification per 500 ms, the newest line last", () => {
     const r = recorder();
     const s = fakeSession();
-    const p = new ProgressReporter(r.fn, { heartbeatMs: 5000 });
+    const p = new ProgressReporter(r.fn, 5000);
     p.follow(s, "running");
     s.print("line1\n");
     expect(r.sent).toHaveLength(1);
@@ -73,7 +73,7 @@ describe("ProgressReporter", () => {
   it("sends a heartbeat while quiet, saying for how long", () => {
     const r = recorder();
     const s = fakeSession();
-    const p = new ProgressReporter(r.fn, { heartbeatMs: 500 });
+    const p = new ProgressReporter(r.fn, 500);
     p.follow(s, "running");
     s.print("started\n");
     vi.advanceTimersByTime(2600);
@@ -85,7 +85,7 @@ describe("ProgressReporter", () => {
 
   it("never repeats or lowers a progress value, even within one millisecond", () => {
     const r = recorder();
-    const p = new ProgressReporter(r.fn, { heartbeatMs: 5000 });
+    const p = new ProgressReporter(r.fn, 5000);
     p.step("connecting");
     p.step("logging in");
     p.step("route step 1/2: waiting for 'Target:'");
@@ -99,7 +99,7 @@ describe("ProgressReporter", () => {
   it("stops everything on close", () => {
     const r = recorder();
     const s = fakeSession();
-    const p = new ProgressReporter(r.fn, { heartbeatMs: 200 });
+    const p = new ProgressReporter(r.fn, 200);
     const stop = p.follow(s, "running");
     s.print("a\n");
     s.print("b\n");
@@ -193,7 +193,7 @@ describe("throttle and heartbeat together", () => {
   it("a heartbeat carries the change the throttle held back (no second notification right after)", () => {
     const r = recorder();
     const s = fakeSession();
-    const p = new ProgressReporter(r.fn, { heartbeatMs: 500 });
+    const p = new ProgressReporter(r.fn, 500);
     p.follow(s, "running");
     s.print("one\n");
     vi.advanceTimersByTime(200);
