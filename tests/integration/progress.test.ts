@@ -179,6 +179,43 @@ describe("progress notifications", () => {
     expect(progressSeen()).toBe(before);
   });
 
+  it("send_text with wait_for and search_logs report too; a secret's send shows no output", async () => {
+    const sent = await callWithProgress("send_text", {
+      session_id: sid,
+      text: "sleep 1; echo send-text-$((1+1))",
+      wait_for: "send-text-2",
+      timeout: 30,
+    });
+    expect(sent.result).toMatchObject({ ok: true, matched: "send-text-2" });
+    expectWellFormed(sent.notes);
+    expect(sent.notes.length).toBeGreaterThanOrEqual(1);
+    expect(sent.notes.every((n) => n.message?.startsWith('waiting for "send-text-2"'))).toBe(true);
+
+    const found = await callWithProgress("search_logs", {
+      session_id: sid,
+      pattern: "x",
+      path: "/nonexistent",
+    });
+    expect(found.result).toMatchObject({ ok: true, status: "completed" });
+    expectWellFormed(found.notes);
+    expect(found.notes.length).toBeGreaterThanOrEqual(1);
+    expect(found.notes.every((n) => n.message?.startsWith("searching"))).toBe(true);
+
+    // A secret typed where it echoes (a plain read): its progress never shows the output line.
+    await h.call("send_text", { session_id: sid, text: "read x; echo typed-$x", timeout: 1 });
+    const secret = await callWithProgress("send_text", {
+      session_id: sid,
+      text: "s3cret-value",
+      sensitive: true,
+      wait_for: "typed-",
+      timeout: 30,
+    });
+    expect(secret.result).toMatchObject({ ok: true, matched: "typed-" });
+    expectWellFormed(secret.notes);
+    for (const n of secret.notes)
+      expect(n.message).toMatch(/^waiting for "typed-"( \(no output for \d+ s\))?$/);
+  });
+
   it("open_session reports its steps, route steps included", async () => {
     const { result, notes } = await callWithProgress("open_session", { profile: "menu" });
     expect(result).toMatchObject({ ok: true });
