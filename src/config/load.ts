@@ -25,6 +25,8 @@ export interface Timing {
   connectTimeoutMs: number;
   /** How often the health monitor looks at the panes. */
   healthIntervalMs: number;
+  /** Longest quiet between two progress notifications of a call with a progress token. */
+  progressHeartbeatMs: number;
 }
 
 export interface Config {
@@ -65,13 +67,18 @@ function formatIssues(file: string, err: z.ZodError): string {
     .join("; ");
 }
 
-function parseIntEnv(name: string, value: string | undefined, min: number): number | undefined {
+function parseIntEnv(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined || value === "") return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
+  if (!Number.isInteger(n) || n < min || n > max) {
     throw new SshMcpError(
       "CONFIG_ERROR",
-      `Environment variable ${name}='${value}' must be an integer >= ${min}.`,
+      `Environment variable ${name}='${value}' must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ""}.`,
     );
   }
   return n;
@@ -172,6 +179,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
         parseIntEnv("SSH_MCP_CONNECT_TIMEOUT_MS", env.SSH_MCP_CONNECT_TIMEOUT_MS, 500) ?? 20_000,
       healthIntervalMs:
         parseIntEnv("SSH_MCP_HEALTH_INTERVAL_MS", env.SSH_MCP_HEALTH_INTERVAL_MS, 100) ?? 2000,
+      progressHeartbeatMs:
+        parseIntEnv("SSH_MCP_PROGRESS_HEARTBEAT_MS", env.SSH_MCP_PROGRESS_HEARTBEAT_MS, 100, 10_000) ?? 5000,
     },
     resultOutputChars:
       parseIntEnv("SSH_MCP_RESULT_OUTPUT_CHARS", env.SSH_MCP_RESULT_OUTPUT_CHARS, 1000) ?? 64_000,

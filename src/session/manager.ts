@@ -8,6 +8,7 @@ import { bridgeExit } from "./pane-process.js";
 import type { AccessLevel, AccessOptions, Granted, ReadTarget, SendTarget, SessionHost } from "./host.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
+import type { ProgressReporter } from "./progress.js";
 import { cleanOutput } from "./output.js";
 import { adopt, discover, serverAlive, type PaneRow } from "./adopt.js";
 import { activeLock } from "./locks.js";
@@ -374,8 +375,9 @@ export class SessionManager implements SessionHost {
     return adopt(this, orphans);
   }
 
-  open(profileName: string, ownerLabel: string | null): Promise<Session> {
-    return openSession(this, profileName, ownerLabel);
+  /** open_session; `progress` (a call with a progress token) hears each login and route step. */
+  open(profileName: string, ownerLabel: string | null, progress?: ProgressReporter): Promise<Session> {
+    return openSession(this, profileName, ownerLabel, null, progress);
   }
 
   /** close_session, on a session granted "close": ends its tmux session (and so ssh). */
@@ -394,9 +396,13 @@ export class SessionManager implements SessionHost {
    * again after the login: if that is refused now, the new session is closed and nothing is left
    * behind.
    */
-  async reopen(old: Session, force = false): Promise<{ session: Session; previous: Session }> {
+  async reopen(
+    old: Session,
+    force = false,
+    progress?: ProgressReporter,
+  ): Promise<{ session: Session; previous: Session }> {
     // Log in first: if that fails, the old session is left as it was.
-    const next = await openSession(this, old.profile.name, old.ownerLabel, old.id);
+    const next = await openSession(this, old.profile.name, old.ownerLabel, old.id, progress);
     if (old.status === "open") {
       try {
         await this.close(await this.access(old.id, "close", { force }));

@@ -18,6 +18,7 @@ import { cleanOutput } from "./output.js";
 import { checkText, shellParserReady } from "../security/policy.js";
 import { enforce, inputContext, probeShell, watchNestedShells } from "./operations.js";
 import { classifyScreen } from "./screen.js";
+import type { ProgressReporter } from "./progress.js";
 import { tapArgv, watchWriter } from "./recorder.js";
 import { Session } from "./session.js";
 import { newSessionTags } from "./tags.js";
@@ -108,8 +109,10 @@ export async function openSession(
   profileName: string,
   ownerLabel: string | null,
   previousSessionId: string | null = null,
+  progress?: ProgressReporter,
 ): Promise<Session> {
   const profile = host.profile(profileName);
+  if (profile.lab) progress?.step(`starting the lab for profile '${profile.name}'`);
   const secrets = await checkProfile(host, profile);
   const id = newSessionId(profile.name);
   const opening: Opening = {
@@ -124,14 +127,19 @@ export async function openSession(
   const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
   if (askpass) await host.askpass.start();
   const grant = askpass ? host.askpass.grant(secrets) : undefined;
+  let unfollow: (() => void) | undefined;
   try {
+    progress?.step(`connecting to ${profile.ssh_config_host ?? `${profile.host}:${profile.port}`}`);
     const paneId = await launchPane(host, opening, writer, secrets, grant?.env);
     const session = followSession(host, opening, writer, paneId);
-    await settle(host, session);
+    // The login's own output (banners, a menu) is shown from its first byte.
+    unfollow = progress?.follow(session, "logging in", 0);
+    await settle(host, session, progress);
     writer.write("event", { event: "opened" });
     host.startHealthMonitor();
     return session;
   } finally {
+    unfollow?.();
     grant?.revoke();
   }
 }
@@ -278,10 +286,11 @@ function followSession(host: SessionHost, o: Opening, writer: TranscriptWriter, 
 }
 
 /** Login, route and landing; on failure the pane goes, the failure is recorded, the session forgotten. */
-async function settle(host: SessionHost, session: Session): Promise<void> {
+async function settle(host: SessionHost, session: Session, progress?: ProgressReporter): Promise<void> {
   try {
     await awaitLogin(host, session);
-    await runRoute(host, session);
+    await runRoute(host, session, progress);
+    progress?.step("checking the shell");
     await landing(host, session);
   } catch (err) {
     await abandonPane(host, session.id, session.writer, err);
@@ -464,7 +473,7 @@ async function landing(host: SessionHost, session: Session): Promise<void> {
  * open_session with the screen tail. After the last step, the output settles (or prompt_regex
  * matches) before the session is handed over.
  */
-async function runRoute(host: SessionHost, session: Session): Promise<void> {
+async function runRoute(host: SessionHost, session: Session, progress?: ProgressReporter): Promise<void> {
   const steps = session.profile.route;
   if (!steps.length) return;
   const { connectTimeoutMs, idleMs } = host.config.timing;
@@ -474,6 +483,7 @@ async function runRoute(host: SessionHost, session: Session): Promise<void> {
   const pane = host.tmux.pane(session.paneId);
   let from = 0;
   for (const [i, step] of steps.entries()) {
+    progress?.step(`route step ${i + 1}/${steps.length}: waiting for '${step.expect}'`);
     const re = new RegExp(step.expect, "m");
     const ok = await session.waitUntil(() => (re.test(tail(from)) ? true : undefined), connectTimeoutMs);
     if (!ok) {
@@ -516,6 +526,7 @@ async function runRoute(host: SessionHost, session: Session): Promise<void> {
       await pane.sendLiteral(text + enter);
     }
   }
+  progress?.step(`route done (${steps.length} steps): waiting for the output to settle`);
   const sentAt = Date.now();
   await session.waitUntil(() => {
     const quiet = Date.now() - Math.max(sentAt, session.stream.lastRecvAt) >= Math.min(idleMs, 500);

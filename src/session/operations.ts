@@ -17,6 +17,7 @@ import {
 import { lastLines } from "./login.js";
 import { redactText, redactValues } from "../transcript/redact.js";
 import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { RE2JS } from "re2js";
 import { pageOutput, replySize, tailWithin } from "./output/budget.js";
 import { cleanOutput } from "./output/clean.js";
@@ -1124,4 +1125,95 @@ export function getTranscript(s: ReadTarget, tail: number) {
     // Lines that are not JSON (torn by a failed write): skipped, and said so (docs/audit.md).
     ...(stats.skipped ? { skipped_lines: stats.skipped } : {}),
   };
+}
+
+/**
+ * get_command's `wait`, on a session granted "read": returns as soon as the command is no longer
+ * running, waits for input (the same screens execute_command returns `awaiting_input` for), the
+ * session stops being open, the call is cancelled (`signal`), or `waitMs` has passed. The
+ * caller then reads the command as get_command always did. UNKNOWN_COMMAND before any wait.
+ */
+export async function waitForCommand(
+  s: Session,
+  commandId: string,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const cmd = findCommand(s, commandId);
+  if (waitMs <= 0) return;
+  const stableMs = Math.max(150, Math.min(s.idleMs, 500));
+  const wake = (): void => s.notify();
+  signal.addEventListener("abort", wake);
+  try {
+    await s.waitUntil(() => {
+      if (cmd.result.status !== "running" || s.status !== "open" || signal.aborted) return true;
+      return inputWait(s, cmd, stableMs) ? true : undefined;
+    }, waitMs);
+  } finally {
+    signal.removeEventListener("abort", wake);
+  }
+}
+
+/** get_screen's `wait_for`: what to wait for on the screen, and for how long. */
+export interface ScreenWait {
+  waitFor: string;
+  regex: boolean;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+/**
+ * get_screen with `wait_for`, on a session granted "observe": the screen (as get_screen returns
+ * it, redacted when the profile redacts) is read again whenever the session prints (at most
+ * every 100 ms, and at least every second; every 250 ms for another server's session, whose
+ * output we do not follow) until the text or the regex (the same linear-time RE2 as send_text's
+ * wait_for) is on it, the timeout passes, the session is no longer open or the call is
+ * cancelled. `matched` is the match (read on the plain screen) or null; `timed_out` is true only
+ * when the timeout passed without a match.
+ */
+export async function waitForScreen(
+  host: SessionHost,
+  s: ReadTarget,
+  lines: number,
+  ansi: boolean,
+  w: ScreenWait,
+) {
+  const matcher = w.regex ? compileRegex(w.waitFor, "wait_for") : undefined;
+  const match = (text: string): string | null =>
+    matcher ? matcher.exec(text) : text.includes(w.waitFor) ? w.waitFor : null;
+  const deadline = Date.now() + w.timeoutMs;
+  const live = host.known(s.id);
+  for (;;) {
+    const screen = await getScreen(host, s, lines, false);
+    const matched = match(screen.screen);
+    const timedOut = matched === null && Date.now() >= deadline;
+    if (matched !== null || timedOut || w.signal.aborted || screen.status !== "open") {
+      const shown = ansi ? await getScreen(host, s, lines, true) : screen;
+      return { ...shown, matched, timed_out: timedOut };
+    }
+    await nextLook(live, deadline, w.signal);
+  }
+}
+
+/** Until the screen may have changed: our session printed (or 1 s passed), else 250 ms. */
+async function nextLook(live: Session | undefined, deadline: number, signal: AbortSignal): Promise<void> {
+  const started = Date.now();
+  const left = (): number => Math.max(0, deadline - Date.now());
+  if (live) {
+    const end = live.stream.end;
+    const wake = (): void => live.notify();
+    signal.addEventListener("abort", wake);
+    try {
+      await live.waitUntil(
+        () => (live.stream.end !== end || live.status !== "open" || signal.aborted ? true : undefined),
+        Math.min(1000, left()),
+        100,
+      );
+    } finally {
+      signal.removeEventListener("abort", wake);
+    }
+  }
+  // Under a flood of output, the screen is captured at most every 100 ms.
+  const pause = Math.min((live ? 100 : 250) - (Date.now() - started), left());
+  if (pause > 0 && !signal.aborted) await delay(pause, undefined, { signal }).catch(() => undefined);
 }

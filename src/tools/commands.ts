@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { cancelCommand, executeCommand, getCommand, listCommands } from "../session/operations.js";
+import {
+  cancelCommand,
+  executeCommand,
+  getCommand,
+  listCommands,
+  waitForCommand,
+} from "../session/operations.js";
+import { withProgress } from "../session/progress.js";
 import { searchLogs } from "../session/search.js";
 import { defineSessionTool, force, sessionId, timeoutSeconds } from "./types.js";
 
@@ -26,20 +33,22 @@ export const commandTools = [
     annotations: { openWorldHint: true },
     access: "send",
     links: (a) => a.session_id,
-    handler: async (a, target, { manager }) => ({
-      ...(await executeCommand(manager, target, {
-        command: a.command,
-        waitForPrompt: a.wait_for_prompt,
-        timeoutMs: a.timeout * 1000,
-        force: a.force,
-      })),
+    handler: async (a, target, { manager, call }) => ({
+      ...(await withProgress(call.progress, manager, target.session, "running", () =>
+        executeCommand(manager, target, {
+          command: a.command,
+          waitForPrompt: a.wait_for_prompt,
+          timeoutMs: a.timeout * 1000,
+          force: a.force,
+        }),
+      )),
     }),
   }),
   defineSessionTool({
     name: "get_command",
     title: "Get command",
     description:
-      "A tracked command's status, exit code and output (also after it outlived execute_command's timeout). Large output comes in pages: pass next_offset back as output_offset. output_limit N returns only the last N characters.",
+      "A tracked command's status, exit code and output (also after it outlived execute_command's timeout). Large output comes in pages: pass next_offset back as output_offset. output_limit N returns only the last N characters. wait N waits up to N seconds on the server for a running command to complete or ask for input (state 'awaiting_input'); with output_offset set to the last output_total_chars you get only the new output.",
     inputSchema: z.object({
       session_id: sessionId,
       command_id: commandId,
@@ -51,10 +60,24 @@ export const commandTools = [
         .optional()
         .describe("Return only the last N characters"),
       output_offset: z.number().int().min(0).default(0).describe("Character offset of the page to return"),
+      wait: z
+        .number()
+        .min(0)
+        .max(600)
+        .default(0)
+        .describe(
+          "Seconds to wait for a running command to complete or ask for input before returning (0: return at once)",
+        ),
     }),
     annotations: { readOnlyHint: true },
     access: "read",
-    handler: async (a, s) => getCommand(s, a.command_id, a.output_limit, a.output_offset),
+    handler: async (a, s, { manager, call }) => {
+      if (a.wait > 0)
+        await withProgress(call.progress, manager, s, `waiting for ${a.command_id}`, () =>
+          waitForCommand(s, a.command_id, a.wait * 1000, call.signal),
+        );
+      return getCommand(s, a.command_id, a.output_limit, a.output_offset);
+    },
   }),
   defineSessionTool({
     name: "list_commands",
@@ -103,16 +126,18 @@ export const commandTools = [
     }),
     annotations: { readOnlyHint: true, openWorldHint: true },
     access: "send",
-    handler: async (a, target, { manager }) =>
-      searchLogs(manager, target, {
-        pattern: a.pattern,
-        path: a.path,
-        include: a.include,
-        context: a.context,
-        ignoreCase: a.ignore_case,
-        maxCount: a.max_count,
-        timeoutMs: a.timeout * 1000,
-        force: a.force,
-      }),
+    handler: async (a, target, { manager, call }) =>
+      withProgress(call.progress, manager, target.session, "searching", () =>
+        searchLogs(manager, target, {
+          pattern: a.pattern,
+          path: a.path,
+          include: a.include,
+          context: a.context,
+          ignoreCase: a.ignore_case,
+          maxCount: a.max_count,
+          timeoutMs: a.timeout * 1000,
+          force: a.force,
+        }),
+      ),
   }),
 ];

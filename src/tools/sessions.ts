@@ -2,6 +2,7 @@ import { z } from "zod";
 import { secretEnvNames } from "../config/load.js";
 import { diagnoseProfile } from "../ssh/diagnose.js";
 import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
+import { startProgress } from "../session/progress.js";
 import { defineSessionTool, defineTool, force, sessionId } from "./types.js";
 
 /**
@@ -33,8 +34,11 @@ export const sessionTools = [
     }),
     annotations: { openWorldHint: true },
     links: (_a, r) => newSessionId(r),
-    handler: async (args, { manager }) => {
-      const s = await manager.open(args.profile, args.owner_label ?? null);
+    handler: async (args, { manager, call }) => {
+      const progress = startProgress(call.progress, manager);
+      const s = await manager
+        .open(args.profile, args.owner_label ?? null, progress)
+        .finally(() => progress?.close());
       const info = manager.info(s);
       return { session: info, viewer_url: info.viewer_url, attach_command: info.attach_command };
     },
@@ -89,8 +93,11 @@ export const sessionTools = [
     // The old session must be one that may be closed: refused before any login.
     access: "close",
     links: (_a, r) => newSessionId(r),
-    handler: async (args, old, { manager }) => {
-      const { session, previous } = await manager.reopen(old, args.force);
+    handler: async (args, old, { manager, call }) => {
+      const progress = startProgress(call.progress, manager);
+      const { session, previous } = await manager
+        .reopen(old, args.force, progress)
+        .finally(() => progress?.close());
       const info = manager.info(session);
       return {
         session: info,

@@ -6,7 +6,9 @@ import {
   interrupt,
   sendKeys,
   sendText,
+  waitForScreen,
 } from "../session/operations.js";
+import { withProgress } from "../session/progress.js";
 import { defineSessionTool, force, sessionId, timeoutSeconds } from "./types.js";
 
 export const terminalTools = [
@@ -31,16 +33,24 @@ export const terminalTools = [
     }),
     annotations: { openWorldHint: true },
     access: "send",
-    handler: async (a, target, { manager }) =>
-      sendText(manager, target, {
-        text: a.text,
-        enter: a.enter,
-        waitFor: a.wait_for,
-        regex: a.regex,
-        timeoutMs: a.timeout * 1000,
-        sensitive: a.sensitive,
-        force: a.force,
-      }),
+    handler: async (a, target, { manager, call }) =>
+      // A secret's echo is never followed: its progress says only what it waits for.
+      withProgress(
+        call.progress,
+        manager,
+        a.sensitive ? undefined : target.session,
+        a.wait_for ? `waiting for ${JSON.stringify(a.wait_for)}` : "waiting for output to go quiet",
+        () =>
+          sendText(manager, target, {
+            text: a.text,
+            enter: a.enter,
+            waitFor: a.wait_for,
+            regex: a.regex,
+            timeoutMs: a.timeout * 1000,
+            sensitive: a.sensitive,
+            force: a.force,
+          }),
+      ),
   }),
   defineSessionTool({
     name: "send_keys",
@@ -74,7 +84,7 @@ export const terminalTools = [
     name: "get_screen",
     title: "Get screen",
     description:
-      "The terminal as rendered now (what a human attached with tmux sees): last `lines` lines, cursor, and whether a full-screen program (pager, editor) is on the alternate screen.",
+      "The terminal as rendered now (what a human attached with tmux sees): last `lines` lines, cursor, and whether a full-screen program (pager, editor) is on the alternate screen. With wait_for, waits up to timeout seconds until that text (or regex) is on those lines, and adds matched (the match or null) and timed_out.",
     inputSchema: z.object({
       session_id: sessionId,
       lines: z
@@ -87,11 +97,33 @@ export const terminalTools = [
           "How many lines, counted from the bottom: the screen plus up to 2000 lines of tmux history (older output: get_transcript)",
         ),
       ansi: z.boolean().default(false).describe("Keep colors and attributes as ANSI escape sequences"),
+      wait_for: z
+        .string()
+        .max(1000)
+        .default("")
+        .describe("Wait until this text (or regex) is on the screen's lines; empty returns at once"),
+      regex: z.boolean().default(false).describe("Treat wait_for as a regular expression (RE2)"),
+      timeout: timeoutSeconds(30),
     }),
     annotations: { readOnlyHint: true },
     access: "observe",
     links: (a) => a.session_id,
-    handler: async (a, s, { manager }) => getScreen(manager, s, a.lines, a.ansi),
+    handler: async (a, s, { manager, call }) =>
+      a.wait_for
+        ? withProgress(
+            call.progress,
+            manager,
+            manager.known(s.id),
+            `waiting for ${JSON.stringify(a.wait_for)} on screen`,
+            () =>
+              waitForScreen(manager, s, a.lines, a.ansi, {
+                waitFor: a.wait_for,
+                regex: a.regex,
+                timeoutMs: a.timeout * 1000,
+                signal: call.signal,
+              }),
+          )
+        : getScreen(manager, s, a.lines, a.ansi),
   }),
   defineSessionTool({
     name: "get_transcript",
