@@ -25,6 +25,8 @@ export interface Timing {
   connectTimeoutMs: number;
   /** How often the health monitor looks at the panes. */
   healthIntervalMs: number;
+  /** How long an ask_human_secret page stays usable (default 5 minutes). */
+  humanSecretTtlMs?: number;
 }
 
 export interface Config {
@@ -172,6 +174,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
         parseIntEnv("SSH_MCP_CONNECT_TIMEOUT_MS", env.SSH_MCP_CONNECT_TIMEOUT_MS, 500) ?? 20_000,
       healthIntervalMs:
         parseIntEnv("SSH_MCP_HEALTH_INTERVAL_MS", env.SSH_MCP_HEALTH_INTERVAL_MS, 100) ?? 2000,
+      humanSecretTtlMs: parseIntEnv("SSH_MCP_HUMAN_SECRET_TTL_MS", env.SSH_MCP_HUMAN_SECRET_TTL_MS, 1000),
     },
     resultOutputChars:
       parseIntEnv("SSH_MCP_RESULT_OUTPUT_CHARS", env.SSH_MCP_RESULT_OUTPUT_CHARS, 1000) ?? 64_000,
