@@ -87,6 +87,8 @@ async function human(url: string, value: string, button: "submit" | "decline" = 
     const shown = await page.goto(url);
     expect(shown?.status()).toBe(200);
     expect(shown?.headers()["referrer-policy"]).toBe("no-referrer");
+    expect(shown?.headers()["cache-control"]).toBe("no-store");
+    expect(shown?.headers()["content-security-policy"]).toContain("form-action 'self'");
     const form = {
       session: await page.textContent("#session"),
       prompt: await page.textContent("#prompt"),
@@ -262,6 +264,16 @@ describe("without URL elicitation: the two-call flow", () => {
   it("an unused page expires: HUMAN_SECRET_EXPIRED, and the link answers 410", async () => {
     await startSudo(h, sid);
     const first = await h.call("ask_human_secret", { session_id: sid, reason: "sudo" });
+    // An empty submit types nothing and leaves the page usable.
+    const url = new URL(String(first.url));
+    const empty = await fetch(url.origin + url.pathname, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: url.searchParams.get("token") ?? "", secret: "", action: "submit" }),
+    });
+    expect(empty.status).toBe(400);
+    expect(await empty.text()).toContain("nothing was typed");
+    expect((await fetch(url)).status).toBe(200);
     const r = await h.call("ask_human_secret", {
       session_id: sid,
       reason: "sudo",
