@@ -46,8 +46,11 @@ interface Entry {
   claimed: boolean;
 }
 
-/** Why a page token is refused: unknown request (404), wrong token (403), already used or expired (410). */
-export type TokenRefusal = "unknown" | "bad_token" | "used" | "expired";
+/**
+ * Why a page token is refused: unknown request (404), wrong token (403), already used, expired
+ * or ended with its cancelled call (410).
+ */
+export type TokenRefusal = "unknown" | "bad_token" | "used" | "expired" | "cancelled";
 
 const hash = (token: string): Buffer => createHash("sha256").update(token).digest();
 
@@ -90,7 +93,7 @@ export class HumanSecretRequests {
     if (!e) return "unknown";
     if (typeof token !== "string" || !timingSafeEqual(hash(token), e.tokenHash)) return "bad_token";
     const o = e.request.outcome;
-    if (o) return o.kind === "expired" ? "expired" : "used";
+    if (o) return o.kind === "expired" || o.kind === "cancelled" ? o.kind : "used";
     return e.claimed ? "used" : e.request;
   }
 

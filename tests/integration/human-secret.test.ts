@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ElicitResult } from "@modelcontextprotocol/sdk/types.js";
+import { ElicitationCompleteNotificationSchema, type ElicitResult } from "@modelcontextprotocol/sdk/types.js";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cmdlinesContaining, startHarness, stderrTail, type Cmd, type Harness } from "../support/harness.js";
@@ -113,6 +113,8 @@ describe("with URL elicitation", () => {
   /** The URL elicitations the client was sent (a form one would have no url). */
   const asked: { mode?: string; url?: string }[] = [];
   let reply: ElicitResult["action"] = "accept";
+  /** notifications/elicitation/complete received, by elicitationId. */
+  const completed: string[] = [];
 
   beforeAll(async () => {
     h = await startHarness({
@@ -121,6 +123,9 @@ describe("with URL elicitation", () => {
         asked.push(req.params as { mode?: string; url?: string });
         return { action: reply };
       },
+    });
+    h.client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
+      completed.push(n.params.elicitationId);
     });
     sid = await openSession(h);
   });
@@ -156,6 +161,8 @@ describe("with URL elicitation", () => {
     expect(p.form).toMatchObject({ session: sid, reason: "restart nginx <script>alert(1)</script>" });
     expect(p.form.prompt).toContain("[sudo] password for root:");
     expect(p).toMatchObject({ status: 200, title: "Typed" });
+    const requestId = new URL(usedUrl).pathname.split("/").pop();
+    await pollUntil(() => completed.includes(requestId ?? ""), { message: "no elicitation/complete" });
 
     const done = await finished(h, sid, cmd);
     expect(done.output).toContain("sudo-ok");
@@ -192,6 +199,26 @@ describe("with URL elicitation", () => {
     const r = await fetch(u);
     expect(r.status).toBe(403);
     expect(await r.text()).toContain("Wrong link");
+  });
+
+  it("a call cancelled while it waits ends its page: 410, nothing typed", async () => {
+    const cmd = await startSudo(h, sid);
+    reply = "accept";
+    const before = asked.length;
+    const ac = new AbortController();
+    const call = h.client.callTool(
+      { name: "ask_human_secret", arguments: { session_id: sid, reason: "sudo" } },
+      undefined,
+      { signal: ac.signal },
+    );
+    const url = await pollUntil(() => asked[before]?.url, { message: "no URL elicitation" });
+    ac.abort();
+    await expect(call).rejects.toThrow();
+    await pollUntil(async () => (await fetch(url)).status === 410, { message: "the page still works" });
+    const page = await fetch(url);
+    expect(await page.text()).toContain("Request ended");
+    expect(await command(h, sid, cmd)).toMatchObject({ status: "running", state: "awaiting_input" });
+    await h.call("interrupt", { session_id: sid });
   });
 
   it("URL elicitation declined: HUMAN_DECLINED, nothing typed", async () => {

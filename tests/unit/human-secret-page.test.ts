@@ -81,10 +81,12 @@ describe("pending requests", () => {
 
   it("a wait ends early when its signal aborts, with no outcome", async () => {
     const reqs = new HumanSecretRequests();
-    const { request } = reqs.create("s1", "why");
+    const { request, token } = reqs.create("s1", "why");
     const ac = new AbortController();
     const waiting = reqs.wait(request.id, 10_000, ac.signal);
     ac.abort();
     expect(await waiting).toBeUndefined();
+    reqs.settle(request.id, { kind: "cancelled" });
+    expect(reqs.check(request.id, token)).toBe("cancelled");
   });
 });

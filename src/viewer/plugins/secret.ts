@@ -24,6 +24,11 @@ const REFUSALS: Record<TokenRefusal, { status: number; title: string; message: s
     title: "Link already used",
     message: "This link works once and was used. Nothing was typed now.",
   },
+  cancelled: {
+    status: 410,
+    title: "Request ended",
+    message: "The agent's call that asked ended (it was cancelled). Nothing was typed.",
+  },
   expired: {
     status: 410,
     title: "Link expired",
