@@ -75,15 +75,24 @@ function answer(r: HumanSecretRequest, outcome: HumanSecretOutcome | undefined):
   }
 }
 
-/** Waits for the page's answer, up to `ms`, ending early when the call is cancelled. */
+/**
+ * Waits for the page's answer, up to `ms`, ending early when the call is cancelled. A progress
+ * notification every 10 s (when the call asked for them) lets a client keep a long wait alive.
+ */
 async function waitFor(mgr: SessionManager, r: HumanSecretRequest, ms: number, ctx: ToolContext) {
-  const outcome = await mgr.humanSecrets.wait(
-    r.id,
-    Math.max(0, Math.min(ms, r.expiresAt - Date.now())),
-    ctx.call.signal,
-  );
-  if (!outcome && ctx.call.signal.aborted) mgr.humanSecrets.settle(r.id, { kind: "cancelled" });
-  return mgr.humanSecrets.get(r.id)?.outcome ?? outcome;
+  const started = Date.now();
+  const { progress } = ctx.call;
+  const ticker = progress
+    ? setInterval(() => progress((Date.now() - started) / 1000, "waiting for the human"), 10_000)
+    : undefined;
+  try {
+    const wait = Math.max(0, Math.min(ms, r.expiresAt - Date.now()));
+    const outcome = await mgr.humanSecrets.wait(r.id, wait, ctx.call.signal);
+    if (!outcome && ctx.call.signal.aborted) mgr.humanSecrets.settle(r.id, { kind: "cancelled" });
+    return mgr.humanSecrets.get(r.id)?.outcome ?? outcome;
+  } finally {
+    clearInterval(ticker);
+  }
 }
 
 /** A new request: the prompt checked, the page made, then URL elicitation or the URL returned. */

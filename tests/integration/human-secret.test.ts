@@ -176,6 +176,7 @@ describe("with URL elicitation", () => {
     // The token is not logged either.
     const token = new URL(usedUrl).searchParams.get("token") ?? "";
     expect(files.filter((f) => f.text.includes(token)).map((f) => f.path)).toEqual([]);
+    expect(stderrTail).not.toContain(token);
   });
 
   it("a used link is refused: 410, the page says so, nothing typed", async () => {

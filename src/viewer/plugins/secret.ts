@@ -55,11 +55,11 @@ const secret: FastifyPluginAsync<ViewerPluginOptions> = async (app, { ctx }) => 
   app.get("/secret/:id", (req, reply) => {
     const mgr = ctx.opts.manager;
     const id = (req.params as { id: string }).id;
-    const r = mgr ? mgr.humanSecrets.check(id, (req.query as { token?: unknown }).token) : "unknown";
+    const { token } = req.query as { token?: unknown };
+    if (!mgr) return refusal(reply, "unknown");
+    const r = mgr.humanSecrets.check(id, token);
     if (typeof r === "string") return refusal(reply, r);
-    return reply
-      .type("text/html")
-      .send(form(mgr as SessionManager, r, String((req.query as { token: string }).token)));
+    return reply.type("text/html").send(form(mgr, r, String(token)));
   });
 
   app.post("/secret/:id", async (req, reply) => {
