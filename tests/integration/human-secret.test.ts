@@ -325,3 +325,23 @@ describe("without URL elicitation: the two-call flow", () => {
     expect(r.error).toMatch(/restarted/);
   });
 });
+
+describe("with no viewer", () => {
+  let h: Harness;
+  let sid: string;
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { SSH_MCP_VIEWER_PORT: "off" } });
+    sid = await openSession(h);
+  });
+  afterAll(async () => h?.close());
+
+  it("VIEWER_UNAVAILABLE, saying what to do; nothing typed", async () => {
+    const cmd = await startSudo(h, sid);
+    const r = await h.call("ask_human_secret", { session_id: sid, reason: "sudo" });
+    expect(r).toMatchObject({ ok: false, code: "VIEWER_UNAVAILABLE" });
+    expect(r.error).toMatch(/SSH_MCP_VIEWER_PORT=off/);
+    expect(await command(h, sid, cmd)).toMatchObject({ status: "running", state: "awaiting_input" });
+    await h.call("interrupt", { session_id: sid });
+  });
+});
