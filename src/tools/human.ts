@@ -67,7 +67,10 @@ function answer(r: HumanSecretRequest, outcome: HumanSecretOutcome | undefined):
     case "declined":
       throw new SshMcpError("HUMAN_DECLINED", `The human declined to type the secret. ${again}`);
     case "expired":
-      throw new SshMcpError("HUMAN_SECRET_EXPIRED", `The page expired unused (it works 5 minutes). ${again}`);
+      throw new SshMcpError(
+        "HUMAN_SECRET_EXPIRED",
+        `The page expired unused at ${new Date(r.expiresAt).toISOString()}. ${again}`,
+      );
     case "cancelled":
       throw new SshMcpError("HUMAN_SECRET_EXPIRED", `The request ended with the call that made it. ${again}`);
     case "refused":
@@ -116,7 +119,10 @@ async function ask(mgr: SessionManager, s: Session, reason: string, ctx: ToolCon
       mgr.humanSecrets.settle(r.id, { kind: "cancelled" });
       throw err;
     }
-    // The client could not show it (an error, no answer in time): the page still works.
+    // No answer within the page's life: it is over.
+    if (Date.now() >= r.expiresAt) mgr.humanSecrets.settle(r.id, { kind: "expired" });
+    if (mgr.humanSecrets.get(r.id)?.outcome) return answer(r, mgr.humanSecrets.get(r.id)?.outcome);
+    // The client could not show it (an error): the page still works.
     return {
       ...answer(r, undefined),
       url,
