@@ -27,6 +27,8 @@ export interface Timing {
   healthIntervalMs: number;
   /** Longest quiet between two progress notifications of a call with a progress token. */
   progressHeartbeatMs: number;
+  /** How long an ask_human_secret page stays usable (default 5 minutes). */
+  humanSecretTtlMs?: number;
 }
 
 export interface Config {
@@ -181,6 +183,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
         parseIntEnv("SSH_MCP_HEALTH_INTERVAL_MS", env.SSH_MCP_HEALTH_INTERVAL_MS, 100) ?? 2000,
       progressHeartbeatMs:
         parseIntEnv("SSH_MCP_PROGRESS_HEARTBEAT_MS", env.SSH_MCP_PROGRESS_HEARTBEAT_MS, 100, 10_000) ?? 5000,
+      humanSecretTtlMs: parseIntEnv("SSH_MCP_HUMAN_SECRET_TTL_MS", env.SSH_MCP_HUMAN_SECRET_TTL_MS, 1000),
     },
     resultOutputChars:
       parseIntEnv("SSH_MCP_RESULT_OUTPUT_CHARS", env.SSH_MCP_RESULT_OUTPUT_CHARS, 1000) ?? 64_000,

@@ -12,6 +12,7 @@ import type { ProgressReporter } from "./progress.js";
 import { cleanOutput } from "./output.js";
 import { adopt, discover, serverAlive, type PaneRow } from "./adopt.js";
 import { activeLock } from "./locks.js";
+import { HumanSecretRequests } from "./human-secret.js";
 import {
   checkRecorders,
   ensureRecording,
@@ -62,6 +63,12 @@ export class SessionManager implements SessionHost {
 
   /** Resolves once start-up adoption is done; tools wait for it. */
   ready: Promise<void> = Promise.resolve();
+
+  private secrets: HumanSecretRequests | undefined;
+  /** ask_human_secret's pending requests (this server's memory only: a restart drops them). */
+  get humanSecrets(): HumanSecretRequests {
+    return (this.secrets ??= new HumanSecretRequests(this.deps.config.timing.humanSecretTtlMs));
+  }
 
   constructor(private readonly deps: ManagerDeps) {}
 

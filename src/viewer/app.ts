@@ -5,6 +5,7 @@ import guards from "./plugins/guards.js";
 import history from "./plugins/history.js";
 import input from "./plugins/input.js";
 import live from "./plugins/live.js";
+import secret from "./plugins/secret.js";
 
 export type { ViewerOptions } from "./context.js";
 
@@ -23,5 +24,6 @@ export function buildViewerApp(opts: ViewerOptions): FastifyInstance {
   app.register(history, { ctx });
   app.register(live, { ctx });
   app.register(input, { ctx });
+  app.register(secret, { ctx });
   return app;
 }

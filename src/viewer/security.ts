@@ -44,7 +44,7 @@ export function originAllowed(origin: string | undefined, allowed: Set<string>):
  * option (xtermjs/xterm.js#4445), and the terminal does not render without them. Styles cannot
  * run script, and default-src 'self' keeps CSS from loading anything from elsewhere.
  */
-export function contentSecurityPolicy(inlineStyles = false): string {
+export function contentSecurityPolicy(inlineStyles = false, formPosts = false): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
@@ -54,7 +54,8 @@ export function contentSecurityPolicy(inlineStyles = false): string {
     "object-src 'none'",
     "base-uri 'none'",
     "frame-ancestors 'none'",
-    "form-action 'none'",
+    // Only ask_human_secret's page posts a form, to its own origin.
+    formPosts ? "form-action 'self'" : "form-action 'none'",
   ].join("; ");
 }
 

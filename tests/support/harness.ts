@@ -7,6 +7,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import {
+  ElicitRequestSchema,
+  type ClientCapabilities,
+  type ElicitRequest,
+  type ElicitResult,
+} from "@modelcontextprotocol/sdk/types.js";
 import { startSshd, type SshdFixture } from "./sshd.js";
 import { killTmuxServer, uniqueSocket } from "./tmux.js";
 
@@ -46,14 +52,28 @@ export function baseProfile(sshd: SshdFixture, extra: Record<string, unknown> = 
 /** The last 20 kB the server wrote to stderr, for failure messages. */
 export let stderrTail = "";
 
-export async function connectClient(env: Record<string, string>): Promise<Client> {
+/**
+ * What a test's client declares and does beyond the defaults: its capabilities (e.g.
+ * `{elicitation: {url: {}}}`) and its answer to the server's elicitation requests.
+ */
+export interface ClientOptions {
+  clientCapabilities?: ClientCapabilities;
+  onElicit?: (req: ElicitRequest) => ElicitResult | Promise<ElicitResult>;
+}
+
+export async function connectClient(env: Record<string, string>, co: ClientOptions = {}): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, "serve"],
     env,
     stderr: "pipe",
   });
-  const client = new Client({ name: "ssh-mcp-test", version: "0.0.0" });
+  const client = new Client(
+    { name: "ssh-mcp-test", version: "0.0.0" },
+    co.clientCapabilities ? { capabilities: co.clientCapabilities } : undefined,
+  );
+  const onElicit = co.onElicit;
+  if (onElicit) client.setRequestHandler(ElicitRequestSchema, (req) => onElicit(req));
   await client.connect(transport);
   // Drain the server's stderr (its log): a full pipe would block the server.
   transport.stderr?.on("data", (d: Buffer) => {
@@ -66,7 +86,7 @@ export async function startHarness(
   opts: {
     profiles?: (sshd: SshdFixture) => Record<string, Record<string, unknown>>;
     env?: Record<string, string>;
-  } = {},
+  } & ClientOptions = {},
 ): Promise<Harness> {
   const sshd = await startSshd();
   const dir = mkdtempSync(join(tmpdir(), "ssh-mcp-test-"));
@@ -95,7 +115,7 @@ export async function startHarness(
     socket,
     configPath,
     env,
-    client: await connectClient(env),
+    client: await connectClient(env, opts),
     async call(tool, args = {}) {
       const res = await h.client.callTool({ name: tool, arguments: args }, undefined, { timeout: 600_000 });
       const sc = res.structuredContent as Record<string, unknown> & { ok: boolean };
@@ -108,7 +128,7 @@ export async function startHarness(
     },
     async restartClient(extraEnv = {}) {
       await h.client.close();
-      h.client = await connectClient({ ...env, ...extraEnv });
+      h.client = await connectClient({ ...env, ...extraEnv }, opts);
     },
     async close() {
       await h.client.close().catch(() => undefined);

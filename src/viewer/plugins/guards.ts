@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import { SshMcpError } from "../../errors.js";
 import { fail, type ViewerContext, type ViewerPluginOptions } from "../context.js";
+import { SECRET_PAGE_RE } from "./secret.js";
 import { allowedHosts, hostAllowed, originAllowed, SECURITY_HEADERS, tokenMatches } from "../security.js";
 
 /**
@@ -29,8 +30,14 @@ function addAccessCheck(app: FastifyInstance, ctx: ViewerContext): void {
   app.addHook("onRequest", async (req, reply) => {
     const allowed = allowedHosts(opts.host, opts.port());
     if (!hostAllowed(req.headers.host, allowed)) return fail(reply, 421, "BAD_HOST", "Unknown Host header.");
-    if (!originAllowed(req.headers.origin, allowed))
+    const oneTime = SECRET_PAGE_RE.test(req.url);
+    // A form posted under Referrer-Policy no-referrer says `Origin: null`: on the one-time page
+    // its own token (which no other site can know) is the credential.
+    const nullOk = oneTime && req.headers.origin === "null";
+    if (!nullOk && !originAllowed(req.headers.origin, allowed))
       return fail(reply, 403, "BAD_ORIGIN", "Cross-origin request refused.");
+    // ask_human_secret's page checks its one-time token itself (plugins/secret.ts).
+    if (oneTime) return;
     const q = req.query as Record<string, unknown> | undefined;
     const given = req.headers["x-ssh-mcp-token"] ?? q?.token;
     const operator = opts.operatorToken !== undefined && tokenMatches(opts.operatorToken, given);
