@@ -25,6 +25,8 @@ export interface Timing {
   connectTimeoutMs: number;
   /** How often the health monitor looks at the panes. */
   healthIntervalMs: number;
+  /** How long an approval (confirm_patterns) waits for the human's answer. */
+  approvalTimeoutMs: number;
 }
 
 export interface Config {
@@ -172,6 +174,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
         parseIntEnv("SSH_MCP_CONNECT_TIMEOUT_MS", env.SSH_MCP_CONNECT_TIMEOUT_MS, 500) ?? 20_000,
       healthIntervalMs:
         parseIntEnv("SSH_MCP_HEALTH_INTERVAL_MS", env.SSH_MCP_HEALTH_INTERVAL_MS, 100) ?? 2000,
+      approvalTimeoutMs:
+        parseIntEnv("SSH_MCP_APPROVAL_TIMEOUT_MS", env.SSH_MCP_APPROVAL_TIMEOUT_MS, 1000) ?? 300_000,
     },
     resultOutputChars:
       parseIntEnv("SSH_MCP_RESULT_OUTPUT_CHARS", env.SSH_MCP_RESULT_OUTPUT_CHARS, 1000) ?? 64_000,
@@ -192,6 +196,7 @@ export function secretEnvNames(config: Config): string[] {
   for (const p of Object.values(config.profiles)) {
     if (p.passphrase_env) names.add(p.passphrase_env);
     if (p.password_env) names.add(p.password_env);
+    for (const secret of Object.values(p.secrets ?? {})) names.add(secret.env);
   }
   return [...names];
 }

@@ -7,6 +7,7 @@ import type { ShellState } from "./shells.js";
 import type { SessionHost } from "./host.js";
 import { watchNestedShells } from "./operations.js";
 import { recorderIdentified, repairRecorder, watchWriter } from "./recorder.js";
+import { declaresSecrets, writeMasks } from "./secrets.js";
 import { Session, type TrackedCommand } from "./session.js";
 import {
   ownerTags,
@@ -206,6 +207,14 @@ async function takeOver(host: SessionHost, s: Session, row: PaneRow, forced: boo
   host.logger.info("session adopted", { session_id: s.id, from: s.adoptedFrom, forced });
   host.applyPaneState(s, row.info);
   watchWriter(host, s);
+  // This server's values of the profile's secrets, for the recorder to mask by (it re-reads them).
+  if (s.status === "open" && declaresSecrets(s.profile)) {
+    try {
+      writeMasks(s.transcriptPath, s.profile, host.env);
+    } catch (err) {
+      host.logger.warn("masks file not written", { session_id: s.id, error: (err as Error).message });
+    }
+  }
   // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md).
   if (s.status === "open" && (!row.info.piped || !recorderIdentified(s))) {
     await repairRecorder(

@@ -19,6 +19,7 @@ import { checkText, shellParserReady } from "../security/policy.js";
 import { enforce, inputContext, probeShell, watchNestedShells } from "./operations.js";
 import { classifyScreen } from "./screen.js";
 import { tapArgv, watchWriter } from "./recorder.js";
+import { writeMasks } from "./secrets.js";
 import { Session } from "./session.js";
 import { newSessionTags } from "./tags.js";
 import { TmuxFailure, type SessionTmux } from "./tmux.js";
@@ -201,6 +202,8 @@ async function launchPane(
   askpassEnv: Record<string, string> | undefined,
 ): Promise<string> {
   const { profile, id } = o;
+  // The recorder masks echoed secret values by this file (secrets.ts): written before it starts.
+  writeMasks(o.transcriptPath, profile, host.env);
   const connectTimeout = Math.max(1, Math.ceil(host.config.timing.connectTimeoutMs / 1000) - 1);
   const commands = paneCommands({
     id,

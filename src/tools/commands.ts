@@ -25,8 +25,9 @@ export const commandTools = [
     }),
     annotations: { openWorldHint: true },
     access: "send",
-    handler: async (a, target, { manager }) => ({
+    handler: async (a, target, { manager, call }) => ({
       ...(await executeCommand(manager, target, {
+        asker: call,
         command: a.command,
         waitForPrompt: a.wait_for_prompt,
         timeoutMs: a.timeout * 1000,

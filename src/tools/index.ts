@@ -1,6 +1,7 @@
 import { commandTools } from "./commands.js";
+import { secretTools } from "./secrets.js";
 import { sessionTools } from "./sessions.js";
 import { terminalTools } from "./terminal.js";
 import type { ToolDef } from "./types.js";
 
-export const allTools: ToolDef[] = [...sessionTools, ...commandTools, ...terminalTools];
+export const allTools: ToolDef[] = [...sessionTools, ...commandTools, ...terminalTools, ...secretTools];

@@ -31,8 +31,9 @@ export const terminalTools = [
     }),
     annotations: { openWorldHint: true },
     access: "send",
-    handler: async (a, target, { manager }) =>
+    handler: async (a, target, { manager, call }) =>
       sendText(manager, target, {
+        asker: call,
         text: a.text,
         enter: a.enter,
         waitFor: a.wait_for,
@@ -55,7 +56,7 @@ export const terminalTools = [
     annotations: { openWorldHint: true },
     access: "drive",
     check: (a) => checkKeyNames(a.keys),
-    handler: async (a, s, { manager }) => ({ sent: await sendKeys(manager, s, a.keys) }),
+    handler: async (a, s, { manager, call }) => ({ sent: await sendKeys(manager, s, a.keys, call) }),
   }),
   defineSessionTool({
     name: "interrupt",

@@ -7,6 +7,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import {
+  ElicitRequestSchema,
+  type ElicitRequest,
+  type ElicitResult,
+} from "@modelcontextprotocol/sdk/types.js";
 import { startSshd, type SshdFixture } from "./sshd.js";
 import { killTmuxServer, uniqueSocket } from "./tmux.js";
 
@@ -46,14 +51,27 @@ export function baseProfile(sshd: SshdFixture, extra: Record<string, unknown> = 
 /** The last 20 kB the server wrote to stderr, for failure messages. */
 export let stderrTail = "";
 
-export async function connectClient(env: Record<string, string>): Promise<Client> {
+/**
+ * What the test client declares and answers beyond tools: with `elicit`, it declares form
+ * elicitation and answers the server's elicitation requests with it (approvals, questions).
+ */
+export interface ClientOptions {
+  elicit?: (params: ElicitRequest["params"]) => Promise<ElicitResult> | ElicitResult;
+}
+
+export async function connectClient(env: Record<string, string>, opts: ClientOptions = {}): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, "serve"],
     env,
     stderr: "pipe",
   });
-  const client = new Client({ name: "ssh-mcp-test", version: "0.0.0" });
+  const client = new Client(
+    { name: "ssh-mcp-test", version: "0.0.0" },
+    opts.elicit ? { capabilities: { elicitation: { form: {} } } } : undefined,
+  );
+  const { elicit } = opts;
+  if (elicit) client.setRequestHandler(ElicitRequestSchema, async (req) => elicit(req.params));
   await client.connect(transport);
   // Drain the server's stderr (its log): a full pipe would block the server.
   transport.stderr?.on("data", (d: Buffer) => {
@@ -66,6 +84,7 @@ export async function startHarness(
   opts: {
     profiles?: (sshd: SshdFixture) => Record<string, Record<string, unknown>>;
     env?: Record<string, string>;
+    client?: ClientOptions;
   } = {},
 ): Promise<Harness> {
   const sshd = await startSshd();
@@ -95,7 +114,7 @@ export async function startHarness(
     socket,
     configPath,
     env,
-    client: await connectClient(env),
+    client: await connectClient(env, opts.client),
     async call(tool, args = {}) {
       const res = await h.client.callTool({ name: tool, arguments: args }, undefined, { timeout: 600_000 });
       const sc = res.structuredContent as Record<string, unknown> & { ok: boolean };
@@ -108,7 +127,7 @@ export async function startHarness(
     },
     async restartClient(extraEnv = {}) {
       await h.client.close();
-      h.client = await connectClient({ ...env, ...extraEnv });
+      h.client = await connectClient({ ...env, ...extraEnv }, opts.client);
     },
     async close() {
       await h.client.close().catch(() => undefined);
