@@ -21,6 +21,7 @@ const PW = `Pw-${randomBytes(6).toString("hex")}`;
 let h: Harness;
 let sid: string;
 let transcript: string;
+let viewerUrl: string;
 /** How the test client answers the next approval (null: it was not asked). */
 let answer: (p: ElicitRequest["params"]) => ElicitResult;
 const asked: string[] = [];
@@ -50,9 +51,10 @@ beforeAll(async () => {
     },
   });
   const open = await h.call("open_session", { profile: "test" });
-  const session = open.session as { session_id: string; transcript_path: string };
+  const session = open.session as { session_id: string; transcript_path: string; viewer_url: string };
   sid = session.session_id;
   transcript = session.transcript_path;
+  viewerUrl = session.viewer_url;
 });
 
 afterAll(async () => {
@@ -76,6 +78,35 @@ function filesContaining(dir: string, text: string): string[] {
     if (statSync(p).isFile() && readFileSync(p, "utf8").includes(text)) hits.push(p);
   }
   return hits;
+}
+
+/** The viewer's live screen of a session, with the read token the agent was given. */
+function liveUrl(id: string): string {
+  const u = new URL(viewerUrl);
+  return `${u.origin}/api/sessions/${id}/live?token=${u.searchParams.get("token") ?? ""}`;
+}
+
+/** Reads a server-sent event stream until `done` holds (or 10 s), then stops it. */
+async function readStream(url: string, done: (text: string) => boolean): Promise<string> {
+  const ac = new AbortController();
+  const res = await fetch(url, { signal: ac.signal });
+  expect(res.status).toBe(200);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = Date.now() + 10_000;
+  try {
+    while (Date.now() < deadline && !done(text)) {
+      const timer = setTimeout(() => ac.abort(), Math.max(1, deadline - Date.now()));
+      const chunk = await reader.read().catch(() => ({ done: true, value: undefined }));
+      clearTimeout(timer);
+      if (chunk.done) break;
+      text += decoder.decode(chunk.value, { stream: true });
+    }
+  } finally {
+    ac.abort();
+  }
+  return text;
 }
 
 /** Starts a command that waits at a password prompt; returns once it waits there. */
@@ -142,6 +173,9 @@ describe("send_secret", () => {
     expect(filesContaining(h.dir, PW)).toEqual([]);
     const tx = await h.call("get_transcript", { session_id: sid, tail: 200 });
     expect(JSON.stringify(tx)).not.toContain(PW);
+    const live = await readStream(liveUrl(sid), (t) => t.includes("event: frame"));
+    expect(live).toContain("<[SECRET:pw]>");
+    expect(live).not.toContain(PW);
     expect(stderrTail).not.toContain(PW);
   });
 
@@ -150,7 +184,7 @@ describe("send_secret", () => {
     const session = open.session as { session_id: string; transcript_path: string };
     const r = (await h.call("execute_command", {
       session_id: session.session_id,
-      command: "read -s -p 'Password: ' p; echo \"$p\"",
+      command: "read -s -p 'Password: ' p; echo; echo \"<$p>\"",
       timeout: 10,
     })) as unknown as Cmd;
     expect(r).toMatchObject({ ok: true, state: "awaiting_input", input_kind: "password" });
@@ -162,6 +196,16 @@ describe("send_secret", () => {
       message: "the echoed value masked in the transcript",
     });
     expect(readFileSync(session.transcript_path, "utf8")).not.toContain(PW);
+    // The viewer: the transcript view, and the live screen (captured frames, masked).
+    const u = new URL((open.session as { viewer_url: string }).viewer_url);
+    const token = u.searchParams.get("token") ?? "";
+    const api = `${u.origin}/api/sessions/${session.session_id}`;
+    const history = await (await fetch(`${api}/events?after_line=0&token=${token}`)).text();
+    const live = await readStream(liveUrl(session.session_id), (t) => t.includes("event: frame"));
+    for (const text of [history, live]) {
+      expect(text).toContain("<[SECRET:pw]>");
+      expect(text).not.toContain(PW);
+    }
     await h.call("close_session", { session_id: session.session_id });
   });
 
@@ -237,6 +281,29 @@ describe("approvals (confirm_patterns)", () => {
     const r = await h.call("send_text", { session_id: sid, text: `touch ${marker}`, timeout: 2 });
     expect(r).toMatchObject({ ok: false, code: "APPROVAL_DECLINED" });
     expect(events(transcript, "approval").pop()).toMatchObject({ tool: "send_text", decision: "declined" });
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("applies to send_keys' Enter under a line typed at a shell prompt", async () => {
+    const marker = join(h.dir, "keys-approval-marker");
+    answer = () => ({ action: "accept", content: { approve: true } });
+    // Typed without Enter (approved: it is a command line at a shell prompt), then run by Enter.
+    const typed = await h.call("send_text", {
+      session_id: sid,
+      text: `touch ${marker}`,
+      enter: false,
+      timeout: 5,
+    });
+    expect(typed).toMatchObject({ ok: true });
+    answer = () => ({ action: "decline" });
+    const r = await h.call("send_keys", { session_id: sid, keys: ["Enter"] });
+    expect(r).toMatchObject({ ok: false, code: "APPROVAL_DECLINED" });
+    expect(events(transcript, "approval").pop()).toMatchObject({ tool: "send_keys", decision: "declined" });
+    expect(existsSync(marker)).toBe(false);
+    // Clear the line (no Enter: not asked), and the shell takes commands again.
+    expect(await h.call("send_keys", { session_id: sid, keys: ["C-u"] })).toMatchObject({ ok: true });
+    const after = await h.call("execute_command", { session_id: sid, command: "echo cleared", timeout: 10 });
+    expect(after).toMatchObject({ ok: true, output: "cleared\n" });
     expect(existsSync(marker)).toBe(false);
   });
 
