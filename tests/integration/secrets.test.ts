@@ -23,7 +23,7 @@ let sid: string;
 let transcript: string;
 let viewerUrl: string;
 /** How the test client answers the next approval (null: it was not asked). */
-let answer: (p: ElicitRequest["params"]) => ElicitResult;
+let answer: (p: ElicitRequest["params"]) => ElicitResult | Promise<ElicitResult>;
 const asked: string[] = [];
 
 beforeAll(async () => {
@@ -42,7 +42,7 @@ beforeAll(async () => {
         security: { redact_transcripts: false },
       }),
     }),
-    env: { TEST_SUDO_PASSWORD: SUDO, TEST_PW: PW },
+    env: { TEST_SUDO_PASSWORD: SUDO, TEST_PW: PW, SSH_MCP_APPROVAL_TIMEOUT_MS: "1500" },
     client: {
       elicit: (p) => {
         asked.push(p.message);
@@ -273,6 +273,15 @@ describe("approvals (confirm_patterns)", () => {
       expect(events(transcript, "approval").pop()).toMatchObject({ decision: "declined", by: "human" });
       expect(events(transcript, "command_start").map((e) => e.command)).not.toContain(`touch ${marker}`);
     }
+  });
+
+  it("no answer within SSH_MCP_APPROVAL_TIMEOUT_MS: APPROVAL_UNAVAILABLE and nothing runs", async () => {
+    const marker = join(h.dir, "timeout-approval-marker");
+    answer = () => new Promise<ElicitResult>(() => undefined);
+    const r = await h.call("execute_command", { session_id: sid, command: `touch ${marker}`, timeout: 10 });
+    expect(r).toMatchObject({ ok: false, code: "APPROVAL_UNAVAILABLE" });
+    expect(events(transcript, "approval").pop()).toMatchObject({ decision: "unavailable", by: "human" });
+    expect(existsSync(marker)).toBe(false);
   });
 
   it("applies to send_text at a shell prompt", async () => {

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, statSync, utimesSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config/load.js";
 import { profileSchema, type Profile } from "../../src/config/schema.js";
 import { maskDeep, masksPath, namedSecret, writeMasks } from "../../src/session/secrets.js";
 import { SecretMasker } from "../../src/transcript/masks.js";
@@ -83,6 +84,22 @@ describe("result masking and named secrets", () => {
     // RE2's inline flags, which JavaScript's RegExp lacks.
     expect(s.prompt?.test("[SUDO] password for x: ")).toBe(true);
     expect(s.prompt?.test("Password: ")).toBe(false);
+  });
+
+  it("a bad secret prompt is a CONFIG_ERROR naming the profile and the secret", () => {
+    const config = join(dir, "profiles.json");
+    writeFileSync(
+      config,
+      JSON.stringify({
+        profiles: { prod: { host: "h", secrets: { sudo: { env: "X", prompt: "a(?!b)" } } } },
+      }),
+    );
+    expect(() => loadConfig({ config, runtimeDir: dir }, {})).toThrow(
+      expect.objectContaining({
+        code: "CONFIG_ERROR",
+        message: expect.stringMatching(/profile 'prod', field 'secrets\.sudo\.prompt': not a valid RE2/),
+      }),
+    );
   });
 
   it("a secret prompt or confirm pattern that RE2 cannot compile is refused at load", () => {
