@@ -6,7 +6,7 @@ import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js"
 import type { ShellState } from "./shells.js";
 import type { SessionHost } from "./host.js";
 import { watchNestedShells } from "./operations.js";
-import { recorderIdentified, repairRecorder, watchWriter } from "./recorder.js";
+import { recorderIdentified, recorderMasks, repairRecorder, watchWriter } from "./recorder.js";
 import { declaresSecrets, writeMasks } from "./secrets.js";
 import { Session, type TrackedCommand } from "./session.js";
 import {
@@ -215,12 +215,18 @@ async function takeOver(host: SessionHost, s: Session, row: PaneRow, forced: boo
       host.logger.warn("masks file not written", { session_id: s.id, error: (err as Error).message });
     }
   }
-  // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md).
-  if (s.status === "open" && (!row.info.piped || !recorderIdentified(s))) {
+  // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md);
+  // so is one whose recorder was started before the profile declared secrets (it cannot mask them).
+  const masks = recorderMasks(s);
+  if (s.status === "open" && (!row.info.piped || !recorderIdentified(s) || !masks)) {
     await repairRecorder(
       host,
       s,
-      row.info.piped ? "the recorder process is gone" : "the pane is not piped to a recorder",
+      !row.info.piped
+        ? "the pane is not piped to a recorder"
+        : masks
+          ? "the recorder process is gone"
+          : "the recorder does not mask the profile's secrets (they were declared after it started)",
     ).catch((err: unknown) =>
       host.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
     );

@@ -71,6 +71,20 @@ export function recorderIdentified(s: Session): boolean {
 }
 
 /**
+ * Whether the recorder masks what its profile needs: a profile that declares secrets needs one
+ * started with `--masks` (one started for the profile before it declared them does not). Read
+ * from /proc where it exists (off the hot path: adoption); assumed elsewhere.
+ */
+export function recorderMasks(s: Session): boolean {
+  if (!declaresSecrets(s.profile) || s.recorderPid === null || !existsSync("/proc/self")) return true;
+  try {
+    return readFileSync(`/proc/${s.recorderPid}/cmdline`, "utf8").split("\0").includes("--masks");
+  } catch {
+    return true; // gone: recorderIdentified says so
+  }
+}
+
+/**
  * Recording works: the transcript takes writes, the recorder lives, no gap waits to be written,
  * and no repair is under way (input waits for it: ensureRecording).
  */

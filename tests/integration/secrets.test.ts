@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -37,6 +37,7 @@ beforeAll(async () => {
         },
         confirm_patterns: ["rm -rf", "touch .*approval-marker"],
       }),
+      later: baseProfile(sshd),
       plain: baseProfile(sshd, {
         secrets: { pw: { env: "TEST_PW" } },
         security: { redact_transcripts: false },
@@ -350,5 +351,40 @@ describe("approvals (confirm_patterns)", () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe("a profile that declares secrets after its session started", () => {
+  it("the next server replaces the recorder, which then masks", async () => {
+    const open = await h.call("open_session", { profile: "later" });
+    const session = open.session as { session_id: string; transcript_path: string };
+    expect(existsSync(`${session.transcript_path}.masks`)).toBe(false);
+    const config = JSON.parse(readFileSync(h.configPath, "utf8")) as {
+      profiles: Record<string, Record<string, unknown>>;
+    };
+    (config.profiles.later as Record<string, unknown>).secrets = { pw: { env: "TEST_PW" } };
+    writeFileSync(h.configPath, JSON.stringify(config));
+    await h.restartClient();
+    await h.call("list_sessions");
+    await pollUntil(
+      () =>
+        events(session.transcript_path, "event").some(
+          (e) => e.event === "recorder_lost" && String(e.reason).includes("does not mask"),
+        ) && events(session.transcript_path, "gap").length > 0,
+      { message: "the recorder replaced" },
+    );
+    const r = (await h.call("execute_command", {
+      session_id: session.session_id,
+      command: "read -s -p 'Password: ' p; echo; echo \"<$p>\"",
+      timeout: 10,
+    })) as unknown as Cmd;
+    expect(r).toMatchObject({ ok: true, state: "awaiting_input", input_kind: "password" });
+    expect(await h.call("send_secret", { session_id: session.session_id, name: "pw" })).toMatchObject({
+      ok: true,
+    });
+    await pollUntil(() => readFileSync(session.transcript_path, "utf8").includes("<[SECRET:pw]>"), {
+      message: "the echoed value masked in the transcript",
+    });
+    expect(readFileSync(session.transcript_path, "utf8")).not.toContain(PW);
   });
 });
