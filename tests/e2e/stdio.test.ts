@@ -24,6 +24,7 @@ const TOOLS = [
   "release_input_lock",
   "input_lock_status",
   "diagnose_profile",
+  "send_secret",
 ];
 
 let h: Harness;
