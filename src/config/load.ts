@@ -29,6 +29,8 @@ export interface Timing {
   progressHeartbeatMs: number;
   /** How long an ask_human_secret page stays usable (default 5 minutes). */
   humanSecretTtlMs?: number;
+  /** How long an approval (confirm_patterns) waits for the human's answer. */
+  approvalTimeoutMs: number;
 }
 
 export interface Config {
@@ -184,6 +186,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.c
       progressHeartbeatMs:
         parseIntEnv("SSH_MCP_PROGRESS_HEARTBEAT_MS", env.SSH_MCP_PROGRESS_HEARTBEAT_MS, 100, 10_000) ?? 5000,
       humanSecretTtlMs: parseIntEnv("SSH_MCP_HUMAN_SECRET_TTL_MS", env.SSH_MCP_HUMAN_SECRET_TTL_MS, 1000),
+      approvalTimeoutMs:
+        parseIntEnv("SSH_MCP_APPROVAL_TIMEOUT_MS", env.SSH_MCP_APPROVAL_TIMEOUT_MS, 1000) ?? 300_000,
     },
     resultOutputChars:
       parseIntEnv("SSH_MCP_RESULT_OUTPUT_CHARS", env.SSH_MCP_RESULT_OUTPUT_CHARS, 1000) ?? 64_000,
@@ -204,6 +208,7 @@ export function secretEnvNames(config: Config): string[] {
   for (const p of Object.values(config.profiles)) {
     if (p.passphrase_env) names.add(p.passphrase_env);
     if (p.password_env) names.add(p.password_env);
+    for (const secret of Object.values(p.secrets ?? {})) names.add(secret.env);
   }
   return [...names];
 }

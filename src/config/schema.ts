@@ -1,3 +1,4 @@
+import { RE2JS } from "re2js";
 import { z } from "zod";
 
 /** Profile fields keep the Python predecessor's names so existing profiles.json files load. */
@@ -27,6 +28,36 @@ const envName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be the NAME of an environment variable, not a secret value");
 
+/**
+ * A regex of the profile that runs on every matching input (a secret's prompt, confirm_patterns):
+ * RE2 semantics (re2js), linear in the text, checked when the config is loaded.
+ */
+const re2Pattern = z
+  .string()
+  .min(1)
+  .max(1000)
+  .superRefine((pattern, ctx) => {
+    try {
+      RE2JS.compile(pattern);
+    } catch (err) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a valid RE2 regular expression (${(err as Error).message}); RE2 has no lookaround or backreferences`,
+      });
+    }
+  });
+
+/** A secret the agent may use by name only (send_secret): its value is read from `env`. */
+export const secretSchema = z
+  .object({
+    env: envName.describe("The environment variable of the server that holds the value"),
+    prompt: re2Pattern.optional().describe("The password prompt must also match this RE2 regex"),
+  })
+  .strict();
+
+/** Names of profile secrets: what send_secret's `name` and `[SECRET:name]` masks use. */
+export const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
 export const profileSchema = z
   .object({
     host: z.string().min(1),
@@ -49,6 +80,14 @@ export const profileSchema = z
     proxy_jump: z.string().min(1).optional(),
     prompt_regex: z.string().min(1).optional(),
     route: z.array(routeStepSchema).default([]),
+    secrets: z
+      .record(
+        z.string().regex(SECRET_NAME, "secret names must match ^[A-Za-z][A-Za-z0-9_-]{0,63}$"),
+        secretSchema,
+      )
+      .optional(),
+    /** Commands a human must approve (form elicitation) before they are typed. */
+    confirm_patterns: z.array(re2Pattern).optional(),
     security: securitySchema.default({
       mode: "unrestricted",
       allow_patterns: [],

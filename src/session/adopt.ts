@@ -6,7 +6,8 @@ import { TranscriptWriter, type TranscriptEvent } from "../transcript/writer.js"
 import type { ShellState } from "./shells.js";
 import type { SessionHost } from "./host.js";
 import { watchNestedShells } from "./operations.js";
-import { recorderIdentified, repairRecorder, watchWriter } from "./recorder.js";
+import { recorderIdentified, recorderMasks, repairRecorder, watchWriter } from "./recorder.js";
+import { declaresSecrets, writeMasks } from "./secrets.js";
 import { Session, type TrackedCommand } from "./session.js";
 import {
   ownerTags,
@@ -206,12 +207,26 @@ async function takeOver(host: SessionHost, s: Session, row: PaneRow, forced: boo
   host.logger.info("session adopted", { session_id: s.id, from: s.adoptedFrom, forced });
   host.applyPaneState(s, row.info);
   watchWriter(host, s);
-  // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md).
-  if (s.status === "open" && (!row.info.piped || !recorderIdentified(s))) {
+  // This server's values of the profile's secrets, for the recorder to mask by (it re-reads them).
+  if (s.status === "open" && declaresSecrets(s.profile)) {
+    try {
+      writeMasks(s.transcriptPath, s.profile, host.env);
+    } catch (err) {
+      host.logger.warn("masks file not written", { session_id: s.id, error: (err as Error).message });
+    }
+  }
+  // A pane whose recorder died while no server ran is piped again, with a gap (docs/audit.md);
+  // so is one whose recorder was started before the profile declared secrets (it cannot mask them).
+  const masks = recorderMasks(s);
+  if (s.status === "open" && (!row.info.piped || !recorderIdentified(s) || !masks)) {
     await repairRecorder(
       host,
       s,
-      row.info.piped ? "the recorder process is gone" : "the pane is not piped to a recorder",
+      !row.info.piped
+        ? "the pane is not piped to a recorder"
+        : masks
+          ? "the recorder process is gone"
+          : "the recorder does not mask the profile's secrets (they were declared after it started)",
     ).catch((err: unknown) =>
       host.logger.warn("recorder repair failed", { session_id: s.id, error: (err as Error).message }),
     );

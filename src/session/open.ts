@@ -20,6 +20,7 @@ import { enforce, inputContext, probeShell, watchNestedShells } from "./operatio
 import { classifyScreen } from "./screen.js";
 import type { ProgressReporter } from "./progress.js";
 import { tapArgv, watchWriter } from "./recorder.js";
+import { writeMasks } from "./secrets.js";
 import { Session } from "./session.js";
 import { newSessionTags } from "./tags.js";
 import { TmuxFailure, type SessionTmux } from "./tmux.js";
@@ -209,6 +210,8 @@ async function launchPane(
   askpassEnv: Record<string, string> | undefined,
 ): Promise<string> {
   const { profile, id } = o;
+  // The recorder masks echoed secret values by this file (secrets.ts): written before it starts.
+  writeMasks(o.transcriptPath, profile, host.env);
   const connectTimeout = Math.max(1, Math.ceil(host.config.timing.connectTimeoutMs / 1000) - 1);
   const commands = paneCommands({
     id,

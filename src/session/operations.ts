@@ -4,6 +4,7 @@ import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 import type { AccessOptions, ReadTarget, SendTarget, SessionHost } from "./host.js";
 import { activeLock } from "./locks.js";
+import { requireApproval, type Asker } from "./approval.js";
 import {
   checkBuiltCommand,
   checkCommand,
@@ -129,6 +130,8 @@ export interface ExecuteOptions extends AccessOptions {
   waitForPrompt: boolean;
   timeoutMs: number;
   tool?: string;
+  /** Who approves a command matching the profile's confirm_patterns (approval.ts). */
+  asker?: Asker;
 }
 
 /**
@@ -152,7 +155,7 @@ export async function runCommand(
   target: SendTarget,
   opts: ExecuteOptions,
 ): Promise<{ s: Session; cmd: TrackedCommand }> {
-  await checkCommandLine(target.session, opts);
+  await checkCommandLine(host, target.session, opts);
   let run = await typeAndWait(host, target, opts);
   if (run.cmd.result.completion === "not_started") {
     // Nothing of the line ran (the shell refused it before our helper printed anything): once
@@ -178,7 +181,7 @@ export async function runCommand(
 }
 
 /** The command line is not empty and the profile's policy allows it (POLICY_BLOCKED, recorded). */
-async function checkCommandLine(s: Session, opts: ExecuteOptions): Promise<void> {
+async function checkCommandLine(host: SessionHost, s: Session, opts: ExecuteOptions): Promise<void> {
   if (!opts.command.trim()) throw new SshMcpError("INVALID_ARGUMENT", "command: must not be empty.");
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   const verdict =
@@ -186,6 +189,9 @@ async function checkCommandLine(s: Session, opts: ExecuteOptions): Promise<void>
       ? checkBuiltCommand(s.profile, opts.command, s.shell.family, "search_logs")
       : checkCommand(s.profile, opts.command, s.shell.family);
   enforce(s, opts.tool ?? "execute_command", verdict, opts.command);
+  // A human approves a command matching confirm_patterns before it is typed (search_logs only reads).
+  if (s.profile.confirm_patterns && opts.tool !== "search_logs")
+    await requireApproval(host, s, opts.tool ?? "execute_command", opts.command, opts.asker);
 }
 
 /** Types the command (checkedSend) and waits for it to complete, ask for input, or time out. */
@@ -786,6 +792,8 @@ export interface SendTextOptions extends AccessOptions {
   regex: boolean;
   timeoutMs: number;
   sensitive: boolean;
+  /** Who approves text matching the profile's confirm_patterns at a shell prompt (approval.ts). */
+  asker?: Asker;
 }
 
 /** send_text, on a session granted "send" (a secret always takes the full check). */
@@ -800,6 +808,13 @@ export async function sendText(
   const enter = o.enter ? enterOf(t.session) : "";
   if (!o.text && !enter)
     throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
+  // At a shell prompt, text is a command line: confirm_patterns apply as to execute_command.
+  if (
+    t.session.profile.confirm_patterns &&
+    !o.sensitive &&
+    inputContext(t.session).screen().kind === "prompt"
+  )
+    await requireApproval(host, t.session, "send_text", o.text, o.asker);
   const sent = await checkedSend(host, t, o, (kb) => typeText(host, kb, o, enter));
   try {
     return await awaitReply(host, sent.target.session, o, matcher, sent.value);
@@ -807,6 +822,9 @@ export async function sendText(
     sent.value.release();
   }
 }
+
+/** What a secret's prompt must match: a RegExp, or an RE2 pattern with the same two members. */
+export type PromptMatcher = Pick<RegExp, "test" | "source">;
 
 /** A secret to type at a password prompt (send_secret, ask_human_secret). */
 export interface SecretTyping extends AccessOptions {
@@ -816,8 +834,8 @@ export interface SecretTyping extends AccessOptions {
   shown: string;
   tool: string;
   actor: "agent" | "human";
-  /** The prompt must also match this (a profile secret's `prompt`). */
-  prompt?: RegExp;
+  /** The prompt must also match this (a profile secret's `prompt`, RE2: see secrets.ts). */
+  prompt?: PromptMatcher;
   /** Enter after the value (default true). */
   enter?: boolean;
 }
@@ -828,7 +846,7 @@ export interface SecretTyping extends AccessOptions {
  * cursor on that line right after it, and no input since the prompt was printed (nothing queued
  * that the no-echo prompt hides). Returns why not, or undefined when it may be typed.
  */
-export function secretPromptRefusal(s: Session, prompt?: RegExp): string | undefined {
+export function secretPromptRefusal(s: Session, prompt?: PromptMatcher): string | undefined {
   if (s.status !== "open") return `the session is ${s.status}`;
   const sc = s.screen();
   if (sc.kind !== "password")
@@ -1011,10 +1029,23 @@ export function checkKeyNames(keys: string[]): void {
   });
 }
 
+/** Keys that end a line at a shell prompt (send_keys' approval looks at the line they run). */
+const ENTER_KEYS = new Set(["Enter", "C-m", "C-j"]);
+
 /** send_keys, on a session granted "drive" (the key names checked first: checkKeyNames). */
-export async function sendKeys(host: SessionHost, s: Session, keys: string[]): Promise<string[]> {
+export async function sendKeys(
+  host: SessionHost,
+  s: Session,
+  keys: string[],
+  asker?: Asker,
+): Promise<string[]> {
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   enforce(s, "send_keys", checkKeys(s.profile, keys, inputContext(s)), keys.join(" "));
+  // Enter at a shell prompt runs the line typed there: confirm_patterns apply to that line.
+  if (s.profile.confirm_patterns && ENTER_KEYS.has(keys[keys.length - 1] ?? "")) {
+    const sc = inputContext(s).screen();
+    if (sc.kind === "prompt") await requireApproval(host, s, "send_keys", sc.line, asker);
+  }
   await s.exclusive(async () => {
     s.writer.mustWrite("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
     s.otherInput("typed");

@@ -13,11 +13,16 @@ import { redactValues } from "../transcript/redact.js";
 import { describe } from "../transcript/writer.js";
 import { tapCommandLine } from "./pane-process.js";
 import { sameShape } from "./screen.js";
+import { declaresSecrets, masksPath, writeMasks } from "./secrets.js";
 import { setTag, TAG, unsetTag } from "./tags.js";
 import type { SessionHost } from "./host.js";
 import type { Session } from "./session.js";
 
-/** The recorder's command line (tmux runs it with sh -c; `exec` makes its pid the recorder's). */
+/**
+ * The recorder's command line (tmux runs it with sh -c; `exec` makes its pid the recorder's). A
+ * profile that declares secrets gets `--masks`: the path of the file its values are masked by
+ * (secrets.ts writeMasks, written before the recorder starts), never a value.
+ */
 export function tapArgv(tapScript: string, profile: Profile, transcriptPath: string, id: string): string[] {
   return [
     process.execPath,
@@ -26,6 +31,7 @@ export function tapArgv(tapScript: string, profile: Profile, transcriptPath: str
     "--max-semi-space-size=1",
     tapScript,
     ...(profile.security.redact_transcripts ? ["--redact"] : []),
+    ...(declaresSecrets(profile) ? ["--masks", masksPath(transcriptPath)] : []),
     transcriptPath,
     id,
   ];
@@ -61,6 +67,20 @@ export function recorderIdentified(s: Session): boolean {
     return readFileSync(`/proc/${s.recorderPid}/cmdline`, "utf8").includes(s.transcriptPath);
   } catch {
     return false;
+  }
+}
+
+/**
+ * Whether the recorder masks what its profile needs: a profile that declares secrets needs one
+ * started with `--masks` (one started for the profile before it declared them does not). Read
+ * from /proc where it exists (off the hot path: adoption); assumed elsewhere.
+ */
+export function recorderMasks(s: Session): boolean {
+  if (!declaresSecrets(s.profile) || s.recorderPid === null || !existsSync("/proc/self")) return true;
+  try {
+    return readFileSync(`/proc/${s.recorderPid}/cmdline`, "utf8").split("\0").includes("--masks");
+  } catch {
+    return true; // gone: recorderIdentified says so
   }
 }
 
@@ -195,6 +215,7 @@ async function doRepair(host: SessionHost, s: Session, reason: string): Promise<
     await pane.pipe();
     s.recorderPid = null; // the new recorder's event names it (before it can arrive)
     s.recorderPipedAt = Date.now();
+    writeMasks(s.transcriptPath, s.profile, host.env);
     const cmd = tapCommandLine(tapArgv(host.tapScript, s.profile, s.transcriptPath, s.id));
     await pane.pipe(cmd, { outputOnly: true });
     // The visible screen as it is now, and where the cursor sits on it.

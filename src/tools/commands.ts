@@ -36,6 +36,7 @@ export const commandTools = [
     handler: async (a, target, { manager, call }) => ({
       ...(await withProgress(call.progress, manager, target.session, "running", () =>
         executeCommand(manager, target, {
+          asker: call,
           command: a.command,
           waitForPrompt: a.wait_for_prompt,
           timeoutMs: a.timeout * 1000,

@@ -3,6 +3,7 @@ import { secretEnvNames } from "../config/load.js";
 import { diagnoseProfile } from "../ssh/diagnose.js";
 import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
 import { startProgress } from "../session/progress.js";
+import { secretsSummary } from "../session/secrets.js";
 import { defineSessionTool, defineTool, force, sessionId } from "./types.js";
 
 /**
@@ -54,7 +55,11 @@ export const sessionTools = [
       const sessions = await manager.listAll();
       return {
         server: serverMeta(),
-        sessions,
+        // A profile's declared secrets by name, and whether each variable is set: never a value.
+        sessions: sessions.map((x) => {
+          const p = manager.config.profiles[x.profile];
+          return p?.secrets ? { ...x, secrets: secretsSummary(p, manager.env) } : x;
+        }),
         viewer_base_url: manager.viewerUrl(),
       };
     },
@@ -75,13 +80,13 @@ export const sessionTools = [
       "Check a profile without connecting: key file (exists, type, encrypted), whether the passphrase/password variables are set (never their values), known_hosts status for the host, bridge, route and security mode. Use it when open_session fails.",
     inputSchema: z.object({ profile: z.string().min(1).max(128).describe("Profile name") }),
     annotations: { readOnlyHint: true },
-    handler: async (a, { manager }) => ({
-      diagnosis: await diagnoseProfile(
-        manager.profile(a.profile),
-        manager.env,
-        secretEnvNames(manager.config),
-      ),
-    }),
+    handler: async (a, { manager }) => {
+      const p = manager.profile(a.profile);
+      const diagnosis = await diagnoseProfile(p, manager.env, secretEnvNames(manager.config));
+      return p.secrets
+        ? { diagnosis: { ...diagnosis, secrets: secretsSummary(p, manager.env) } }
+        : { diagnosis };
+    },
   }),
   defineSessionTool({
     name: "reopen_session",

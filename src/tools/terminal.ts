@@ -42,6 +42,7 @@ export const terminalTools = [
         a.wait_for ? `waiting for ${JSON.stringify(a.wait_for)}` : "waiting for output to go quiet",
         () =>
           sendText(manager, target, {
+            asker: call,
             text: a.text,
             enter: a.enter,
             waitFor: a.wait_for,
@@ -65,7 +66,7 @@ export const terminalTools = [
     annotations: { openWorldHint: true },
     access: "drive",
     check: (a) => checkKeyNames(a.keys),
-    handler: async (a, s, { manager }) => ({ sent: await sendKeys(manager, s, a.keys) }),
+    handler: async (a, s, { manager, call }) => ({ sent: await sendKeys(manager, s, a.keys, call) }),
   }),
   defineSessionTool({
     name: "interrupt",

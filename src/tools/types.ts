@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { errorMessage, SshMcpError } from "../errors.js";
 import type { AccessLevel, Granted } from "../session/host.js";
+import { allSecretValues, maskDeep, maskText, type SecretValue } from "../session/secrets.js";
 import type { SessionManager } from "../session/manager.js";
 
 /** A tool is data: name, description, zod input schema, annotations and a handler. */
@@ -76,7 +78,34 @@ export interface ToolDef<S extends z.ZodObject = z.ZodObject> {
 }
 
 export function defineTool<S extends z.ZodObject>(def: ToolDef<S>): ToolDef {
-  return def as unknown as ToolDef;
+  return { ...def, handler: masked(def.handler) } as unknown as ToolDef;
+}
+
+/**
+ * Every tool's result, and every refusal, with the value of each declared profile secret masked
+ * as `[SECRET:name]` (docs/security.md): one place for all tools, whatever printed the value.
+ * Costs nothing when no profile declares secrets.
+ */
+function masked<S extends z.ZodObject>(handler: ToolDef<S>["handler"]): ToolDef<S>["handler"] {
+  return async (args, ctx) => {
+    const values = allSecretValues(ctx.manager.config, ctx.manager.env);
+    if (!values.length) return handler(args, ctx);
+    try {
+      return maskDeep(await handler(args, ctx), values);
+    } catch (err) {
+      throw maskedError(err, values);
+    }
+  };
+}
+
+function maskedError(err: unknown, values: SecretValue[]): Error {
+  if (err instanceof SshMcpError) {
+    return new SshMcpError(err.code, maskText(err.message, values), maskDeep(err.data, values));
+  }
+  const out = new Error(maskText(errorMessage(err), values));
+  // The server logs an unexpected error's stack: masked too.
+  if (err instanceof Error && err.stack) out.stack = maskText(err.stack, values);
+  return out;
 }
 
 /**

@@ -11,17 +11,24 @@
  * comes later on the same line (`password=` now, `hunter2` a second later) is still masked.
  * A line is also cut just past an ssh-mcp mark (OSC 133 with `sshmcp=`): a command's end mark
  * is followed by the prompt with no line break, and holding it would add HOLD_MS to every command.
+ *
+ * With --masks PATH (a profile that declares secrets, whatever its redact setting), every line
+ * that goes out also has each declared secret value masked as `[SECRET:name]`, by the masks file
+ * the server wrote (masks.ts): the tap gets a path, never a value.
  */
 import { StringDecoder } from "node:string_decoder";
 import stripAnsi from "strip-ansi";
+import { SecretMasker } from "./masks.js";
 import { mayHoldSecret, Redactor } from "./redact.js";
 import { TranscriptWriter } from "./writer.js";
 
 const args = process.argv.slice(2);
 const redact = args[0] === "--redact";
-const [transcriptPath, sessionId] = redact ? args.slice(1) : args;
+if (redact) args.shift();
+const masksAt = args[0] === "--masks" ? args.splice(0, 2)[1] : undefined;
+const [transcriptPath, sessionId] = args;
 if (!transcriptPath || !sessionId) {
-  process.stderr.write("usage: tap [--redact] <transcript.jsonl> <session_id>\n");
+  process.stderr.write("usage: tap [--redact] [--masks <file>] <transcript.jsonl> <session_id>\n");
   process.exit(2);
 }
 
@@ -31,6 +38,9 @@ const PROMPT_END = /[$#%>] $/;
 const writer = new TranscriptWriter(transcriptPath, sessionId);
 const decoder = new StringDecoder("utf8");
 const redactor = new Redactor();
+const masker = masksAt ? new SecretMasker(masksAt) : undefined;
+/** Output goes out line by line (held as above) when it is redacted or masked. */
+const byLine = redact || masker !== undefined;
 let held = "";
 let timer: NodeJS.Timeout | undefined;
 
@@ -56,20 +66,26 @@ if (writer.error) stop(writer.error);
 function flushHeld(): void {
   timer = undefined;
   if (held) {
-    emit(redactor.line(held));
+    emit(clean(held, false));
     held = "";
   }
 }
 
+/** Lines as they are recorded: redacted (a block of whole lines, or one line), then masked. */
+function clean(text: string, block: boolean): string {
+  const out = redact ? (block ? redactor.block(text) : redactor.line(text)) : text;
+  return masker ? masker.text(out) : out;
+}
+
 function onText(text: string): void {
-  if (!redact) return emit(text);
+  if (!byLine) return emit(text);
   const all = held + text;
   const cut = all.lastIndexOf("\n") + 1;
   const mark = lastMarkEnd(all, cut);
   const complete = all.slice(0, cut);
   held = all.slice(Math.max(cut, mark));
-  emit(complete ? redactor.block(complete) : "");
-  if (mark > cut) emit(redactor.line(all.slice(cut, mark)));
+  emit(complete ? clean(complete, true) : "");
+  if (mark > cut) emit(clean(all.slice(cut, mark), false));
   // A long unfinished line is not a secret waiting for its end, nor is a shell prompt (waiting on
   // it would delay every command): let it go now. A token cannot go on past the prompt's space,
   // and a key's value that comes after it is masked all the same (the redactor's open line).

@@ -35,9 +35,12 @@ export function screenFrame(
   rows: number,
   cursor: { x: number; y: number },
   redact: boolean,
+  mask?: (line: string) => string,
 ): ScreenFrame {
   const all = capture.replace(/\n$/, "").split("\n");
-  const lines = (redact ? redactScreenLines(all) : all).map((l) => l.replace(TRAILING_BLANKS, "$1"));
+  const redacted = redact ? redactScreenLines(all) : all;
+  // Declared secret values, after redaction (which would take `[SECRET:name]` for a key's value).
+  const lines = (mask ? redacted.map(mask) : redacted).map((l) => l.replace(TRAILING_BLANKS, "$1"));
   // The last lines that fill the screen; the topmost may be cut (the page scrolls it off).
   let used = 0;
   let from = lines.length;
@@ -54,6 +57,8 @@ export interface PaneCapture {
   rows: number;
   cursor: { x: number; y: number };
   redact: boolean;
+  /** Masks a line's declared secret values (a profile with secrets). */
+  mask?: (line: string) => string;
 }
 
 interface Watch {
@@ -144,7 +149,7 @@ export class PaneScreens {
           const key = JSON.stringify([f.cols, f.rows, f.cursor, f.redact, f.capture]);
           if (key === w.lastKey) return;
           w.lastKey = key;
-          const json = JSON.stringify(screenFrame(f.capture, f.cols, f.rows, f.cursor, f.redact));
+          const json = JSON.stringify(screenFrame(f.capture, f.cols, f.rows, f.cursor, f.redact, f.mask));
           if (json === w.last) return;
           w.last = json;
           for (const s of w.subscribers) s.frame(json);

@@ -25,6 +25,7 @@ const TOOLS = [
   "input_lock_status",
   "diagnose_profile",
   "ask_human_secret",
+  "send_secret",
 ];
 
 let h: Harness;

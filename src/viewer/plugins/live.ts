@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { SessionManager } from "../../session/manager.js";
+import { declaresSecrets, maskText, MIN_MASKED, secretValues } from "../../session/secrets.js";
 import type { Session } from "../../session/session.js";
 import {
   fail,
@@ -51,7 +52,8 @@ const live: FastifyPluginAsync<ViewerPluginOptions> = async (app, { ctx }) => {
     const rowsN = info?.height ?? s.profile.height;
     const res = startEventStream(reply);
     res.write(`event: size\ndata: ${JSON.stringify({ cols, rows: rowsN })}\n\n`);
-    if (redacts(ctx, id)) streamFrames(ctx, screens, id, req, res);
+    // A profile with secrets: frames too (the pane's raw bytes could show a value).
+    if (redacts(ctx, id) || declaresSecrets(s.profile)) streamFrames(ctx, screens, id, req, res);
     else streamAttach(ctx, mgr, s, { cols, rows: rowsN }, req, res);
     return reply;
   });
@@ -80,8 +82,16 @@ function paneScreens(ctx: ViewerContext): PaneScreens {
       rows: info.height,
       cursor: { x: info.cursorX, y: info.cursorY },
       redact: redacts(ctx, id),
+      // The pane never went through the tap: a declared secret's value echoed there is masked here.
+      ...(declaresSecrets(s.profile) ? { mask: masker(s, opts.manager.env) } : {}),
     };
   }, opts.livePollMs);
+}
+
+/** Masks a line of the session's pane by its profile's secret values. */
+function masker(s: Session, env: NodeJS.ProcessEnv): (line: string) => string {
+  const values = secretValues(s.profile, env, MIN_MASKED).sort((a, b) => b.value.length - a.value.length);
+  return (line) => maskText(line, values);
 }
 
 /** A redacting session: redacted screen frames, until the client goes. */
