@@ -16,6 +16,7 @@ import { errorMessage, SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { SessionManager } from "../session/manager.js";
 import { getScreen } from "../session/operations.js";
+import { allSecretValues, maskText } from "../session/secrets.js";
 import { readEventsPage } from "../transcript/reader.js";
 
 /**
@@ -117,7 +118,18 @@ async function listResources(manager: SessionManager): Promise<Resource[]> {
   );
 }
 
+/**
+ * A resource's body with every declared secret value masked, as tool results are (a value the
+ * remote echoed is on the screen, and in the transcript of a recorder started before the masks).
+ */
 async function readResource(manager: SessionManager, uri: string): Promise<ReadResourceResult> {
+  const read = await readUnmasked(manager, uri);
+  const values = allSecretValues(manager.config, manager.env);
+  if (!values.length) return read;
+  return { contents: read.contents.map((c) => ("text" in c ? { ...c, text: maskText(c.text, values) } : c)) };
+}
+
+async function readUnmasked(manager: SessionManager, uri: string): Promise<ReadResourceResult> {
   const r = parseUri(uri);
   const target = await manager.access(r.sessionId, "observe");
   if (r.kind === "screen") {

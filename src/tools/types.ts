@@ -91,10 +91,20 @@ function masked<S extends z.ZodObject>(handler: ToolDef<S>["handler"]): ToolDef<
     const values = allSecretValues(ctx.manager.config, ctx.manager.env);
     if (!values.length) return handler(args, ctx);
     try {
-      return maskDeep(await handler(args, ctx), values);
+      return maskDeep(await handler(args, { ...ctx, call: maskedCall(ctx.call, values) }), values);
     } catch (err) {
       throw maskedError(err, values);
     }
+  };
+}
+
+/** What a call sends the client while it runs (progress, an elicitation's message), masked too. */
+function maskedCall(call: ToolCall, values: SecretValue[]): ToolCall {
+  const { progress } = call;
+  return {
+    ...call,
+    progress: progress && ((p, message) => progress(p, maskText(message, values))),
+    elicit: (e, timeoutMs) => call.elicit({ ...e, message: maskText(e.message, values) }, timeoutMs),
   };
 }
 

@@ -122,6 +122,9 @@ function presetSpan(plain: string, start: number, end: number): Span {
 /** A value: quoted (masked inside the quotes) or bare. */
 // A quote still open at the end of the text is a value cut by a read: masked up to there.
 const VALUE = String.raw`(?:"(?<dq>[^"\r\n\x07\x1b]*)(?:"|(?=\r?\n?$))|'(?<sq>[^'\r\n\x07\x1b]*)(?:'|(?=\r?\n?$))|(?<bare>[^\s"',;}&\x07\x1b]+))`;
+/** The value part of `[SECRET:name]` as the key-value rule reads it: the name, the bracket, punctuation. */
+const OWN_MASK_VALUE = /^[A-Za-z][A-Za-z0-9_-]{0,63}\][^A-Za-z0-9]*$/;
+
 const WORD = String.raw`pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?key|key[_-]?data|auth[_-]?key|credentials?`;
 
 const ERROR_AFTER = /^(?:No such file|Permission denied|Is a directory|Not a directory|command not found)/;
@@ -157,6 +160,9 @@ const RULES: Rule[] = [
       }
       // grep -c / -n output: "secrets.yml:3" is a file name and a count, not a secret.
       if (g.conn === ":" && /\.[A-Za-z0-9]{1,6}$/.test(suffix) && /^\d+$/.test(g.bare ?? "")) return false;
+      // ssh-mcp's own mask of a declared secret, `[SECRET:name]` (docs/security.md): already masked.
+      if (g.key === "SECRET" && m.input[m.index - 1] === "[" && OWN_MASK_VALUE.test(g.bare ?? ""))
+        return false;
       // Settings, not secrets: PasswordAuthentication=no, "password_required": true.
       if (/^(?:yes|no|true|false)$/i.test(g.bare ?? "")) return false;
       // An error about a file named like a key word: "cat: token: No such file or directory".

@@ -176,6 +176,27 @@ describe("send_secret", () => {
     const live = await readStream(liveUrl(sid), (t) => t.includes("event: frame"));
     expect(live).toContain("<[SECRET:pw]>");
     expect(live).not.toContain(PW);
+    // The screen and transcript resources, and progress messages, are masked the same way.
+    const res = await h.client.readResource({ uri: `ssh-mcp://sessions/${sid}/screen` });
+    const resText = JSON.stringify(res);
+    expect(resText).toContain("[SECRET:pw]");
+    expect(resText).not.toContain(PW);
+    const page = await h.client.readResource({ uri: `ssh-mcp://sessions/${sid}/transcript?limit=5000` });
+    expect(JSON.stringify(page)).not.toContain(PW);
+    const messages: string[] = [];
+    await h.client.callTool(
+      {
+        name: "execute_command",
+        arguments: { session_id: sid, command: "sleep 0.6; printf '%s\\n' \"$p\"; sleep 0.6" },
+      },
+      undefined,
+      { onprogress: (p) => messages.push(p.message ?? ""), timeout: 30_000 },
+    );
+    expect(
+      messages.some((m) => m.includes("[SECRET:pw]")),
+      JSON.stringify(messages),
+    ).toBe(true);
+    expect(messages.join("\n")).not.toContain(PW);
     expect(stderrTail).not.toContain(PW);
   });
 

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mayHoldSecret, Redactor, redactValues } from "../../src/transcript/redact.js";
+import { mayHoldSecret, Redactor, redactText, redactValues } from "../../src/transcript/redact.js";
 import type { TranscriptEvent } from "../../src/transcript/writer.js";
 import { pollUntil } from "../support/poll.js";
 import { INNOCENT, SECRETS, type SecretCase } from "../support/secrets-corpus.js";
@@ -423,5 +423,14 @@ describe("redactValues: a page that starts inside a key block", () => {
     expect(out).toContain("-----END OPENSSH PRIVATE KEY-----\n$ ls");
     // A whole block, and text without a key, are as before.
     expect(redactValues("ls\n$ ")).toBe("ls\n$ ");
+  });
+});
+
+describe("ssh-mcp's own masks", () => {
+  it("leaves a declared secret's mask [SECRET:name] as it is, and still masks a value after SECRET:", () => {
+    expect(redactText("running: [SECRET:pw]")).toBe("running: [SECRET:pw]");
+    expect(redactText("<[SECRET:sudo_pw]> SECRET: hunter2xyz")).toBe("<[SECRET:sudo_pw]> SECRET: [REDACTED]");
+    // Not our shape (a value with more than a name in it): masked.
+    expect(redactText("[SECRET:hunter2 x]")).not.toContain("hunter2");
   });
 });
