@@ -16,7 +16,7 @@ import { errorMessage, SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { SessionManager } from "../session/manager.js";
 import { getScreen } from "../session/operations.js";
-import { allSecretValues, maskText } from "../session/secrets.js";
+import { allSecretValues, maskDeep, maskText } from "../session/secrets.js";
 import { readEventsPage } from "../transcript/reader.js";
 
 /**
@@ -147,7 +147,9 @@ async function readUnmasked(manager: SessionManager, uri: string): Promise<ReadR
   const { skipped_lines, ...rest } = page;
   // As get_transcript: lines that are not JSON are skipped, and said so (docs/audit.md).
   const body = skipped_lines ? page : rest;
-  return { contents: [{ uri, mimeType: "application/json", text: JSON.stringify(body) }] };
+  // The events masked before they are serialised (JSON escapes would hide a value with " or \).
+  const masked = maskDeep(body, allSecretValues(manager.config, manager.env));
+  return { contents: [{ uri, mimeType: "application/json", text: JSON.stringify(masked) }] };
 }
 
 interface ParsedUri {

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { errorMessage, SshMcpError } from "../errors.js";
 import { redactText } from "../transcript/redact.js";
 import type { SessionHost } from "./host.js";
-import { secretPromptRefusal, typeSecret } from "./operations.js";
+import { secretPromptRefusal, typeSecret, type PromptMatcher } from "./operations.js";
 import type { Session } from "./session.js";
 
 /**
@@ -33,6 +33,12 @@ export interface HumanSecretRequest {
   reason: string;
   createdAt: number;
   expiresAt: number;
+  /**
+   * The password prompt the human was asked at: its line and when the session last printed.
+   * The value is typed only if the same prompt still waits, with nothing printed since (the
+   * agent cannot swap in another program's prompt after asking).
+   */
+  prompt?: { line: string; lastRecvAt: number };
   /** Undefined while the page waits for the human. */
   outcome?: HumanSecretOutcome;
 }
@@ -60,7 +66,11 @@ export class HumanSecretRequests {
   constructor(private readonly ttlMs = HUMAN_SECRET_TTL_MS) {}
 
   /** A new request and its page token (returned once, kept only as a hash). */
-  create(sessionId: string, reason: string): { request: HumanSecretRequest; token: string } {
+  create(
+    sessionId: string,
+    reason: string,
+    prompt?: HumanSecretRequest["prompt"],
+  ): { request: HumanSecretRequest; token: string } {
     this.prune();
     const now = Date.now();
     const request: HumanSecretRequest = {
@@ -69,6 +79,7 @@ export class HumanSecretRequests {
       reason,
       createdAt: now,
       expiresAt: now + this.ttlMs,
+      ...(prompt ? { prompt } : {}),
     };
     const token = randomBytes(32).toString("base64url");
     // Not kept alive by its timer: a server with nothing else to do may exit.
@@ -168,6 +179,16 @@ export function mustShowPasswordPrompt(s: Session): void {
   );
 }
 
+/** The prompt the request was made at, still there with nothing printed since (typeSecret checks it). */
+function samePrompt(s: Session, request: HumanSecretRequest): PromptMatcher | undefined {
+  const p = request.prompt;
+  if (!p) return undefined;
+  return {
+    source: "the prompt the human was asked at, with nothing printed since",
+    test: (line: string) => line === p.line && s.stream.lastRecvAt === p.lastRecvAt,
+  };
+}
+
 /**
  * The page's submit, on a claimed request: types the human's value at the prompt through typeSecret (as actor human,
  * recorded as HUMAN_SECRET_LABEL), then ends the request, typed or refused with typeSecret's
@@ -185,7 +206,13 @@ export async function typeHumanSecret(
     await typeSecret(
       host,
       { session, fast: false },
-      { value, shown: HUMAN_SECRET_LABEL, tool: "ask_human_secret", actor: "human" },
+      {
+        value,
+        shown: HUMAN_SECRET_LABEL,
+        tool: "ask_human_secret",
+        actor: "human",
+        prompt: samePrompt(session, request),
+      },
     );
     outcome = { kind: "typed" };
   } catch (err) {

@@ -4,7 +4,7 @@ import { tailEvents } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 import type { AccessOptions, ReadTarget, SendTarget, SessionHost } from "./host.js";
 import { activeLock } from "./locks.js";
-import { requireApproval, type Asker } from "./approval.js";
+import { confirmPattern, requireApproval, type Asker } from "./approval.js";
 import {
   checkBuiltCommand,
   checkCommand,
@@ -808,19 +808,48 @@ export async function sendText(
   const enter = o.enter ? enterOf(t.session) : "";
   if (!o.text && !enter)
     throw new SshMcpError("INVALID_ARGUMENT", "text: empty text with enter=false sends nothing.");
-  // At a shell prompt, text is a command line: confirm_patterns apply as to execute_command.
-  if (
-    t.session.profile.confirm_patterns &&
-    !o.sensitive &&
-    inputContext(t.session).screen().kind === "prompt"
-  )
-    await requireApproval(host, t.session, "send_text", o.text, o.asker);
+  if (t.session.profile.confirm_patterns) await approveText(host, t.session, o, enter);
   const sent = await checkedSend(host, t, o, (kb) => typeText(host, kb, o, enter));
   try {
     return await awaitReply(host, sent.target.session, o, matcher, sent.value);
   } finally {
     sent.value.release();
   }
+}
+
+/**
+ * What a confirm_patterns check reads of a line being run: the typed text alone when a pattern
+ * matches it (an anchored `^rm` sees the command, not the prompt before it), else the cursor's
+ * line with the text after it (the text ends a line typed in pieces), the known prompt taken
+ * off it first.
+ */
+function lineRun(s: Session, cursor: string, typed: string): string {
+  const known = s.knownPrompt?.trimEnd();
+  const afterPrompt = known && cursor.startsWith(known) ? cursor.slice(known.length).trimStart() : cursor;
+  const candidates = [typed, afterPrompt + typed, cursor + typed];
+  return candidates.find((c) => confirmPattern(s.profile, c) !== undefined) ?? typed;
+}
+
+/**
+ * send_text under confirm_patterns: a line it ends (Enter, or a line break in the text) is asked
+ * about whatever the screen shows (a root shell after `sudo -i`, another host's shell, a command
+ * still running that would read it as typeahead are not "our" prompt, and are where it matters),
+ * matched with what is already typed on the cursor's line (a line typed in pieces). Sensitive
+ * text, which is never shown, only at a password prompt.
+ */
+async function approveText(host: SessionHost, s: Session, o: SendTextOptions, enter: string): Promise<void> {
+  const sc = s.screen();
+  if (o.sensitive) {
+    if (sc.kind !== "password")
+      throw new SshMcpError(
+        "NO_PASSWORD_PROMPT",
+        `Nothing was typed: profile '${s.profile.name}' has confirm_patterns, and sensitive text (never shown to the human) is typed there only at a password prompt. Send commands without sensitive.`,
+        { screen: redactText(sc.line).slice(-200) },
+      );
+    return;
+  }
+  if (!enter && !/[\r\n]/.test(o.text)) return; // nothing runs yet: the Enter that ends it is asked about
+  await requireApproval(host, s, "send_text", lineRun(s, sc.cursor ?? "", o.text), o.asker);
 }
 
 /** What a secret's prompt must match: a RegExp, or an RE2 pattern with the same two members. */
@@ -852,7 +881,7 @@ export function secretPromptRefusal(s: Session, prompt?: PromptMatcher): string 
   if (sc.kind !== "password")
     return `the screen shows no password prompt (last line: ${JSON.stringify(redactText(sc.line).slice(-120))})`;
   if (prompt && !prompt.test(sc.line))
-    return `the password prompt ${JSON.stringify(redactText(sc.line).slice(-120))} does not match this secret's prompt /${prompt.source}/`;
+    return `the password prompt ${JSON.stringify(redactText(sc.line).slice(-120))} does not match this secret's prompt (${prompt.source})`;
   if ((sc.cursor ?? "").trimEnd() !== sc.line.trimEnd())
     return "the cursor is not right after the password prompt";
   if (s.lastInputAt >= s.stream.lastRecvAt)
@@ -1029,8 +1058,34 @@ export function checkKeyNames(keys: string[]): void {
   });
 }
 
-/** Keys that end a line at a shell prompt (send_keys' approval looks at the line they run). */
-const ENTER_KEYS = new Set(["Enter", "C-m", "C-j"]);
+/** Keys that end (run) a line: any Enter, C-m, C-j, and bash's C-o (run, then fetch the next). */
+const LINE_END_KEY = /^(?:[CMS]-)*(?:Enter|KPEnter)$|^C-[mjo]$/;
+/** Keys that change the line out of sight (history, completion, search, yank, Meta editing). */
+const LINE_CHANGING_KEY = /^(?:Up|Down|PageUp|PageDown|PgUp|PgDn|PPage|NPage|Tab|BTab|C-[pnrsyt]|M-.*)$/;
+
+/**
+ * send_keys under confirm_patterns: keys that end a line (wherever they are in the call, and
+ * whatever the screen shows) run the cursor's line plus the characters typed before them, which
+ * is what is asked about. Keys that change the line out of sight (Up, Tab, C-r...) together
+ * with a line end are refused: the line they run cannot be known. Send them first, then the
+ * Enter alone, which is asked about with the line then on screen.
+ */
+async function approveKeys(host: SessionHost, s: Session, keys: string[], asker?: Asker): Promise<void> {
+  if (!keys.some((k) => LINE_END_KEY.test(k))) return;
+  const hidden = keys.find((k) => LINE_CHANGING_KEY.test(k));
+  if (hidden)
+    enforce(
+      s,
+      "send_keys",
+      {
+        allowed: false,
+        rule: `confirm_patterns: '${hidden}' changes the line out of sight and a later key runs it; send '${hidden}' first, then Enter alone`,
+      },
+      keys.join(" "),
+    );
+  const typed = keys.map((k) => (k === "Space" ? " " : k.length === 1 ? k : "\n")).join("");
+  await requireApproval(host, s, "send_keys", lineRun(s, s.screen().cursor ?? "", typed), asker);
+}
 
 /** send_keys, on a session granted "drive" (the key names checked first: checkKeyNames). */
 export async function sendKeys(
@@ -1041,11 +1096,7 @@ export async function sendKeys(
 ): Promise<string[]> {
   if (s.profile.security.mode !== "unrestricted") await shellParserReady();
   enforce(s, "send_keys", checkKeys(s.profile, keys, inputContext(s)), keys.join(" "));
-  // Enter at a shell prompt runs the line typed there: confirm_patterns apply to that line.
-  if (s.profile.confirm_patterns && ENTER_KEYS.has(keys[keys.length - 1] ?? "")) {
-    const sc = inputContext(s).screen();
-    if (sc.kind === "prompt") await requireApproval(host, s, "send_keys", sc.line, asker);
-  }
+  if (s.profile.confirm_patterns) await approveKeys(host, s, keys, asker);
   await s.exclusive(async () => {
     s.writer.mustWrite("send", { tool: "send_keys", text: keys.join(" "), keys, actor: "agent" });
     s.otherInput("typed");

@@ -102,7 +102,10 @@ async function waitFor(mgr: SessionManager, r: HumanSecretRequest, ms: number, c
 async function ask(mgr: SessionManager, s: Session, reason: string, ctx: ToolContext) {
   mustShowPasswordPrompt(s);
   const base = viewerBase(mgr);
-  const { request: r, token } = mgr.humanSecrets.create(s.id, reason);
+  const { request: r, token } = mgr.humanSecrets.create(s.id, reason, {
+    line: s.screen().line,
+    lastRecvAt: s.stream.lastRecvAt,
+  });
   const url = `${base}/secret/${r.id}?token=${token}`;
   const message = `Session ${s.id} (${s.profile.name}) waits at a password prompt. The agent asks you to type the secret on this one-time page (valid until ${new Date(r.expiresAt).toISOString()}): ${reason}`;
   if (!ctx.call.elicitation.url) {

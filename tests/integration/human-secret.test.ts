@@ -289,6 +289,32 @@ describe("without URL elicitation: the two-call flow", () => {
     await h.call("interrupt", { session_id: sid });
   });
 
+  it("a prompt swapped after asking is refused: NO_PASSWORD_PROMPT, the value typed nowhere", async () => {
+    await startSudo(h, sid);
+    const first = await h.call("ask_human_secret", { session_id: sid, reason: "sudo" });
+    expect(first).toMatchObject({ ok: true, state: "waiting_for_human" });
+    // The agent replaces sudo's prompt by another program's, one that would echo what it reads.
+    await h.call("interrupt", { session_id: sid });
+    const swapped = (await h.call("execute_command", {
+      session_id: sid,
+      command: "read -s -p '[sudo] password for root: ' p; echo; echo \"caught=$p\"",
+      timeout: 30,
+    })) as unknown as Cmd;
+    expect(swapped).toMatchObject({ state: "awaiting_input", input_kind: "password" });
+    const p = await human(String(first.url), SECRET);
+    expect(p.title, p.html.slice(0, 3000)).not.toBe("Typed");
+    const r = await h.call("ask_human_secret", {
+      session_id: sid,
+      reason: "sudo",
+      request_id: first.request_id,
+    });
+    expect(r).toMatchObject({ ok: false, code: "NO_PASSWORD_PROMPT" });
+    const c = await command(h, sid, swapped.command_id);
+    expect(c).toMatchObject({ status: "running", state: "awaiting_input" });
+    expect(JSON.stringify(c)).not.toContain(SECRET);
+    await h.call("interrupt", { session_id: sid });
+  });
+
   it("an unused page expires: HUMAN_SECRET_EXPIRED, and the link answers 410", async () => {
     await startSudo(h, sid);
     const first = await h.call("ask_human_secret", { session_id: sid, reason: "sudo" });

@@ -337,6 +337,50 @@ describe("approvals (confirm_patterns)", () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it("asks about a line typed in pieces, when the piece that ends it is sent", async () => {
+    const marker = join(h.dir, "pieces-approval-marker");
+    asked.length = 0;
+    answer = () => ({ action: "decline" });
+    const first = await h.call("send_text", { session_id: sid, text: "touch ", enter: false, timeout: 2 });
+    expect(first).toMatchObject({ ok: true });
+    expect(asked).toHaveLength(0); // nothing ran yet
+    const r = await h.call("send_text", { session_id: sid, text: marker, timeout: 2 });
+    expect(r).toMatchObject({ ok: false, code: "APPROVAL_DECLINED" });
+    expect(asked[0]).toContain(`touch ${marker}`);
+    expect(existsSync(marker)).toBe(false);
+    expect(await h.call("send_keys", { session_id: sid, keys: ["C-u"] })).toMatchObject({ ok: true });
+  });
+
+  it("asks about the characters send_keys types before its own Enter; refuses Up/Tab with Enter", async () => {
+    const marker = join(h.dir, "k-approval-marker");
+    answer = () => ({ action: "decline" });
+    const keys = [...`touch ${marker}`].map((c) => (c === " " ? "Space" : c));
+    const r = await h.call("send_keys", { session_id: sid, keys: [...keys, "Enter"] });
+    expect(r).toMatchObject({ ok: false, code: "APPROVAL_DECLINED" });
+    expect(existsSync(marker)).toBe(false);
+    const hidden = await h.call("send_keys", { session_id: sid, keys: ["Up", "Enter"] });
+    expect(hidden).toMatchObject({ ok: false, code: "POLICY_BLOCKED" });
+    expect(hidden.error).toContain("send 'Up' first, then Enter alone");
+    const after = await h.call("execute_command", { session_id: sid, command: "echo clean", timeout: 10 });
+    expect(after).toMatchObject({ ok: true, output: "clean\n" });
+  });
+
+  it("types sensitive text only at a password prompt (it is never shown to the human)", async () => {
+    const marker = join(h.dir, "sensitive-approval-marker");
+    asked.length = 0;
+    const r = await h.call("send_text", {
+      session_id: sid,
+      text: `touch ${marker}`,
+      sensitive: true,
+      timeout: 2,
+    });
+    expect(r).toMatchObject({ ok: false, code: "NO_PASSWORD_PROMPT" });
+    expect(asked).toHaveLength(0);
+    const after = await h.call("execute_command", { session_id: sid, command: "echo clean", timeout: 10 });
+    expect(after).toMatchObject({ ok: true, output: "clean\n" });
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it("does not ask for a command that matches no pattern", async () => {
     asked.length = 0;
     const r = (await h.call("execute_command", {

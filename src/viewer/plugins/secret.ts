@@ -32,8 +32,7 @@ const REFUSALS: Record<TokenRefusal, { status: number; title: string; message: s
   expired: {
     status: 410,
     title: "Link expired",
-    message:
-      "This link expired (5 minutes). Nothing was typed. Ask the agent to call ask_human_secret again.",
+    message: "This link expired. Nothing was typed. Ask the agent to call ask_human_secret again.",
   },
 };
 
