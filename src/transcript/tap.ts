@@ -18,7 +18,6 @@
  */
 import { StringDecoder } from "node:string_decoder";
 import stripAnsi from "strip-ansi";
-import { SecretMasker } from "./masks.js";
 import { mayHoldSecret, Redactor } from "./redact.js";
 import { TranscriptWriter } from "./writer.js";
 
@@ -38,7 +37,8 @@ const PROMPT_END = /[$#%>] $/;
 const writer = new TranscriptWriter(transcriptPath, sessionId);
 const decoder = new StringDecoder("utf8");
 const redactor = new Redactor();
-const masker = masksAt ? new SecretMasker(masksAt) : undefined;
+// Loaded only when asked for: every session runs a tap, and most declare no secret.
+const masker = masksAt ? new (await import("./masks.js")).SecretMasker(masksAt) : undefined;
 /** Output goes out line by line (held as above) when it is redacted or masked. */
 const byLine = redact || masker !== undefined;
 let held = "";
