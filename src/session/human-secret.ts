@@ -154,6 +154,13 @@ export class HumanSecretRequests {
   }
 
   /** Drops requests whose outcome nobody can still ask for. */
+  /** Ends every request of a session that stopped being open: its waiting calls answer `error`. */
+  endSession(sessionId: string, error: SshMcpError): void {
+    for (const [id, e] of this.entries) {
+      if (e.request.sessionId === sessionId) this.settle(id, { kind: "refused", error });
+    }
+  }
+
   private prune(): void {
     const cutoff = Date.now() - KEEP_OUTCOME_MS;
     for (const [id, e] of this.entries) {

@@ -504,6 +504,14 @@ export class SessionManager implements SessionHost {
     if (status !== "open") {
       // Nothing more will come from a dead pane: release its watcher, timer and descriptors.
       this.releaseResources(session);
+      // A human's page for this session can type nowhere now: its waiting call answers at once.
+      this.secrets?.endSession(
+        session.id,
+        new SshMcpError(
+          status === "closed" ? "SESSION_CLOSED" : "SESSION_UNHEALTHY",
+          `Nothing was typed: session ${session.id} is ${status}${reason ? ` (${reason})` : ""}. Open or reopen a session, bring the prompt up again, then ask again.`,
+        ),
+      );
     }
     this.sessionsChanged();
   }

@@ -1,5 +1,6 @@
 import { redactText } from "../transcript/redact.js";
 import { cleanOutput } from "./output/clean.js";
+import { allSecretValues, maskText } from "./secrets.js";
 import type { SessionHost } from "./host.js";
 import type { Session } from "./session.js";
 
@@ -39,6 +40,8 @@ export class ProgressReporter {
   constructor(
     private readonly send: ProgressFn,
     private readonly heartbeatMs: number,
+    /** Declared secret values masked in the output line before it is cut to fit. */
+    private readonly mask: (line: string) => string = (line) => line,
   ) {
     this.armHeartbeat();
   }
@@ -55,7 +58,7 @@ export class ProgressReporter {
    */
   follow(s: Followed, state: string, from = s.stream.end): () => void {
     this.state = state;
-    this.line = () => lastLine(s.stream.slice(Math.max(from, s.stream.end - TAIL_CHARS)));
+    this.line = () => this.mask(lastLine(s.stream.slice(Math.max(from, s.stream.end - TAIL_CHARS))));
     this.quietSince = () => Math.max(s.stream.lastRecvAt, this.startedAt);
     const stop = s.watch(() => this.changed());
     return () => {
@@ -120,10 +123,16 @@ export class ProgressReporter {
  */
 export function startProgress(
   send: ProgressFn | undefined,
-  host: Pick<SessionHost, "config">,
+  host: ProgressHost,
 ): ProgressReporter | undefined {
-  return send ? new ProgressReporter(send, host.config.timing.progressHeartbeatMs) : undefined;
+  if (!send) return undefined;
+  const values = host.env ? allSecretValues(host.config, host.env) : [];
+  const mask = values.length ? (line: string) => maskText(line, values) : undefined;
+  return new ProgressReporter(send, host.config.timing.progressHeartbeatMs, mask);
 }
+
+/** What progress needs of the host: the heartbeat, and the environment for secret values. */
+type ProgressHost = Pick<SessionHost, "config"> & Partial<Pick<SessionHost, "env">>;
 
 /**
  * Runs `work` while progress follows session `s` under `state`; always stopped afterwards.
@@ -131,7 +140,7 @@ export function startProgress(
  */
 export async function withProgress<T>(
   send: ProgressFn | undefined,
-  host: Pick<SessionHost, "config">,
+  host: ProgressHost,
   s: Followed | undefined,
   state: string,
   work: (p: ProgressReporter | undefined) => Promise<T>,

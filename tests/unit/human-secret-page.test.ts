@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { SshMcpError } from "../../src/errors.js";
 import { HumanSecretRequests } from "../../src/session/human-secret.js";
 import { secretFormPage, secretResultPage } from "../../src/viewer/secret-page.js";
 import { contentSecurityPolicy } from "../../src/viewer/security.js";
@@ -88,5 +89,16 @@ describe("pending requests", () => {
     expect(await waiting).toBeUndefined();
     reqs.settle(request.id, { kind: "cancelled" });
     expect(reqs.check(request.id, token)).toBe("cancelled");
+  });
+
+  it("a session that stops being open ends its requests, and only its own, with the error given", async () => {
+    const reqs = new HumanSecretRequests();
+    const mine = reqs.create("s1", "why");
+    const other = reqs.create("s2", "why");
+    const waiting = reqs.wait(mine.request.id, 10_000);
+    const closed = new SshMcpError("SESSION_CLOSED", "closed");
+    reqs.endSession("s1", closed);
+    expect(await waiting).toEqual({ kind: "refused", error: closed });
+    expect(reqs.get(other.request.id)?.outcome).toBeUndefined();
   });
 });

@@ -235,3 +235,20 @@ describe("SSH_MCP_PROGRESS_HEARTBEAT_MS", () => {
     }
   });
 });
+
+describe("declared secrets in progress", () => {
+  it("masks a value in the line before the line is cut to fit (no part of it shows)", () => {
+    const value = "Zq8-value-of-a-declared-secret";
+    const r = recorder();
+    const s = fakeSession();
+    const p = new ProgressReporter(r.fn, 5000, (l) => l.split(value).join("[SECRET:pw]"));
+    p.follow(s, "running");
+    // The cut to 200 characters would fall inside the value.
+    s.print(`${value}${"x".repeat(185)}\n`);
+    const message = r.sent[0]?.message ?? "";
+    expect(message.length).toBeLessThanOrEqual(MAX_MESSAGE);
+    expect(message).not.toContain("declared-secret");
+    expect(message).not.toContain("cret"); // the tail a cut would have left: "...ecret"
+    p.close();
+  });
+});
