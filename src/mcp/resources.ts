@@ -17,7 +17,7 @@ import type { Logger } from "../log.js";
 import type { SessionManager } from "../session/manager.js";
 import { getScreen } from "../session/operations.js";
 import { allSecretValues, maskDeep, maskText } from "../session/secrets.js";
-import { readEventsPage } from "../transcript/reader.js";
+import { readEventsPage, tailEvents } from "../transcript/reader.js";
 
 /**
  * Each session's transcript and screen as MCP resources (docs/tools.md, "Resources"): listed for
@@ -268,8 +268,14 @@ class Subscriptions {
       let seen = f.size;
       const poll = setInterval(() => {
         const size = fileSize(transcriptPath);
-        if (size !== seen) this.changed(uri);
+        if (size === seen) return;
         seen = size;
+        this.changed(uri);
+        // The other server recorded the session's end: one last update, then no more polling.
+        if (endedIn(transcriptPath)) {
+          clearInterval(poll);
+          f.unfollow = () => undefined;
+        }
       }, UPDATE_INTERVAL_MS);
       poll.unref();
       f.unfollow = () => clearInterval(poll);
@@ -337,4 +343,9 @@ function fileSize(path: string): number {
   } catch {
     return 0;
   }
+}
+
+/** Whether the transcript's last events record the session's end (a `closed` event). */
+function endedIn(transcriptPath: string): boolean {
+  return tailEvents(transcriptPath, 5, 64 * 1024).some((e) => e.dir === "event" && e.event === "closed");
 }
