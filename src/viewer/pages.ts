@@ -2,7 +2,8 @@
  * The viewer's two pages, as plain HTML built on the server (no build step). Everything shown
  * from a transcript is escaped; the session page renders the terminal with xterm.js.
  */
-function esc(v: unknown): string {
+/** Text for HTML: the five characters that could open markup or end an attribute, as entities. */
+export function esc(v: unknown): string {
   return String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

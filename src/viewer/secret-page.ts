@@ -3,9 +3,7 @@
  * plain HTML and a form POST, no script and no stylesheet (it needs no token but its own).
  * Everything shown is escaped: the reason comes from the agent, the prompt from the remote.
  */
-function esc(v: unknown): string {
-  return String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+import { esc } from "./pages.js";
 
 export interface SecretPageInfo {
   requestId: string;

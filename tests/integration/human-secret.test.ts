@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ElicitationCompleteNotificationSchema, type ElicitResult } from "@modelcontextprotocol/sdk/types.js";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { launchBrowser } from "../support/browser.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cmdlinesContaining, startHarness, stderrTail, type Cmd, type Harness } from "../support/harness.js";
 import { pollUntil } from "../support/poll.js";
@@ -24,16 +25,7 @@ beforeAll(async () => {
   remote = mkdtempSync(join(tmpdir(), "ssh-mcp-human-"));
   writeFileSync(join(remote, "expected"), SECRET);
   sudo = `read -s -p '[sudo] password for root: ' p; echo; [ "$p" = "$(cat ${remote}/expected)" ] && echo sudo-ok || echo sudo-bad`;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {

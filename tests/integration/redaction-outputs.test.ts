@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRETS } from "../support/secrets-corpus.js";
+import { readStream } from "../support/browser.js";
 import { baseProfile, startHarness, type Harness } from "../support/harness.js";
 
 /**
@@ -38,29 +39,6 @@ function leaked(text: string): string[] {
   const found = SECRETS.filter((c) => text.includes(c.secret)).map((c) => c.name);
   if (text.includes(LATE)) found.push("late value");
   return found;
-}
-
-/** Reads a server-sent-event stream until `done` says so (or the deadline), then closes it. */
-async function readStream(url: string, done: (text: string) => boolean, ms = 10_000): Promise<string> {
-  const ac = new AbortController();
-  const res = await fetch(url, { signal: ac.signal });
-  expect(res.status).toBe(200);
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = Date.now() + ms;
-  try {
-    while (Date.now() < deadline && !done(text)) {
-      const timer = setTimeout(() => ac.abort(), Math.max(1, deadline - Date.now()));
-      const chunk = await reader.read().catch(() => ({ done: true, value: undefined }));
-      clearTimeout(timer);
-      if (chunk.done) break;
-      text += decoder.decode(chunk.value, { stream: true });
-    }
-  } finally {
-    ac.abort();
-  }
-  return text;
 }
 
 describe("the redaction corpus on all six outputs", () => {

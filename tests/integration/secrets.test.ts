@@ -12,6 +12,7 @@ import {
   type Cmd,
   type Harness,
 } from "../support/harness.js";
+import { readStream } from "../support/browser.js";
 import { pollUntil } from "../support/poll.js";
 
 /** Values no test output could hold by chance. */
@@ -84,29 +85,6 @@ function filesContaining(dir: string, text: string): string[] {
 function liveUrl(id: string): string {
   const u = new URL(viewerUrl);
   return `${u.origin}/api/sessions/${id}/live?token=${u.searchParams.get("token") ?? ""}`;
-}
-
-/** Reads a server-sent event stream until `done` holds (or 10 s), then stops it. */
-async function readStream(url: string, done: (text: string) => boolean): Promise<string> {
-  const ac = new AbortController();
-  const res = await fetch(url, { signal: ac.signal });
-  expect(res.status).toBe(200);
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = Date.now() + 10_000;
-  try {
-    while (Date.now() < deadline && !done(text)) {
-      const timer = setTimeout(() => ac.abort(), Math.max(1, deadline - Date.now()));
-      const chunk = await reader.read().catch(() => ({ done: true, value: undefined }));
-      clearTimeout(timer);
-      if (chunk.done) break;
-      text += decoder.decode(chunk.value, { stream: true });
-    }
-  } finally {
-    ac.abort();
-  }
-  return text;
 }
 
 /** Starts a command that waits at a password prompt; returns once it waits there. */
