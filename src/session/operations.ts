@@ -228,7 +228,8 @@ async function typeCommand(
     const why = cannotWrap(family, opts.command);
     if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
   }
-  if (family === "csh" && opts.command.includes("\t")) await editorReady(s);
+  if (family === "csh" && (opts.command.includes("\t") || Buffer.byteLength(opts.command) > CSH_COOKED_LINE))
+    await editorReady(s);
   const { cmd, keys } = recordCommand(s, opts, family);
   try {
     // On the fast path: typed only if the window is still ours, alive, unlocked, not on the
@@ -362,13 +363,17 @@ async function checkedSend<T>(
 const NOT_ALTERNATE = "#{==:#{alternate_on},0}";
 
 /**
- * tcsh takes a TAB as literal only behind ^V read by its own line editor; typed ahead before the
- * editor is back, the tty's literal-next eats the ^V and the editor then completes on the TAB.
- * Wait for the prompt to be drawn and output to pause.
+ * tcsh prints its prompt before its line editor puts the tty in raw mode. Typed ahead in that
+ * moment, the tty's cooked mode takes over: its literal-next eats the ^V before a TAB (the editor
+ * then completes on the TAB), and it keeps at most 4095 bytes of a line (a longer one arrives
+ * cut, the shell refuses it: NOT_STARTED, nothing ran). For those lines, wait for the prompt to
+ * be drawn and output to pause.
  */
+const CSH_COOKED_LINE = 3000;
+
 async function editorReady(s: Session): Promise<void> {
   await s.waitUntil(
-    () => (s.stream.end > s.promptFrom && Date.now() - s.stream.lastRecvAt >= 30 ? true : undefined),
+    () => (s.stream.end > s.promptFrom && Date.now() - s.stream.lastRecvAt >= 50 ? true : undefined),
     1000,
     10,
   );
