@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { secretEnvNames, type Config } from "./config/load.js";
+import { ProfileCatalog } from "./config/catalog.js";
 import { errorMessage } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
 import { createRuntime, serverMeta, writeServerMeta, type Runtime } from "./runtime.js";
@@ -26,6 +27,7 @@ export interface App {
 /** What createApp builds, shared by its steps (the viewer comes later, from startViewer). */
 interface Parts {
   config: Config;
+  catalog: ProfileCatalog;
   env: NodeJS.ProcessEnv;
   runtime: Runtime;
   logger: Logger;
@@ -45,7 +47,10 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
   const tmux = startTmux(config, env, logger);
   const askpassDir = makeAskpassDir(tmpdir(), serverAlive);
   const askpass = new AskpassServer(askpassDir, fileURLToPath(new URL("./ssh/askpass.js", import.meta.url)));
-  const parts: Parts = { config, env, runtime, logger, tmux, askpassDir, askpass };
+  // The profiles stay live: the profiles file and the ssh config are watched (catalog.ts).
+  const catalog = new ProfileCatalog(config, { env, logger, secretNames: () => secretEnvNames(config) });
+  catalog.start(!/^(0|off|false|no)$/i.test(env.SSH_MCP_WATCH_CONFIG ?? ""));
+  const parts: Parts = { config, catalog, env, runtime, logger, tmux, askpassDir, askpass };
   const manager = createManager(parts);
   const meta = (): Record<string, unknown> => serverMeta(config, runtime, parts.viewer?.baseUrl ?? null);
   writeServerMeta(runtime.metaPath, meta());
@@ -54,6 +59,7 @@ export function createApp(config: Config, env: NodeJS.ProcessEnv): App {
     config: config.configPath,
     config_found: config.configFound,
     profiles: Object.keys(config.profiles),
+    ssh_config: config.profileSet.sshConfigPath,
     tmux_socket: config.tmuxSocket,
   });
   let closed = false;
@@ -99,6 +105,7 @@ function createManager(parts: Parts): SessionManager {
     askpass: parts.askpass,
     env: parts.env,
     viewerUrl,
+    catalog: parts.catalog,
   });
 }
 
@@ -141,6 +148,7 @@ function stop(parts: Parts, manager: SessionManager): void {
   // Not awaited: close() is synchronous (serve's stop() exits the process right after it), and
   // the viewer's socket goes with the process.
   void parts.viewer?.close();
+  parts.catalog.close();
   manager.shutdown();
   parts.tmux.closeControl();
   parts.askpass.close();

@@ -3,7 +3,12 @@ import { accessSync, constants, existsSync, statSync, statfsSync } from "node:fs
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadConfig, type Config, type Flags } from "../config/load.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ProfileCatalog } from "../config/catalog.js";
+import { loadConfig, secretEnvNames, type Config, type Flags } from "../config/load.js";
+import { describeOrigin, profileProblems } from "../ssh/profile-view.js";
 import { defaultConfigPath, unreadLegacyConfig } from "../config/paths.js";
 import type { Profile } from "../config/schema.js";
 import { SshMcpError } from "../errors.js";
@@ -78,6 +83,52 @@ function readable(file: string): boolean {
   }
 }
 
+/**
+ * The ssh config whose Hosts are profiles: read, accepted by ssh itself (ssh -G), and what is
+ * wrong in it (an Include loop, a Host shadowed by a built-in). Resolves every alias, so the
+ * profile checks see what ssh will do; the -F file goes to a temporary directory (doctor
+ * creates nothing).
+ */
+async function sshConfigChecks(config: Config, env: NodeJS.ProcessEnv): Promise<Check[]> {
+  const set = config.profileSet;
+  if (!set.sshConfigPath)
+    return [{ ok: true, what: "ssh config: not read (ssh_config false or SSH_MCP_SSH_CONFIG=off)" }];
+  const hosts = Object.values(config.profiles).filter((p) => p.origin?.kind === "ssh_config").length;
+  const tmp = mkdtempSync(join(tmpdir(), "ssh-mcp-doctor-"));
+  let error: string | undefined;
+  try {
+    const catalog = new ProfileCatalog(config, {
+      env,
+      secretNames: () => secretEnvNames(config),
+      forcedDir: join(tmp, "ssh"),
+    });
+    catalog.start(false);
+    await catalog.settled;
+    error = catalog.error?.message;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const checks: Check[] = [
+    error
+      ? {
+          ok: false,
+          what: `ssh config: ${error}`,
+          fix: "fix the line ssh names above (ssh -G <alias> shows it too)",
+        }
+      : {
+          ok: true,
+          what: `ssh config: ${set.sshConfigPath}${existsSync(set.sshConfigPath) ? ` (${hosts} Host alias(es) as profiles, ${set.sshFiles.length} file(s) read)` : " (not found: no ssh config profiles)"}`,
+        },
+  ];
+  for (const n of set.notes)
+    checks.push({
+      ok: false,
+      what: `ssh config: ${n.file}${n.line ? `:${n.line}` : ""}: ${n.message}`,
+      fix: "edit the line named above",
+    });
+  return checks;
+}
+
 async function reachCheck(p: Profile): Promise<Check> {
   const where = `${p.host}:${p.port}`;
   if (p.proxy_jump || p.ssh_config_host) {
@@ -100,8 +151,25 @@ async function reachCheck(p: Profile): Promise<Check> {
   };
 }
 
-async function profileChecks(p: Profile, env: NodeJS.ProcessEnv): Promise<Check[]> {
+async function profileChecks(p: Profile, env: NodeJS.ProcessEnv, home: string): Promise<Check[]> {
   const checks: Check[] = [];
+  if (p.ssh_config_host) {
+    const problems = profileProblems(p, home);
+    checks.push(
+      ...(problems.length
+        ? problems.map((why) => ({
+            ok: false,
+            what: `profile ${p.name} (${describeOrigin(p)}): ${why}`,
+            fix: "fix the ssh config or the key named above; diagnose_profile shows the details",
+          }))
+        : [
+            {
+              ok: true,
+              what: `profile ${p.name} (${describeOrigin(p)}): ${p.ssh ? `${p.ssh.user}@${p.ssh.hostname}:${p.ssh.port}${p.ssh.proxyjump.length ? ` via ${p.ssh.proxyjump.join(",")}` : ""}` : "resolved"}`,
+            },
+          ]),
+    );
+  }
   if (p.key_filename) {
     checks.push({
       ok: readable(p.key_filename),
@@ -305,7 +373,8 @@ export async function doctorChecks(flags: Flags, env: NodeJS.ProcessEnv, cwd: st
   const { config, checks: configChecks } = loadChecked(flags, env, cwd);
   if (!config) return [...tools, ...configChecks];
   const profiles = Object.values(config.profiles).filter((p) => !p.lab);
-  const perProfile = (await Promise.all(profiles.map((p) => profileChecks(p, env)))).flat();
+  const sshChecks = await sshConfigChecks(config, env);
+  const perProfile = (await Promise.all(profiles.map((p) => profileChecks(p, env, config.home)))).flat();
   const builtin = Object.values(config.profiles)
     .filter((p) => p.lab)
     .map((p) => ({
@@ -317,6 +386,7 @@ export async function doctorChecks(flags: Flags, env: NodeJS.ProcessEnv, cwd: st
   return [
     ...tools,
     ...configChecks,
+    ...sshChecks,
     ...perProfile,
     ...builtin,
     ...(await labChecks(config, env)),

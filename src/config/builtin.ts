@@ -27,9 +27,18 @@ export function builtinProfiles(
     prompt_regex: LAB_PROMPT,
   });
   return {
-    lab: { ...base, name: "lab", keepalive_interval: keepalive, lab },
+    lab: {
+      ...base,
+      host: lab.host,
+      name: "lab",
+      keepalive_interval: keepalive,
+      lab,
+      origin: { kind: "builtin" },
+    },
     "lab-master": {
       ...base,
+      host: lab.host,
+      origin: { kind: "builtin" },
       name: "lab-master",
       keepalive_interval: keepalive,
       lab,

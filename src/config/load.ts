@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { errorMessage, SshMcpError } from "../errors.js";
 import { builtinProfiles } from "./builtin.js";
-import { configPathFrom, runtimeDirFrom } from "./paths.js";
-import { profilesFileSchema, type Profile } from "./schema.js";
+import { configPathFrom, homeDir, runtimeDirFrom } from "./paths.js";
+import { profileSchema, profilesFileSchema, type Profile } from "./schema.js";
+import { readSshConfig, type SshConfigHost } from "./ssh-config.js";
 
 /**
  * Defaults, then the profiles file, then environment, then flags, into one validated Config.
@@ -36,7 +37,19 @@ export interface Timing {
 export interface Config {
   configPath: string;
   configFound: boolean;
+  /**
+   * The profiles in force. Live: a reload (catalog.ts) replaces its entries in place, so every
+   * holder of this object sees the new ones at their next lookup.
+   */
   profiles: Record<string, Profile>;
+  /** The last good reading of the configuration (profiles, ssh config files, notes). */
+  profileSet: ProfileSet;
+  /** Reads the configuration anew (throws CONFIG_ERROR naming file and line). */
+  reload: () => ProfileSet;
+  /** $HOME (ssh runs with it: relative Includes and `~` follow it). */
+  home: string;
+  /** ServerAliveInterval of a profile that sets none (SSH_MCP_KEEPALIVE_INTERVAL, default 30). */
+  keepalive: number;
   runtimeDir: string;
   clientLabel: string;
   logPath?: string;
@@ -59,12 +72,13 @@ export function expandPath(p: string, base: string): string {
   return isAbsolute(p) ? p : resolve(base, p);
 }
 
-function formatIssues(file: string, err: z.ZodError): string {
+function formatIssues(file: string, err: z.ZodError, text: string): string {
   return err.issues
     .map((i) => {
       const [first, name, ...field] = i.path.map(String);
       if (first === "profiles" && name !== undefined) {
-        return `${file}: profile '${name}'${field.length ? `, field '${field.join(".")}'` : ""}: ${i.message}`;
+        const line = keyLine(text, name);
+        return `${file}${line ? `: line ${line}` : ""}: profile '${name}'${field.length ? `, field '${field.join(".")}'` : ""}: ${i.message}`;
       }
       return `${file}: ${i.path.length ? `field '${i.path.join(".")}'` : "top level"}: ${i.message}`;
     })
@@ -100,76 +114,218 @@ function parseViewerPort(value: string): "auto" | "off" | number {
   return n;
 }
 
-function loadProfiles(
-  configPath: string,
-  defaultKeepalive: number,
-): {
-  profiles: Record<string, Profile>;
+/** What the profiles file holds, validated; the file's profiles with their line. */
+interface ProfilesFile {
   found: boolean;
-} {
-  if (!existsSync(configPath)) return { profiles: {}, found: false };
+  profiles: Record<string, z.infer<typeof profilesFileSchema>["profiles"][string]>;
+  lines: Record<string, number>;
+  allowAdhocTargets: boolean;
+  sshConfig?: string | false;
+}
+
+/** The 1-based line of a character offset. */
+function lineAt(text: string, offset: number): number {
+  return text.slice(0, offset).split("\n").length;
+}
+
+/** The line of a profile's key in the file's text (the first `"name":`), if found. */
+function keyLine(text: string, name: string): number | undefined {
+  const i = text.search(new RegExp(`${JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*:`));
+  return i < 0 ? undefined : lineAt(text, i);
+}
+
+function readProfilesFile(configPath: string): ProfilesFile {
+  if (!existsSync(configPath)) return { found: false, profiles: {}, lines: {}, allowAdhocTargets: false };
+  let text: string;
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(configPath, "utf8"));
+    text = readFileSync(configPath, "utf8");
   } catch (err) {
+    throw new SshMcpError("CONFIG_ERROR", `${configPath}: cannot be read (${errorMessage(err)}).`);
+  }
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    const at = /position (\d+)/.exec(errorMessage(err));
+    const where = at ? `line ${lineAt(text, Number(at[1]))}: ` : "";
     throw new SshMcpError(
       "CONFIG_ERROR",
-      `${configPath}: not valid JSON (${errorMessage(err)}). Fix the file or point SSH_MCP_CONFIG elsewhere.`,
+      `${configPath}: ${where}not valid JSON (${errorMessage(err)}). Fix the file or point SSH_MCP_CONFIG elsewhere.`,
     );
   }
   const parsed = profilesFileSchema.safeParse(raw);
-  if (!parsed.success) throw new SshMcpError("CONFIG_ERROR", formatIssues(configPath, parsed.error));
-  const base = dirname(configPath);
-  const profiles = Object.create(null) as Record<string, Profile>;
-  for (const [name, p] of Object.entries(parsed.data.profiles)) {
-    for (const [field, pattern] of [
-      ["prompt_regex", p.prompt_regex],
-      ...p.route.map((s, i) => [`route.${i}.expect`, s.expect] as const),
-      ...p.security.allow_patterns.map((s, i) => [`security.allow_patterns.${i}`, s] as const),
-      ...p.security.deny_patterns.map((s, i) => [`security.deny_patterns.${i}`, s] as const),
-    ] as const) {
-      if (pattern === undefined) continue;
-      try {
-        new RegExp(pattern);
-      } catch (err) {
-        throw new SshMcpError(
-          "CONFIG_ERROR",
-          `${configPath}: profile '${name}', field '${field}': invalid regex (${(err as Error).message}).`,
-        );
-      }
+  if (!parsed.success) throw new SshMcpError("CONFIG_ERROR", formatIssues(configPath, parsed.error, text));
+  const lines: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const name of Object.keys(parsed.data.profiles)) {
+    const line = keyLine(text, name);
+    if (line !== undefined) lines[name] = line;
+  }
+  return {
+    found: true,
+    profiles: parsed.data.profiles,
+    lines,
+    allowAdhocTargets: parsed.data.allow_adhoc_targets,
+    sshConfig: parsed.data.ssh_config,
+  };
+}
+
+/** A note about the configuration: list_profiles, doctor and the log show it (never fatal). */
+export interface ConfigNote {
+  file: string;
+  line?: number;
+  message: string;
+}
+
+/** The profiles of one reading of the configuration (the initial load, or a reload). */
+export interface ProfileSet {
+  profiles: Record<string, Profile>;
+  found: boolean;
+  allowAdhocTargets: boolean;
+  /** The ssh config whose Hosts are profiles (null: none is read). */
+  sshConfigPath: string | null;
+  /** Every ssh config file read (Includes too) and the directories Include patterns look in. */
+  sshFiles: string[];
+  sshDirs: string[];
+  notes: ConfigNote[];
+}
+
+/**
+ * The ssh config to read: $SSH_MCP_SSH_CONFIG (`off`: none), else the profiles file's
+ * `ssh_config` (false: none; relative to the file), else ~/.ssh/config of $HOME.
+ */
+function sshConfigPathFrom(env: NodeJS.ProcessEnv, file: ProfilesFile, configPath: string): string | null {
+  const fromEnv = env.SSH_MCP_SSH_CONFIG;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return /^(off|none|false)$/i.test(fromEnv) ? null : resolve(homeDir(env), fromEnv);
+  }
+  if (file.sshConfig === false) return null;
+  if (typeof file.sshConfig === "string") return expandPath(file.sshConfig, dirname(configPath));
+  return join(homeDir(env), ".ssh", "config");
+}
+
+/**
+ * Built-in profiles, then every concrete Host of the ssh config, then the profiles file (an
+ * entry of a Host's name overrides it; one with no host is that Host). Throws CONFIG_ERROR
+ * (naming file and line) for a broken profiles file; what is wrong in the ssh config is a note.
+ */
+export function loadProfileSet(
+  configPath: string,
+  env: NodeJS.ProcessEnv,
+  defaultKeepalive: number,
+  runtimeDir: string,
+  labPort: number,
+): ProfileSet {
+  const file = readProfilesFile(configPath);
+  const sshConfigPath = sshConfigPathFrom(env, file, configPath);
+  const ssh = sshConfigPath
+    ? readSshConfig(sshConfigPath, homeDir(env))
+    : { hosts: [], files: [], dirs: [], problems: [] };
+  const notes: ConfigNote[] = [...ssh.problems];
+  // No prototype: a profile named `__proto__` or `constructor` asked for by a tool call is
+  // simply unknown, never Object.prototype.
+  const profiles: Record<string, Profile> = Object.assign(
+    Object.create(null) as Record<string, Profile>,
+    builtinProfiles(runtimeDir, labPort, defaultKeepalive),
+  );
+  const aliases = new Map<string, SshConfigHost>();
+  for (const h of ssh.hosts) {
+    if (profiles[h.alias]) {
+      notes.push({
+        file: h.file,
+        line: h.line,
+        message: `Host ${h.alias} is not a profile: '${h.alias}' is a built-in profile's name. Define it in ${configPath} to use it.`,
+      });
+      continue;
     }
+    aliases.set(h.alias, h);
+    profiles[h.alias] = {
+      ...profileSchema.parse({}),
+      name: h.alias,
+      host: h.alias,
+      ssh_config_host: h.alias,
+      keepalive_interval: defaultKeepalive,
+      origin: { kind: "ssh_config", file: h.file, line: h.line },
+    };
+  }
+  const base = dirname(configPath);
+  for (const [name, p] of Object.entries(file.profiles)) {
+    const where = `${configPath}${file.lines[name] ? `: line ${file.lines[name]}` : ""}`;
+    checkPatterns(where, name, p);
+    const alias = p.ssh_config_host ?? (p.host ? undefined : aliases.get(name) ? name : undefined);
+    if (!p.host && !alias) {
+      throw new SshMcpError(
+        "CONFIG_ERROR",
+        `${where}: profile '${name}', field 'host': missing. Give host, or ssh_config_host naming a Host of ${sshConfigPath ?? "your ssh config"} (a profile named like a Host is that Host).`,
+      );
+    }
+    const shadowed = aliases.get(name);
     profiles[name] = {
       ...p,
       name,
+      host: p.host ?? (alias as string),
+      ...(alias ? { ssh_config_host: alias } : {}),
       keepalive_interval: p.keepalive_interval ?? defaultKeepalive,
       key_filename: p.key_filename ? expandPath(p.key_filename, base) : undefined,
       known_hosts_file: p.known_hosts_file ? expandPath(p.known_hosts_file, base) : undefined,
+      origin: {
+        kind: "profiles_file",
+        file: configPath,
+        ...(file.lines[name] ? { line: file.lines[name] } : {}),
+        ...(shadowed ? { overrides: `${shadowed.file}:${shadowed.line}` } : {}),
+      },
     };
   }
-  return { profiles, found: true };
+  return {
+    profiles,
+    found: file.found,
+    allowAdhocTargets: env.SSH_MCP_ALLOW_ADHOC_TARGETS
+      ? /^(1|true|yes|on)$/i.test(env.SSH_MCP_ALLOW_ADHOC_TARGETS)
+      : file.allowAdhocTargets,
+    sshConfigPath,
+    sshFiles: ssh.files,
+    sshDirs: ssh.dirs,
+    notes,
+  };
+}
+
+/** The profile's regexes compile (JavaScript semantics: prompt_regex, route, allow/deny). */
+function checkPatterns(where: string, name: string, p: ProfilesFile["profiles"][string]): void {
+  for (const [field, pattern] of [
+    ["prompt_regex", p.prompt_regex],
+    ...p.route.map((s, i) => [`route.${i}.expect`, s.expect] as const),
+    ...p.security.allow_patterns.map((s, i) => [`security.allow_patterns.${i}`, s] as const),
+    ...p.security.deny_patterns.map((s, i) => [`security.deny_patterns.${i}`, s] as const),
+  ] as const) {
+    if (pattern === undefined) continue;
+    try {
+      new RegExp(pattern);
+    } catch (err) {
+      throw new SshMcpError(
+        "CONFIG_ERROR",
+        `${where}: profile '${name}', field '${field}': invalid regex (${(err as Error).message}).`,
+      );
+    }
+  }
 }
 
 export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
   const configPath = configPathFrom(flags.config, env, cwd);
   const keepalive = parseIntEnv("SSH_MCP_KEEPALIVE_INTERVAL", env.SSH_MCP_KEEPALIVE_INTERVAL, 0) ?? 30;
-  const { profiles: fromFile, found } = loadProfiles(configPath, keepalive);
   const runtimeDir = runtimeDirFrom(flags.runtimeDir, env, cwd);
   const labPort = parseIntEnv("SSH_MCP_LAB_PORT", env.SSH_MCP_LAB_PORT, 1) ?? 2222;
-  // No prototype: a profile named `__proto__` or `constructor` asked for by a tool call is
-  // simply unknown, never Object.prototype.
-  const profiles: Record<string, Profile> = Object.assign(
-    Object.create(null) as Record<string, Profile>,
-    builtinProfiles(runtimeDir, labPort, keepalive),
-    fromFile,
-  );
+  const set = loadProfileSet(configPath, env, keepalive, runtimeDir, labPort);
   const socket = env.SSH_MCP_TMUX_SOCKET ?? "ssh-mcp";
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(socket)) {
     throw new SshMcpError("CONFIG_ERROR", `SSH_MCP_TMUX_SOCKET='${socket}' must match [A-Za-z0-9_.-]{1,64}.`);
   }
   return {
     configPath,
-    configFound: found,
-    profiles,
+    configFound: set.found,
+    profiles: set.profiles,
+    profileSet: set,
+    reload: () => loadProfileSet(configPath, env, keepalive, runtimeDir, labPort),
+    home: homeDir(env),
+    keepalive,
     runtimeDir,
     clientLabel: env.SSH_MCP_CLIENT_LABEL ?? "",
     logPath: env.SSH_MCP_LOG_PATH ? resolve(cwd, env.SSH_MCP_LOG_PATH) : undefined,

@@ -26,7 +26,7 @@ function xdgDir(
  * The user's home: $HOME when absolute, else the account's home directory. Never a relative
  * path: that would put transcripts under whatever directory the server was started in.
  */
-function homeDir(env: NodeJS.ProcessEnv): string {
+export function homeDir(env: NodeJS.ProcessEnv): string {
   if (env.HOME && isAbsolute(env.HOME)) return env.HOME;
   let home = "";
   try {

@@ -60,7 +60,8 @@ export const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 export const profileSchema = z
   .object({
-    host: z.string().min(1),
+    /** Absent: the profile is the ssh config Host of its name (or of ssh_config_host). */
+    host: z.string().min(1).optional(),
     port: z.number().int().min(1).max(65535).default(22),
     username: z.string().min(1).optional(),
     key_filename: z.string().min(1).optional(),
@@ -99,7 +100,11 @@ export const profileSchema = z
 
 export const profilesFileSchema = z
   .object({
-    profiles: z.record(z.string().min(1), profileSchema),
+    profiles: z.record(z.string().min(1), profileSchema).default({}),
+    /** open_session(target: "user@host:port") without a profile (strict host keys). */
+    allow_adhoc_targets: z.boolean().default(false),
+    /** The ssh config whose Host aliases are profiles; false: none (default ~/.ssh/config). */
+    ssh_config: z.union([z.string().min(1), z.literal(false)]).optional(),
   })
   .strict();
 
@@ -110,10 +115,26 @@ export interface LabRef {
   dir: string;
 }
 
-export type Profile = z.infer<typeof profileSchema> & {
+/** Where a profile comes from (list_profiles' `source`). */
+export interface ProfileOrigin {
+  kind: "profiles_file" | "ssh_config" | "builtin" | "adhoc";
+  file?: string;
+  line?: number;
+  /** A profiles-file entry named like an ssh config Host: where that Host is. */
+  overrides?: string;
+}
+
+export type Profile = Omit<z.infer<typeof profileSchema>, "host"> & {
   name: string;
+  /** The host to show and check (an ssh config profile: what `ssh -G` resolved, else the alias). */
+  host: string;
   keepalive_interval: number;
   lab?: LabRef;
+  origin?: ProfileOrigin;
+  /** An ssh config profile, as `ssh -G` resolved it (see ssh-resolve.ts); absent until resolved. */
+  ssh?: import("./ssh-resolve.js").SshResolved;
+  /** What `ssh -G` said when it refused the alias. */
+  sshProblem?: string;
 };
 
 /** The bytes of Enter, by the profile's enter_sequence. */

@@ -84,7 +84,7 @@ function profileFor(host: SessionHost, row: PaneRow): Profile {
     port: typeof meta?.port === "number" ? meta.port : 22,
     ...(typeof meta?.username === "string" ? { username: meta.username } : {}),
   });
-  return { ...stub, name: row.profile || "unknown", keepalive_interval: 30 };
+  return { ...stub, host: stub.host ?? "unknown", name: row.profile || "unknown", keepalive_interval: 30 };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { ProfileCatalog } from "../config/catalog.js";
 import type { Config } from "../config/load.js";
 import type { Profile } from "../config/schema.js";
 import type { Logger } from "../log.js";
@@ -14,8 +15,10 @@ import type { SessionStatus } from "./types.js";
  * reach into its table of sessions or its dependencies (docs/architecture.md: "Session contract").
  */
 export interface SessionHost {
-  /** The loaded configuration (profiles, timings, output caps). Never changes. */
+  /** The loaded configuration (profiles, timings, output caps). Its profiles are live (catalog.ts). */
   readonly config: Config;
+  /** The live profiles: the last reload's error, resolution in progress (absent in hand-built hosts). */
+  readonly catalog?: ProfileCatalog;
   /** The server's tmux client: every pane's state comes with ssh-mcp's tags (tmux.ts). */
   readonly tmux: SessionTmux;
   readonly logger: Logger;

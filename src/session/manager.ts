@@ -8,6 +8,8 @@ import { bridgeExit } from "./pane-process.js";
 import type { AccessLevel, AccessOptions, Granted, ReadTarget, SendTarget, SessionHost } from "./host.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
+import { adhocProfile } from "../config/adhoc.js";
+import type { ProfileCatalog } from "../config/catalog.js";
 import type { ProgressReporter } from "./progress.js";
 import { cleanOutput } from "./output.js";
 import { adopt, discover, serverAlive, type PaneRow } from "./adopt.js";
@@ -47,6 +49,8 @@ export interface ManagerDeps {
   env: NodeJS.ProcessEnv;
   /** The viewer URL of a session (or of the index), with the token unless bare; null when off. */
   viewerUrl: (sessionId?: string, bare?: boolean) => string | null;
+  /** The live profiles (reload, ssh -G); absent in tests that build a manager by hand. */
+  catalog?: ProfileCatalog;
 }
 
 /** Why the lock check runs: the words of its refusals. */
@@ -74,6 +78,9 @@ export class SessionManager implements SessionHost {
 
   get config(): Config {
     return this.deps.config;
+  }
+  get catalog(): ProfileCatalog | undefined {
+    return this.deps.catalog;
   }
   get tmux(): SessionTmux {
     return this.deps.tmux;
@@ -152,7 +159,8 @@ export class SessionManager implements SessionHost {
       throw new SshMcpError(
         "UNKNOWN_PROFILE",
         `Unknown profile '${name}'. ${names.length ? `Available: ${names.join(", ")}.` : `No profiles are configured`} ` +
-          `Profiles come from ${this.config.configPath}${this.config.configFound ? "" : " (not found)"}.`,
+          `Profiles come from ${this.config.configPath}${this.config.configFound ? "" : " (not found)"}` +
+          `${this.config.profileSet.sshConfigPath ? ` and the Hosts of ${this.config.profileSet.sshConfigPath}` : ""}: list_profiles shows them.`,
       );
     }
     return p;
@@ -383,8 +391,19 @@ export class SessionManager implements SessionHost {
   }
 
   /** open_session; `progress` (a call with a progress token) hears each login and route step. */
-  open(profileName: string, ownerLabel: string | null, progress?: ProgressReporter): Promise<Session> {
-    return openSession(this, profileName, ownerLabel, null, progress);
+  async open(
+    profileName: string,
+    ownerLabel: string | null,
+    progress?: ProgressReporter,
+    target?: string,
+  ): Promise<Session> {
+    // A reload or the start-up's ssh -G may still be resolving the ssh config's hosts.
+    await this.deps.catalog?.settled;
+    const profile =
+      target !== undefined
+        ? adhocProfile(target, this.config.profileSet.allowAdhocTargets, this.config.keepalive)
+        : profileName;
+    return openSession(this, profile, ownerLabel, null, progress);
   }
 
   /** close_session, on a session granted "close": ends its tmux session (and so ssh). */
@@ -409,7 +428,17 @@ export class SessionManager implements SessionHost {
     progress?: ProgressReporter,
   ): Promise<{ session: Session; previous: Session }> {
     // Log in first: if that fails, the old session is left as it was.
-    const next = await openSession(this, old.profile.name, old.ownerLabel, old.id, progress);
+    await this.deps.catalog?.settled;
+    // An ad-hoc target has no name to look up: it logs in again as it was, if still allowed.
+    const again =
+      old.profile.origin?.kind === "adhoc"
+        ? adhocProfile(
+            old.profile.name,
+            this.config.profileSet.allowAdhocTargets,
+            old.profile.keepalive_interval,
+          )
+        : old.profile.name;
+    const next = await openSession(this, again, old.ownerLabel, old.id, progress);
     if (old.status === "open") {
       try {
         await this.close(await this.access(old.id, "close", { force }));

@@ -8,6 +8,8 @@ import { SshMcpError } from "../errors.js";
 import { ensureLab, labEnv } from "../ssh/lab.js";
 import type { BridgeProfile } from "../ssh/ssh2-bridge.js";
 import { nativeSshArgv } from "../ssh/native.js";
+import { forcedConfigFile } from "../config/ssh-resolve.js";
+import { describeOrigin, ssh2FromSshConfig } from "../ssh/profile-view.js";
 import { chain, type TmuxCommand } from "../tmux/command.js";
 import { TranscriptFollower } from "../transcript/reader.js";
 import { TranscriptWriter } from "../transcript/writer.js";
@@ -57,12 +59,15 @@ function ssh2BridgeArgv(
   profile: Profile,
   connectTimeout: number,
   secrets: { passphrase?: string; password?: string },
+  home: string,
 ): string[] {
+  const fromConfig = profile.ssh_config_host ? ssh2FromSshConfig(profile, home) : {};
   const p: BridgeProfile = {
     host: profile.host,
     port: profile.port,
     ...(profile.username ? { username: profile.username } : {}),
     ...(profile.key_filename ? { key_filename: profile.key_filename } : {}),
+    ...fromConfig,
     passphrase: secrets.passphrase !== undefined,
     password: secrets.password !== undefined,
     allow_agent: profile.allow_agent,
@@ -73,6 +78,7 @@ function ssh2BridgeArgv(
     keepalive_interval: profile.keepalive_interval,
     connect_timeout: connectTimeout,
     ...(profile.proxy_jump ? { proxy_jump: profile.proxy_jump } : {}),
+    ...(fromConfig.proxy_jump ? { proxy_jump: fromConfig.proxy_jump } : {}),
   };
   return [process.execPath, CLI, "bridge", Buffer.from(JSON.stringify(p)).toString("base64")];
 }
@@ -107,12 +113,12 @@ function secretsFor(profile: Profile, env: NodeJS.ProcessEnv): { passphrase?: st
 
 export async function openSession(
   host: SessionHost,
-  profileName: string,
+  profileOrName: string | Profile,
   ownerLabel: string | null,
   previousSessionId: string | null = null,
   progress?: ProgressReporter,
 ): Promise<Session> {
-  const profile = host.profile(profileName);
+  const profile = typeof profileOrName === "string" ? host.profile(profileOrName) : profileOrName;
   if (profile.lab) progress?.step(`starting the lab for profile '${profile.name}'`);
   const secrets = await checkProfile(host, profile);
   const id = newSessionId(profile.name);
@@ -130,7 +136,9 @@ export async function openSession(
   const grant = askpass ? host.askpass.grant(secrets) : undefined;
   let unfollow: (() => void) | undefined;
   try {
-    progress?.step(`connecting to ${profile.ssh_config_host ?? `${profile.host}:${profile.port}`}`);
+    progress?.step(
+      `connecting to ${profile.ssh_config_host ? `${profile.ssh_config_host} (${profile.host}:${profile.port})` : `${profile.host}:${profile.port}`}`,
+    );
     const paneId = await launchPane(host, opening, writer, secrets, grant?.env);
     const session = followSession(host, opening, writer, paneId);
     // The login's own output (banners, a menu) is shown from its first byte.
@@ -160,12 +168,21 @@ async function checkProfile(
   host: SessionHost,
   profile: Profile,
 ): Promise<{ passphrase?: string; password?: string }> {
-  if (profile.bridge === "ssh2" && profile.ssh_config_host) {
+  if (profile.ssh_config_host && profile.sshProblem) {
     throw new SshMcpError(
       "CONFIG_ERROR",
-      `Profile '${profile.name}': ssh_config_host needs the native bridge (ssh2 does not read ~/.ssh/config). Use "bridge": "native" or give host/port/username.`,
+      `Profile '${profile.name}' (${describeOrigin(profile)}): ${profile.sshProblem}. Fix the ssh config (diagnose_profile and list_profiles show it); nothing was started.`,
     );
   }
+  const broken =
+    host.config.profileSet.sshConfigPath && profile.ssh_config_host ? configError(host) : undefined;
+  if (broken) {
+    throw new SshMcpError(
+      "CONFIG_ERROR",
+      `Profile '${profile.name}' is a Host of the ssh config, which ssh refuses since ${broken.at}: ${broken.message}. ssh would refuse it at login too: fix the file (list_profiles shows the error until it is fixed); nothing was started.`,
+    );
+  }
+  if (profile.bridge === "ssh2" && profile.ssh_config_host) ssh2FromSshConfig(profile);
   if (profile.lab) await ensureLab(profile.lab, labEnv(host.env, secretEnvNames(host.config)), host.logger);
   if (profile.key_filename && !existsSync(profile.key_filename)) {
     throw new SshMcpError(
@@ -176,6 +193,12 @@ async function checkProfile(
   return secretsFor(profile, host.env);
 }
 
+/** The last reload's failure, when it was the ssh config that ssh refuses (not the profiles file). */
+function configError(host: SessionHost): { message: string; at: string } | undefined {
+  const err = host.catalog?.error;
+  return err?.source === "ssh_config" ? err : undefined;
+}
+
 /** The transcript's first events; a transcripts directory that takes no write refuses the session now (docs/audit.md). */
 function startTranscript(host: SessionHost, o: Opening): TranscriptWriter {
   const { profile } = o;
@@ -184,7 +207,9 @@ function startTranscript(host: SessionHost, o: Opening): TranscriptWriter {
     profile: profile.name,
     host: profile.host,
     port: profile.port,
-    username: profile.username ?? null,
+    username: profile.username ?? profile.ssh?.user ?? null,
+    ...(profile.ssh_config_host ? { ssh_config_host: profile.ssh_config_host } : {}),
+    ...(profile.origin?.kind === "adhoc" ? { adhoc_target: true } : {}),
     owner_label: o.ownerLabel,
     server_instance_id: host.instanceId,
     client_label: host.config.clientLabel,
@@ -218,9 +243,25 @@ async function launchPane(
     profile,
     bridgeArgv:
       profile.bridge === "ssh2"
-        ? ssh2BridgeArgv(profile, connectTimeout, secrets)
-        : nativeSshArgv(profile, { connectTimeout, askpass: askpassEnv !== undefined }),
-    env: askpassEnv ?? {},
+        ? ssh2BridgeArgv(profile, connectTimeout, secrets, host.config.home)
+        : nativeSshArgv(profile, {
+            connectTimeout,
+            askpass: askpassEnv !== undefined,
+            ...(profile.ssh_config_host || profile.origin?.kind === "adhoc"
+              ? {
+                  configFile: forcedConfigFile(host.config.runtimeDir, host.config.profileSet.sshConfigPath, {
+                    strict: profile.auto_add_host_key ? "accept-new" : "yes",
+                    askpass: askpassEnv !== undefined,
+                    password: Boolean(profile.password_env),
+                  }),
+                }
+              : {}),
+          }),
+    // ssh follows $HOME for relative Includes and `~`: the server's, whatever tmux's environment holds.
+    env: {
+      ...(profile.ssh_config_host || profile.origin?.kind === "adhoc" ? { HOME: host.config.home } : {}),
+      ...(askpassEnv ?? {}),
+    },
     unsetEnv: host.tmux.injectedEnv,
     tapArgv: tapArgv(host.tapScript, profile, o.transcriptPath, id),
     options: newSessionTags({

@@ -4,6 +4,13 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Profile } from "../config/schema.js";
 import { knownHostsName } from "./known-hosts.js";
+import {
+  describeOrigin,
+  expandHome,
+  hostKeyKnown,
+  profileProblems,
+  ssh2NotHonoured,
+} from "./profile-view.js";
 
 function run(cmd: string, args: string[], secretNames: string[]): Promise<{ ok: boolean; out: string }> {
   // ssh-keygen gets the server's environment without the secrets in it.
@@ -47,9 +54,25 @@ async function keyReport(path: string, secrets: string[]): Promise<Record<string
 }
 
 /** Whether the host's key is known, or what happens at the first login when it is not. */
-async function knownHostsReport(p: Profile, secrets: string[]): Promise<Record<string, unknown>> {
+async function knownHostsReport(
+  p: Profile,
+  secrets: string[],
+  home: string,
+): Promise<Record<string, unknown>> {
   const file = p.known_hosts_file ?? join(homedir(), ".ssh", "known_hosts");
-  if (p.ssh_config_host) return { file, status: "decided by ~/.ssh/config alias" };
+  if (p.ssh_config_host) {
+    if (!p.ssh) return { file: null, status: `not resolved (${p.sshProblem ?? "ssh -G has not run"})` };
+    const spec = knownHostsName(p.ssh.hostkeyalias ?? p.host, p.port);
+    return {
+      files: p.ssh.userknownhostsfiles,
+      host: spec,
+      status: hostKeyKnown(p, home)
+        ? "known"
+        : p.auto_add_host_key
+          ? "unknown (will be added on first login)"
+          : "unknown (login will be refused)",
+    };
+  }
   if (!existsSync(file)) return { file, status: "file missing" };
   const hostSpec = knownHostsName(p.host, p.port);
   const found = await run("ssh-keygen", ["-F", hostSpec, "-f", file], secrets);
@@ -70,19 +93,50 @@ async function knownHostsReport(p: Profile, secrets: string[]): Promise<Record<s
  * are reported as set or not set (in `env`, the server's environment), never their value or
  * length; `secrets` (the configured secret variables) are kept from ssh-keygen.
  */
-export async function diagnoseProfile(p: Profile, env: NodeJS.ProcessEnv, secrets: string[]) {
-  const key = p.key_filename ? await keyReport(p.key_filename, secrets) : null;
+export async function diagnoseProfile(
+  p: Profile,
+  env: NodeJS.ProcessEnv,
+  secrets: string[],
+  home = homedir(),
+) {
+  const identity =
+    p.key_filename ??
+    (p.ssh && !p.ssh.default_identities
+      ? (p.ssh.identityfiles.map((f) => expandHome(f, home)).find((f) => existsSync(f)) ??
+        expandHome(p.ssh.identityfiles[0] as string, home))
+      : undefined);
+  const key = identity ? await keyReport(identity, secrets) : null;
   const secret = (envName: string | undefined) =>
     envName ? { name: envName, set: Boolean(env[envName]) } : null;
-  const knownHosts = await knownHostsReport(p, secrets);
+  const knownHosts = await knownHostsReport(p, secrets, home);
+  const problems = profileProblems(p, home);
   return {
     profile: p.name,
+    source: describeOrigin(p),
     host: p.host,
     port: p.port,
-    username: p.username ?? null,
+    username: p.username ?? p.ssh?.user ?? null,
     bridge: p.bridge,
     ssh_config_host: p.ssh_config_host ?? null,
     proxy_jump: p.proxy_jump ?? null,
+    ...(p.ssh_config_host
+      ? {
+          ssh_config: p.ssh
+            ? {
+                hostname: p.ssh.hostname,
+                user: p.ssh.user,
+                port: p.ssh.port,
+                proxy_jump: p.ssh.jumps ?? [],
+                proxy_command: p.ssh.proxycommand,
+                identity_files: p.ssh.default_identities ? [] : p.ssh.identityfiles,
+                certificate_files: p.ssh.certificatefiles,
+                forward_agent: p.ssh.forwardagent,
+                ...(p.bridge === "ssh2" ? { ssh2_not_honoured: ssh2NotHonoured(p) } : {}),
+              }
+            : null,
+        }
+      : {}),
+    problem: problems.length ? problems.join("; ") : null,
     builtin_lab: Boolean(p.lab),
     key,
     passphrase_env: secret(

@@ -12,6 +12,11 @@ export interface NativeArgvOptions {
   connectTimeout: number;
   /** True when an askpass helper will answer passphrase/password prompts. */
   askpass: boolean;
+  /**
+   * For an ssh config alias or an ad-hoc target: ssh-mcp's -F file (forced options, then the
+   * user's config; see config/ssh-resolve.ts), which ssh also hands to every ProxyJump hop.
+   */
+  configFile?: string;
 }
 
 /** ssh splits -o values on whitespace and treats quotes specially: quote such values. */
@@ -65,11 +70,16 @@ export function proxyCommand(profile: Profile, opts: NativeArgvOptions): string[
 
 export function nativeSshArgv(profile: Profile, opts: NativeArgvOptions): string[] {
   const o = (kv: string): string[] => ["-o", kv];
-  const argv = ["ssh", "-tt", ...commonOptions(profile, opts)];
+  const argv = [
+    "ssh",
+    "-tt",
+    ...(opts.configFile ? ["-F", opts.configFile] : []),
+    ...commonOptions(profile, opts),
+  ];
   argv.push(...o(`ServerAliveInterval=${profile.keepalive_interval}`), ...o("ServerAliveCountMax=3"));
   argv.push(...proxyCommand(profile, opts));
   if (profile.ssh_config_host) {
-    // The alias carries HostName/Port/User from ~/.ssh/config; only explicit fields override.
+    // The alias carries HostName/Port/User/ProxyJump from the ssh config; only explicit fields override.
     if (profile.username) argv.push("-l", profile.username);
     argv.push("--", profile.ssh_config_host);
     return argv;

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { createHmac, createHash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { homedir, userInfo } from "node:os";
@@ -7,7 +7,9 @@ import { dirname, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import ssh2 from "ssh2";
 import type { Client, ClientChannel, ConnectConfig } from "ssh2";
-import { knownHostsName } from "./known-hosts.js";
+import { hostSpec, knownKeys } from "./known-hosts.js";
+
+export { hostSpec, knownKeys };
 
 /**
  * The ssh2 bridge (`ssh-mcp bridge`): runs inside the tmux pane in place of `ssh -tt`, connects
@@ -67,11 +69,6 @@ function askSecret(prompt: string): Promise<string | undefined> {
   });
 }
 
-/** The host's known_hosts name, lowercased and without a trailing dot (as OpenSSH looks it up). */
-export function hostSpec(host: string, port: number): string {
-  return knownHostsName(host.toLowerCase().replace(/\.$/, ""), port);
-}
-
 export function fingerprint(blob: Buffer): string {
   return "SHA256:" + createHash("sha256").update(blob).digest("base64").replace(/=+$/, "");
 }
@@ -79,32 +76,6 @@ export function fingerprint(blob: Buffer): string {
 function keyType(blob: Buffer): string {
   const len = blob.readUInt32BE(0);
   return blob.subarray(4, 4 + len).toString("latin1");
-}
-
-/** known_hosts entries for a host (plain and hashed |1|salt|hash), as [type, blob] pairs. */
-export function knownKeys(text: string, spec: string, marker?: "@revoked"): { type: string; blob: Buffer }[] {
-  const out: { type: string; blob: Buffer }[] = [];
-  for (const raw of text.split("\n")) {
-    let line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    if (line.startsWith("@")) {
-      if (!marker || !line.startsWith(marker + " ")) continue;
-      line = line.slice(marker.length + 1).trim();
-    } else if (marker) continue;
-    const [hostsRaw, type, b64] = line.split(/\s+/);
-    const hosts = hostsRaw?.startsWith("|1|") ? hostsRaw : hostsRaw?.toLowerCase();
-    if (!hosts || !type || !b64) continue;
-    let match = false;
-    if (hosts.startsWith("|1|")) {
-      const [, , salt, hash] = hosts.split("|");
-      if (salt && hash)
-        match = createHmac("sha1", Buffer.from(salt, "base64")).update(spec).digest("base64") === hash;
-    } else {
-      match = hosts.split(",").includes(spec);
-    }
-    if (match) out.push({ type, blob: Buffer.from(b64, "base64") });
-  }
-  return out;
 }
 
 /** Decides on a server's host key; prints OpenSSH's words and sets the exit status when refused. */

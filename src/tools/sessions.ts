@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { secretEnvNames } from "../config/load.js";
+import { profileRow } from "../ssh/profile-view.js";
+import { SshMcpError } from "../errors.js";
 import { diagnoseProfile } from "../ssh/diagnose.js";
 import { acquireLock, lockStatus, releaseLock } from "../session/locks.js";
 import { startProgress } from "../session/progress.js";
@@ -21,9 +23,22 @@ export const sessionTools = [
     name: "open_session",
     title: "Open SSH session",
     description:
-      "Open a persistent interactive SSH terminal for a configured profile. It lives in tmux: it survives MCP server restarts and a human can attach with the returned attach_command. Then use execute_command for shell commands, send_text for menus and prompts.",
+      "Open a persistent interactive SSH terminal for a configured profile (list_profiles: the profiles file, every Host of the user's ssh config, the built-in lab). It lives in tmux: it survives MCP server restarts and a human can attach with the returned attach_command. Then use execute_command for shell commands, send_text for menus and prompts.",
     inputSchema: z.object({
-      profile: z.string().min(1).max(128).describe("Profile name from the profiles file"),
+      profile: z
+        .string()
+        .min(1)
+        .max(128)
+        .optional()
+        .describe("Profile name (list_profiles), e.g. an ssh config Host alias"),
+      target: z
+        .string()
+        .min(1)
+        .max(300)
+        .optional()
+        .describe(
+          "Instead of a profile: user@host[:port], only where the operator set allow_adhoc_targets (strict host keys)",
+        ),
       owner_label: z
         .string()
         .max(200)
@@ -36,9 +51,14 @@ export const sessionTools = [
     annotations: { openWorldHint: true },
     links: (_a, r) => newSessionId(r),
     handler: async (args, { manager, call }) => {
+      if ((args.profile === undefined) === (args.target === undefined))
+        throw new SshMcpError(
+          "INVALID_ARGUMENT",
+          "Give exactly one of profile (list_profiles shows them) or target (user@host[:port]).",
+        );
       const progress = startProgress(call.progress, manager);
       const s = await manager
-        .open(args.profile, args.owner_label ?? null, progress)
+        .open(args.profile ?? "", args.owner_label ?? null, progress, args.target)
         .finally(() => progress?.close());
       const info = manager.info(s);
       return { session: info, viewer_url: info.viewer_url, attach_command: info.attach_command };
@@ -74,6 +94,27 @@ export const sessionTools = [
     handler: async (_a, s, { manager }) => ({ session: manager.info(await manager.close(s)) }),
   }),
   defineTool({
+    name: "list_profiles",
+    title: "List profiles",
+    description:
+      "List the profiles open_session takes: the profiles file's, every concrete Host of the user's ssh config (resolved with ssh -G: host, user, port, jump chain, identity files) and the built-in lab. Each row says where it comes from (file:line), its bridge, security mode, route steps, secret names (never values) and a problem when one is known (missing key, unknown host key, ssh refusing the config). config_error is set when the last edit of a config file was refused: the last good configuration stays in force.",
+    inputSchema: z.object({}),
+    annotations: { readOnlyHint: true },
+    handler: async (_a, { manager }) => {
+      await manager.catalog?.settled;
+      const config = manager.config;
+      const set = config.profileSet;
+      return {
+        profiles: Object.values(config.profiles).map((p) => profileRow(p, config)),
+        profiles_file: { path: config.configPath, found: config.configFound },
+        ssh_config: set.sshConfigPath ? { path: set.sshConfigPath, files: set.sshFiles } : null,
+        allow_adhoc_targets: set.allowAdhocTargets,
+        notes: set.notes,
+        config_error: manager.catalog?.error ?? null,
+      };
+    },
+  }),
+  defineTool({
     name: "diagnose_profile",
     title: "Diagnose profile",
     description:
@@ -81,8 +122,14 @@ export const sessionTools = [
     inputSchema: z.object({ profile: z.string().min(1).max(128).describe("Profile name") }),
     annotations: { readOnlyHint: true },
     handler: async (a, { manager }) => {
+      await manager.catalog?.settled;
       const p = manager.profile(a.profile);
-      const diagnosis = await diagnoseProfile(p, manager.env, secretEnvNames(manager.config));
+      const diagnosis = await diagnoseProfile(
+        p,
+        manager.env,
+        secretEnvNames(manager.config),
+        manager.config.home,
+      );
       return p.secrets
         ? { diagnosis: { ...diagnosis, secrets: secretsSummary(p, manager.env) } }
         : { diagnosis };

@@ -24,6 +24,7 @@ const TOOLS = [
   "release_input_lock",
   "input_lock_status",
   "diagnose_profile",
+  "list_profiles",
   "ask_human_secret",
   "send_secret",
 ];

@@ -146,7 +146,7 @@ describe("ssh-mcp doctor", () => {
     {
       name: "a profiles file that is not JSON",
       profiles: () => "{ not json",
-      fail: /config: .*profiles\.json: not valid JSON/,
+      fail: /config: .*profiles\.json: line 1: not valid JSON/,
       fix: "fix the file named above",
     },
     {

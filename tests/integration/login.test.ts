@@ -349,6 +349,6 @@ describe("successful logins", () => {
         return String((err as { stdout?: string }).stdout);
       }
     })();
-    expect(out).toMatch(/profiles\.json: not valid JSON/);
+    expect(out).toMatch(/profiles\.json: line \d+: not valid JSON/);
   });
 });

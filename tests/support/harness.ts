@@ -106,6 +106,8 @@ export async function startHarness(
     SSH_MCP_IDLE_MS: "300",
     SSH_MCP_CONNECT_TIMEOUT_MS: "15000",
     SSH_MCP_HEALTH_INTERVAL_MS: "300",
+    // The machine user's own ~/.ssh/config is no test's business (tests of it give their own).
+    SSH_MCP_SSH_CONFIG: "off",
     ...opts.env,
   };
   const h: Harness = {

@@ -120,13 +120,15 @@ describe("loadConfig", () => {
     expect(err.message).toContain("profile 'prod', field 'port'");
   });
 
-  it("a missing host and a bad nested field are reported by path", () => {
+  it("a bad nested field is reported by path and line; a missing host (no ssh config Host of that name) too", () => {
     const path = writeProfiles({
       profiles: { a: { port: 22 }, b: { host: "b", security: { mode: "yolo" } } },
     });
-    const err = configError(() => loadConfig({ config: path }, {}, dir));
-    expect(err.message).toContain("profile 'a', field 'host'");
-    expect(err.message).toContain("profile 'b', field 'security.mode'");
+    const err = configError(() => loadConfig({ config: path }, { SSH_MCP_SSH_CONFIG: "off" }, dir));
+    expect(err.message).toMatch(/line \d+: profile 'b', field 'security.mode'/);
+    const path2 = writeProfiles({ profiles: { a: { port: 22 } } }, "a.json");
+    const err2 = configError(() => loadConfig({ config: path2 }, { SSH_MCP_SSH_CONFIG: "off" }, dir));
+    expect(err2.message).toContain("profile 'a', field 'host'");
   });
 
   it("an unknown top-level key is reported", () => {

@@ -6,7 +6,7 @@ import { dropEcho } from "../../src/session/session.js";
 
 function profile(fields: Record<string, unknown>, name = "test"): Profile {
   const p = profileSchema.parse(fields);
-  return { ...p, name, keepalive_interval: p.keepalive_interval ?? 30 };
+  return { ...p, host: p.host ?? "", name, keepalive_interval: p.keepalive_interval ?? 30 };
 }
 
 const LAB = profile({ host: "127.0.0.1", port: 2222, username: "root", known_hosts_file: "/tmp/kh" });

@@ -11,7 +11,7 @@ let dir: string;
 let transcript: string;
 
 function profile(secrets: Record<string, { env: string; prompt?: string }>): Profile {
-  return { ...profileSchema.parse({ host: "h", secrets }), name: "p", keepalive_interval: 0 };
+  return { ...profileSchema.parse({ host: "h", secrets }), host: "h", name: "p", keepalive_interval: 0 };
 }
 
 beforeEach(() => {

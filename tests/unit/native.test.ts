@@ -5,7 +5,7 @@ import { nativeSshArgv, proxyCommand } from "../../src/ssh/native.js";
 
 function profile(fields: Record<string, unknown>, keepalive = 30): Profile {
   const p = profileSchema.parse(fields);
-  return { ...p, name: "t", keepalive_interval: p.keepalive_interval ?? keepalive };
+  return { ...p, host: p.host ?? "", name: "t", keepalive_interval: p.keepalive_interval ?? keepalive };
 }
 
 /** The values of every `-o` option, as a map. */

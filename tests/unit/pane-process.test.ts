@@ -34,7 +34,7 @@ async function shWords(commandLine: string): Promise<string[]> {
 }
 
 function profile(fields: Record<string, unknown> = {}): Profile {
-  return { ...profileSchema.parse({ host: "h", ...fields }), name: "p", keepalive_interval: 30 };
+  return { ...profileSchema.parse({ host: "h", ...fields }), host: "h", name: "p", keepalive_interval: 30 };
 }
 
 function spec(o: Partial<PaneSpec> = {}): PaneSpec {

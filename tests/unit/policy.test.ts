@@ -29,7 +29,7 @@ function ctx(
 }
 
 function profile(security: Record<string, unknown>): Profile {
-  return { ...profileSchema.parse({ host: "h", security }), name: "p", keepalive_interval: 30 };
+  return { ...profileSchema.parse({ host: "h", security }), host: "h", name: "p", keepalive_interval: 30 };
 }
 
 const readonly = profile({ mode: "readonly" });

@@ -1,0 +1,40 @@
+import { SshMcpError } from "../errors.js";
+import { profileSchema, type Profile } from "./schema.js";
+
+/**
+ * open_session(target: "user@host:port"): a host with no profile, only when the operator allows
+ * it (allow_adhoc_targets in the profiles file, or SSH_MCP_ALLOW_ADHOC_TARGETS=1; default off).
+ * The profile it gets is the schema's defaults: native ssh, strict host keys (an unknown host key
+ * refuses the login: HOST_KEY_UNKNOWN), the user's own ssh config applying to the host name as in
+ * their terminal, no secrets, no route.
+ */
+const TARGET =
+  /^(?:([A-Za-z0-9_][A-Za-z0-9._-]{0,63})@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(?::(\d{1,5}))?$/;
+
+export function adhocProfile(target: string, allowed: boolean, keepalive: number): Profile {
+  if (!allowed) {
+    throw new SshMcpError(
+      "TARGET_NOT_ALLOWED",
+      `open_session with a target needs the operator's consent: set "allow_adhoc_targets": true in the profiles file (or SSH_MCP_ALLOW_ADHOC_TARGETS=1). Otherwise open a profile (list_profiles shows them). Nothing was started.`,
+    );
+  }
+  const m = TARGET.exec(target);
+  const port = m?.[3] === undefined ? 22 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) {
+    throw new SshMcpError(
+      "INVALID_ARGUMENT",
+      `target: '${target.slice(0, 100)}' is not user@host[:port] (a host name, an IPv4 address or [IPv6], a port 1-65535).`,
+    );
+  }
+  const host = (m[2] as string).replace(/^\[|\]$/g, "");
+  const name = `${m[1] ? `${m[1]}@` : ""}${m[2]}${m[3] ? `:${port}` : ""}`;
+  return {
+    ...profileSchema.parse({}),
+    name,
+    host,
+    port,
+    ...(m[1] ? { username: m[1] } : {}),
+    keepalive_interval: keepalive,
+    origin: { kind: "adhoc" },
+  };
+}

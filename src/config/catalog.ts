@@ -1,0 +1,213 @@
+import { existsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { watch, type FSWatcher } from "chokidar";
+import { errorMessage } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Config, ProfileSet } from "./load.js";
+import type { Profile } from "./schema.js";
+import {
+  DEFAULT_FORCED,
+  forcedConfigFile,
+  inBatches,
+  resolveAlias,
+  resolveHop,
+  sshEnv,
+  type JumpHop,
+  type Resolution,
+} from "./ssh-resolve.js";
+
+/**
+ * The profiles in force, kept live (docs/configuration.md, "Live reload").
+ *
+ * The profiles file and every ssh config file read (Includes too, and the directories Include
+ * patterns look in) are watched with chokidar. An edit is read anew after a short quiet; every
+ * ssh config alias is resolved with `ssh -G`; then the new profiles replace the old ones in
+ * place (config.profiles keeps its identity, so every holder sees them at its next lookup) and
+ * the next open_session uses them. Sessions already open keep what they were opened with.
+ *
+ * A broken edit (a profiles file that does not parse or validate, an ssh config that ssh itself
+ * refuses) changes nothing: the last good configuration stays in force, and the error (naming
+ * file and line) is shown by list_profiles, the log and doctor until an edit fixes it.
+ */
+export interface ConfigError {
+  /** Which reading failed: the profiles file (JSON, schema) or the ssh config (ssh refuses it). */
+  source: "profiles_file" | "ssh_config";
+  message: string;
+  at: string;
+}
+
+/** An alias no config matches: resolving it checks the config as a whole (a bad line fails every alias). */
+const CHECK_ALIAS = "ssh-mcp-config-check.invalid";
+
+export class ProfileCatalog {
+  /** The last reading's failure (the configuration in force is the last good one); null when none. */
+  error: ConfigError | null = null;
+  /** Settles when the profiles in force are resolved (ssh -G); list_profiles and open_session wait for it. */
+  settled: Promise<void> = Promise.resolve();
+  reloads = 0;
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private generation = 0;
+  private watched = new Set<string>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly deps: {
+      env: NodeJS.ProcessEnv;
+      logger?: Logger;
+      secretNames: () => string[];
+      /** Where ssh-mcp's -F file goes (default runtimeDir/ssh); doctor uses a temporary one. */
+      forcedDir?: string;
+    },
+  ) {}
+
+  /** Resolves the initial configuration's ssh aliases; the server answers meanwhile. */
+  start(watchFiles = true): void {
+    const set = this.config.profileSet;
+    this.settled = this.resolve(set).then((error) => {
+      this.error = error;
+      if (error) this.deps.logger?.warn("ssh config refused by ssh", { error: error.message });
+      this.logNotes(set);
+    });
+    if (watchFiles) this.watchFiles(set);
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    void this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** Reads the configuration anew now (what a file change triggers, after a short quiet). */
+  async reload(): Promise<void> {
+    const generation = ++this.generation;
+    let set: ProfileSet;
+    try {
+      set = this.config.reload();
+    } catch (err) {
+      this.fail({ source: "profiles_file", message: errorMessage(err), at: new Date().toISOString() });
+      return;
+    }
+    const error = await this.resolve(set);
+    if (generation !== this.generation) return; // a newer edit is being read
+    // The files may have changed (an Include added): watch what this reading read, good or not.
+    this.watchFiles(set);
+    if (error) {
+      this.fail(error);
+      return;
+    }
+    this.apply(set);
+  }
+
+  private fail(error: ConfigError): void {
+    this.error = error;
+    this.deps.logger?.warn("configuration not reloaded: the last good one stays in force", {
+      error: error.message,
+    });
+  }
+
+  private apply(set: ProfileSet): void {
+    const profiles = this.config.profiles;
+    for (const name of Object.keys(profiles)) delete profiles[name];
+    Object.assign(profiles, set.profiles);
+    set.profiles = profiles;
+    this.config.profileSet = set;
+    this.config.configFound = set.found;
+    this.error = null;
+    this.reloads++;
+    this.deps.logger?.info("configuration reloaded", {
+      profiles: Object.keys(profiles).length,
+      ssh_config: set.sshConfigPath,
+    });
+    this.logNotes(set);
+  }
+
+  private logNotes(set: ProfileSet): void {
+    for (const n of set.notes)
+      this.deps.logger?.warn("ssh config note", { file: n.file, line: n.line ?? null, note: n.message });
+  }
+
+  /**
+   * `ssh -G` for every ssh config profile of `set` (fills host, port and `ssh`, or `sshProblem`).
+   * Returns the error that refuses the whole ssh config (ssh's own words, naming file and line).
+   */
+  private async resolve(set: ProfileSet): Promise<ConfigError | null> {
+    const aliases = Object.values(set.profiles).filter((p) => p.ssh_config_host);
+    if (!aliases.length) return null;
+    const file = forcedConfigFile(
+      this.deps.forcedDir ?? this.config.runtimeDir,
+      set.sshConfigPath,
+      DEFAULT_FORCED,
+    );
+    const env = sshEnv(this.deps.env, this.config.home, this.deps.secretNames());
+    const check = await resolveAlias(CHECK_ALIAS, file, env);
+    if (!check.ok) {
+      const message = check.problem.replace(`ssh -G ${CHECK_ALIAS} failed: `, "ssh refuses the ssh config: ");
+      // Nothing was in force yet (the server's start): the profiles stay, each saying why.
+      for (const p of aliases) p.sshProblem = message;
+      return { source: "ssh_config", message, at: new Date().toISOString() };
+    }
+    const results = await inBatches(
+      aliases.map((p) => () => resolveAlias(p.ssh_config_host as string, file, env)),
+    );
+    aliases.forEach((p, i) => applyResolution(p, results[i] as Resolution));
+    // The jump chain, hop by hop (list_profiles shows it; the ssh2 bridge connects through it).
+    const hops = new Map<string, Promise<JumpHop>>();
+    for (const p of aliases)
+      for (const spec of p.ssh?.proxyjump ?? [])
+        if (!hops.has(spec)) hops.set(spec, resolveHop(spec, file, env));
+    for (const p of aliases)
+      if (p.ssh) p.ssh.jumps = await Promise.all(p.ssh.proxyjump.map((h) => hops.get(h) as Promise<JumpHop>));
+    return null;
+  }
+
+  /** Watches the directories holding the files read (a file created later, or replaced by an editor, is seen). */
+  private watchFiles(set: ProfileSet): void {
+    const files = new Set([this.config.configPath, ...set.sshFiles]);
+    const dirs = new Set([...[...files].map((f) => dirname(f)), ...set.sshDirs]);
+    const wanted = [...dirs].filter((d) => !this.watched.has(d) && isDir(d));
+    const relevant = (path: string): boolean =>
+      files.has(path) ||
+      set.sshDirs.includes(dirname(path)) ||
+      this.config.profileSet.sshFiles.includes(path);
+    const onEvent = (_event: string, path: string): void => {
+      if (!relevant(path)) return;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.reload(), 150);
+      this.timer.unref();
+    };
+    if (!this.watcher) {
+      this.watcher = watch([], { ignoreInitial: true, depth: 0, persistent: false });
+      this.watcher.on("error", (err) =>
+        this.deps.logger?.debug("config watcher error", { error: errorMessage(err) }),
+      );
+    }
+    this.watcher.removeAllListeners("all");
+    this.watcher.on("all", onEvent);
+    for (const d of wanted) this.watched.add(d);
+    if (wanted.length) this.watcher.add(wanted);
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return existsSync(path) && statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** What ssh -G said for a profile's alias: its real host, port and user, or why it refused. */
+function applyResolution(p: Profile, r: Resolution): void {
+  if (!r.ok) {
+    p.sshProblem = r.problem;
+    return;
+  }
+  p.ssh = r.resolved;
+  delete p.sshProblem;
+  // A profile that names its own host keeps it; one that is the alias shows where it goes.
+  if (p.host === p.ssh_config_host) {
+    p.host = r.resolved.hostname;
+    p.port = r.resolved.port;
+  }
+}
