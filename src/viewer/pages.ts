@@ -23,24 +23,38 @@ export interface SessionRow {
 const stylesheet = (token: string): string =>
   `<link rel="stylesheet" href="/assets/viewer.css?token=${esc(encodeURIComponent(token))}">`;
 
+/** The index table's columns; /assets/index.js has the same list. */
+const INDEX_COLUMNS = ["session", "status", "owner", "profile", "host", "last activity", "attach"];
+
+/**
+ * The index: one table per server instance, rows as the server sees them now. It works as it is;
+ * its script (/assets/index.js, which builds the same markup) follows /api/sessions/events and
+ * redraws <main> when a session or an instance appears.
+ */
 export function indexPage(rows: SessionRow[], token: string): string {
   const groups = new Map<string, SessionRow[]>();
   for (const r of rows) groups.set(r.server_instance_id, [...(groups.get(r.server_instance_id) ?? []), r]);
   const sections = [...groups.entries()]
     .map(
-      ([instance, list]) => `<h2>${esc(instance)}${list[0]?.scope === "legacy" ? " (legacy)" : ""}</h2>
-<table><tr><th>session</th><th>status</th><th>owner</th><th>profile</th><th>host</th><th>last activity</th><th>attach</th></tr>
+      ([
+        instance,
+        list,
+      ]) => `<section><h2>${esc(instance)}${list[0]?.scope === "legacy" ? " (legacy)" : ""}</h2>
+<table><thead><tr>${INDEX_COLUMNS.map((c) => `<th>${c}</th>`).join("")}</tr></thead><tbody>
 ${list
   .map(
     (r) => `<tr><td><a href="/sessions/${esc(r.session_id)}?token=${esc(token)}">${esc(r.session_id)}</a></td>
 <td class="${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.owner_label ?? "")}</td><td>${esc(r.profile)}</td>
 <td>${esc(r.host)}</td><td>${esc(r.last_activity_at)}</td><td><code>${esc(r.attach_command)}</code></td></tr>`,
   )
-  .join("\n")}</table>`,
+  .join("\n")}</tbody></table></section>`,
     )
     .join("\n");
+  const q = `token=${esc(encodeURIComponent(token))}`;
   return `<!doctype html><html><head><meta charset="utf-8"><title>ssh-mcp sessions</title>${stylesheet(token)}</head>
-<body><header><b>ssh-mcp</b> sessions by server instance</header><main>${sections || "<p>No sessions yet.</p>"}</main></body></html>`;
+<body data-token="${esc(token)}"><header><b>ssh-mcp</b> sessions by server instance</header>
+<main id="sessions">${sections || "<p>No sessions yet.</p>"}</main>
+<script src="/assets/index.js?${q}"></script></body></html>`;
 }
 
 /**

@@ -10,7 +10,8 @@ import {
   watch,
   type FSWatcher as FSWatcherNode,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { watch as watchTree, type FSWatcher as TreeWatcher } from "chokidar";
 import { eachLine, isRecvLine } from "../transcript/reader.js";
 import type { TranscriptEvent } from "../transcript/writer.js";
 
@@ -25,6 +26,12 @@ import type { TranscriptEvent } from "../transcript/writer.js";
  * Watching every transcript (chokidar) re-read the directory on every append of every session,
  * and indexed lines nobody looked at: under heavy output that took CPU from the session's own
  * tmux, ssh and tap (docs/performance.md).
+ *
+ * The index page is the exception, and only while one is open (watchIndex): chokidar watches the
+ * instance and transcript directories for a new transcript or instance directory, so the page can
+ * show it without a reload. It announces that something appeared, nothing more; what the page
+ * shows still comes from a rescan. An append costs chokidar a stat, and a re-read of that one
+ * directory at most once a second; the store reads nothing for it.
  */
 export interface TranscriptFile {
   path: string;
@@ -69,10 +76,13 @@ export class TranscriptStore extends EventEmitter {
   }
 
   private lastRescan = 0;
+  /** The index watch saw a file or directory appear: the next rescan is not skipped. */
+  private changed = false;
 
-  /** Reads every transcript directory (new files and growth); at most every 100 ms. */
+  /** Reads every transcript directory (new files and growth); at most every 100 ms unless changed. */
   rescan(): void {
-    if (Date.now() - this.lastRescan < 100) return;
+    if (!this.changed && Date.now() - this.lastRescan < 100) return;
+    this.changed = false;
     this.lastRescan = Date.now();
     for (const { dir } of this.dirs()) {
       if (!existsSync(dir)) continue;
@@ -294,11 +304,116 @@ export class TranscriptStore extends EventEmitter {
     });
   }
 
-  close(): Promise<void> {
+  private index: IndexWatch | undefined;
+
+  /**
+   * Calls `listener` when a transcript or an instance directory appears (events within
+   * INDEX_SETTLE_MS come as one call), including while a new watch takes its first look. The
+   * directories are watched from the first listener to the last one's unsubscribe (or close());
+   * the unsubscribe is safe to call twice.
+   */
+  watchIndex(listener: () => void): () => void {
+    const index = (this.index ??= this.startIndexWatch());
+    // A wrapper of its own: the same function subscribed twice is two subscriptions.
+    const entry = (): void => listener();
+    index.listeners.add(entry);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      index.listeners.delete(entry);
+      if (index.listeners.size === 0 && this.index === index) void this.stopIndexWatch();
+    };
+  }
+
+  private startIndexWatch(): IndexWatch {
+    const instancesDir = resolve(this.runtimeDir, "instances");
+    const flatDirs = [resolve(this.runtimeDir, "transcripts"), ...this.extraDirs.map((d) => resolve(d))];
+    // chokidar 4 has no globs: it watches the directories, and `ignored` keeps it to their
+    // layout (instances/<id>/transcripts/*.jsonl, <flat dir>/*.jsonl). A directory that does not
+    // exist yet is watched for from its parent.
+    // Not ignoreInitial: a file written while chokidar takes its first look would count as there
+    // before, though the listener's first rows (read just before) lacked it; and its 'ready',
+    // which could close that gap, comes at once when a watched directory does not exist yet
+    // (chokidar 4.0.3). The first look's events cost a round of rows per INDEX_SETTLE_MS.
+    const watcher = watchTree([instancesDir, ...flatDirs], {
+      ignoreInitial: false,
+      depth: 2,
+      ignored: (path, stats) => outsideLayout(resolve(path), stats, instancesDir, flatDirs),
+    });
+    const index: IndexWatch = { watcher, listeners: new Set(), timer: undefined };
+    const appeared = (): void => {
+      this.changed = true;
+      index.timer ??= setTimeout(() => {
+        index.timer = undefined;
+        for (const listener of [...index.listeners]) listener();
+      }, INDEX_SETTLE_MS);
+    };
+    watcher.on("add", appeared);
+    watcher.on("addDir", appeared);
+    // An unwatchable directory (permissions, inotify limits) costs the page its live updates,
+    // not the server: a reload still shows everything.
+    watcher.on("error", () => undefined);
+    return index;
+  }
+
+  private async stopIndexWatch(): Promise<void> {
+    const index = this.index;
+    if (!index) return;
+    this.index = undefined;
+    clearTimeout(index.timer);
+    index.listeners.clear();
+    await index.watcher.close();
+  }
+
+  async close(): Promise<void> {
     for (const e of this.followed.values()) e.stop();
     this.followed.clear();
-    return Promise.resolve();
+    await this.stopIndexWatch();
   }
+}
+
+/** How long the index watch gathers events before telling its listeners. */
+const INDEX_SETTLE_MS = 100;
+
+interface IndexWatch {
+  watcher: TreeWatcher;
+  listeners: Set<() => void>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Whether the index watch leaves `path` alone: anything but instance directories, their
+ * transcripts/ and *.jsonl files in those and in the flat directories. `stats` is there only
+ * sometimes; without it the name decides. A path above every root (a parent watched while a root
+ * does not exist yet) is watched.
+ */
+function outsideLayout(
+  path: string,
+  stats: { isDirectory(): boolean } | undefined,
+  instancesDir: string,
+  flatDirs: string[],
+): boolean {
+  const dir = stats ? stats.isDirectory() : undefined;
+  const jsonl = (name: string | undefined): boolean => Boolean(name?.endsWith(".jsonl")) && dir !== true;
+  const inside = (root: string): string[] | undefined => {
+    const rel = relative(root, path);
+    if (rel === "") return [];
+    return rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel.split(sep);
+  };
+  const parts = inside(instancesDir);
+  if (parts) {
+    if (parts.length === 0) return false;
+    if (parts.length === 1) return dir === false;
+    if (parts[1] !== "transcripts") return true;
+    if (parts.length === 2) return dir === false;
+    return !(parts.length === 3 && jsonl(parts[2]));
+  }
+  for (const root of flatDirs) {
+    const flat = inside(root);
+    if (flat) return !(flat.length === 0 || (flat.length === 1 && jsonl(flat[0])));
+  }
+  return false;
 }
 
 /** How TranscriptWriter (and the tap) start every line: the time comes first. */

@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import type { ServerResponse } from "node:http";
+import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import {
@@ -20,10 +22,14 @@ const eventsQuery = z.object({
   live: z.string().optional(),
 });
 
-/** History: the index and session pages, the session list, and a session's transcript events. */
+/**
+ * History: the index and session pages, the session list (also as a stream for the open index
+ * page), and a session's transcript events.
+ */
 const history: FastifyPluginAsync<ViewerPluginOptions> = async (app, { ctx }) => {
   const { opts } = ctx;
   app.get("/", (req, reply) => reply.type("text/html").send(indexPage(rows(ctx), pageToken(ctx, req))));
+  addIndexStream(app, ctx);
 
   app.get("/api/sessions", () => ({
     ok: true,
@@ -78,6 +84,56 @@ function rows(ctx: ViewerContext): SessionRow[] {
       });
   }
   return [...byId.values()].sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
+}
+
+/** The index page's script: a fixed route beside /assets/:name (plugins/assets.ts), read once. */
+const INDEX_SCRIPT = fileURLToPath(new URL("../assets/index.js", import.meta.url));
+let indexScript: Buffer | undefined;
+
+/** How often an idle index stream says it is alive (a comment line), so proxies keep it open. */
+const INDEX_HEARTBEAT_MS = 25_000;
+
+/**
+ * The open index page's feed: server-sent events, each `{"sessions": rows}`, at once and again
+ * whenever a transcript or an instance directory appears (the store's index watch, which runs
+ * while any such stream is open). Rows come from a rescan each time, as the page's own do. A
+ * client whose socket is full gets the rows of the moment once it drains, not every version.
+ */
+function addIndexStream(app: FastifyInstance, ctx: ViewerContext): void {
+  const { store } = ctx.opts;
+  app.get("/assets/index.js", (_req, reply) =>
+    reply.type("text/javascript").send((indexScript ??= readFileSync(INDEX_SCRIPT))),
+  );
+  const open = new Set<ServerResponse>();
+  app.get("/api/sessions/events", (_req, reply) => {
+    const res = startEventStream(reply);
+    let behind = false;
+    const send = (): void => {
+      if (res.writableNeedDrain) {
+        behind = true;
+        return;
+      }
+      res.write(`data: ${JSON.stringify({ sessions: rows(ctx) })}\n\n`);
+    };
+    res.on("drain", () => {
+      if (!behind) return;
+      behind = false;
+      send();
+    });
+    const unwatch = store.watchIndex(send);
+    const heartbeat = setInterval(() => res.write(": ping\n\n"), INDEX_HEARTBEAT_MS);
+    open.add(res);
+    res.on("close", () => {
+      clearInterval(heartbeat);
+      unwatch();
+      open.delete(res);
+    });
+    send();
+  });
+  // Open streams would keep the server from closing: end them first (their 'close' unwatches).
+  app.addHook("preClose", async () => {
+    for (const res of open) res.end();
+  });
 }
 
 function addEventRoutes(app: FastifyInstance, ctx: ViewerContext): void {
