@@ -195,12 +195,21 @@ export interface ProfileSet {
  */
 function sshConfigPathFrom(env: NodeJS.ProcessEnv, file: ProfilesFile, configPath: string): string | null {
   const fromEnv = env.SSH_MCP_SSH_CONFIG;
+  let path: string | null;
   if (fromEnv !== undefined && fromEnv !== "") {
-    return /^(off|none|false)$/i.test(fromEnv) ? null : resolve(homeDir(env), fromEnv);
+    path = /^(off|none|false)$/i.test(fromEnv) ? null : resolve(homeDir(env), fromEnv);
+  } else if (file.sshConfig === false) path = null;
+  else if (typeof file.sshConfig === "string") path = expandPath(file.sshConfig, dirname(configPath));
+  else path = join(homeDir(env), ".ssh", "config");
+  // The path goes into an `Include` line of ssh-mcp's -F file: one word, nothing that could end it.
+  // eslint-disable-next-line no-control-regex
+  if (path && /[\x00-\x1f\x7f"]/.test(path)) {
+    throw new SshMcpError(
+      "CONFIG_ERROR",
+      `The ssh config path ${JSON.stringify(path)} holds a control character or a double quote: rename it, or set SSH_MCP_SSH_CONFIG=off.`,
+    );
   }
-  if (file.sshConfig === false) return null;
-  if (typeof file.sshConfig === "string") return expandPath(file.sshConfig, dirname(configPath));
-  return join(homeDir(env), ".ssh", "config");
+  return path;
 }
 
 /**

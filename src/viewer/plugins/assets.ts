@@ -9,6 +9,10 @@ const require = createRequire(import.meta.url);
 const ASSETS: Record<string, { type: string; path: string }> = {
   "xterm.js": { type: "text/javascript", path: require.resolve("@xterm/xterm/lib/xterm.js") },
   "xterm.css": { type: "text/css", path: require.resolve("@xterm/xterm/css/xterm.css") },
+  "index.js": {
+    type: "text/javascript",
+    path: fileURLToPath(new URL("../assets/index.js", import.meta.url)),
+  },
   "session.js": {
     type: "text/javascript",
     path: fileURLToPath(new URL("../assets/session.js", import.meta.url)),

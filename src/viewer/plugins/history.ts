@@ -1,6 +1,4 @@
-import { readFileSync } from "node:fs";
 import type { ServerResponse } from "node:http";
-import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import {
@@ -87,9 +85,6 @@ function rows(ctx: ViewerContext): SessionRow[] {
 }
 
 /** The index page's script: a fixed route beside /assets/:name (plugins/assets.ts), read once. */
-const INDEX_SCRIPT = fileURLToPath(new URL("../assets/index.js", import.meta.url));
-let indexScript: Buffer | undefined;
-
 /** How often an idle index stream says it is alive (a comment line), so proxies keep it open. */
 const INDEX_HEARTBEAT_MS = 25_000;
 
@@ -101,9 +96,6 @@ const INDEX_HEARTBEAT_MS = 25_000;
  */
 function addIndexStream(app: FastifyInstance, ctx: ViewerContext): void {
   const { store } = ctx.opts;
-  app.get("/assets/index.js", (_req, reply) =>
-    reply.type("text/javascript").send((indexScript ??= readFileSync(INDEX_SCRIPT))),
-  );
   const open = new Set<ServerResponse>();
   app.get("/api/sessions/events", (_req, reply) => {
     const res = startEventStream(reply);
