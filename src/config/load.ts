@@ -242,7 +242,7 @@ export function loadProfileSet(
       notes.push({
         file: h.file,
         line: h.line,
-        message: `Host ${h.alias} is not a profile: '${h.alias}' is a built-in profile's name. Define it in ${configPath} to use it.`,
+        message: `Host ${h.alias} is not a profile: '${h.alias}' is a built-in profile's name. To open this Host, add a profile of another name with "ssh_config_host": "${h.alias}" to ${configPath}.`,
       });
       continue;
     }

@@ -79,6 +79,10 @@ beforeAll(async () => {
           "  IdentitiesOnly yes",
           `  UserKnownHostsFile ${knownHosts}`,
           "",
+          // Named like a built-in profile: the built-in stays, a note says why.
+          "Host lab",
+          "  HostName 192.0.2.1",
+          "",
           "Host *.wild !neg.example",
           "  User nobody",
           "",
@@ -98,6 +102,10 @@ beforeAll(async () => {
           "  IdentitiesOnly yes",
           `  UserKnownHostsFile ${knownHosts}`,
           "  ProxyJump jump",
+          "",
+          // ssh -G refuses this one alias (an unknown %-token), not the file.
+          "Host bad-token",
+          "  HostName a%zb",
           "",
         ].join("\n"),
       );
@@ -144,7 +152,7 @@ describe("ssh config hosts as profiles", () => {
       port: h.sshd.port,
       security_mode: "readonly",
     });
-    expect(row(rows, "lab")).toMatchObject({ source: { kind: "builtin" } });
+    expect(row(rows, "lab")).toMatchObject({ source: { kind: "builtin" }, host: "127.0.0.1" });
     for (const r of rows) expect(r.name).not.toMatch(/[*?!]/);
     expect(row(rows, "neg.example")).toBeUndefined();
     expect(result).toMatchObject({ config_error: null, allow_adhoc_targets: false });
@@ -153,7 +161,15 @@ describe("ssh config hosts as profiles", () => {
       join(home, ".ssh", "conf.d", "target.conf"),
     ]);
     // In the order ssh reads them: the Include's Hosts first.
-    expect(rows.filter((r) => r.source.kind === "ssh_config").map((r) => r.name)).toEqual(["target", "jump"]);
+    expect(rows.filter((r) => r.source.kind === "ssh_config").map((r) => r.name)).toEqual([
+      "target",
+      "bad-token",
+      "jump",
+    ]);
+    expect(row(rows, "bad-token")?.problem).toMatch(/ssh -G bad-token failed: .*unknown key %z/);
+    expect(result.notes).toEqual([
+      expect.objectContaining({ file: sshConfig, line: 12, message: expect.stringContaining("built-in") }),
+    ]);
   });
 
   it("opens a session by alias through the jump host, and diagnose_profile explains it", async () => {
@@ -167,6 +183,12 @@ describe("ssh config hosts as profiles", () => {
     // The login went through the jump host's sshd.
     expect(acceptedLogins(jump)).toBeGreaterThan(before);
     await h.call("close_session", { session_id: sid });
+
+    // The alias ssh -G refuses: refused with ssh's words and where the Host is, nothing started.
+    const bad = await h.call("open_session", { profile: "bad-token" });
+    expect(bad).toMatchObject({ ok: false, code: "CONFIG_ERROR" });
+    expect(bad.error).toContain(`${join(home, ".ssh", "conf.d", "target.conf")}:10`);
+    expect(bad.error).toContain("unknown key %z");
 
     const d = await h.call("diagnose_profile", { profile: "target" });
     expect(d.diagnosis).toMatchObject({
