@@ -126,7 +126,7 @@ async function startAppViewer(
       manager,
       serverMeta: meta,
       env: parts.env,
-      secretEnvNames: secretEnvNames(config),
+      secretEnvNames: () => secretEnvNames(config),
       liveLimits: config.viewerLive,
       profiles: config.profiles,
       tokenFile: join(runtime.instanceDir, "viewer_token"),

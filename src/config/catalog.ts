@@ -1,6 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
+import picomatch from "picomatch";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Config, ProfileSet } from "./load.js";
@@ -36,8 +37,16 @@ export interface ConfigError {
   at: string;
 }
 
-/** An alias no config matches: resolving it checks the config as a whole (a bad line fails every alias). */
+/**
+ * An alias no config matches: resolving it checks the config as a whole (a bad line fails every
+ * alias). Without canonicalisation, a config that canonicalises host names does not fail it for
+ * a name that does not resolve.
+ */
 const CHECK_ALIAS = "ssh-mcp-config-check.invalid";
+const CHECK_OPTIONS = ["-o", "CanonicalizeHostname=no"];
+
+/** How often directories that did not exist are looked for again. */
+const RECHECK_MS = 5000;
 
 export class ProfileCatalog {
   /** The last reading's failure (the configuration in force is the last good one); null when none. */
@@ -49,6 +58,9 @@ export class ProfileCatalog {
   private timer?: NodeJS.Timeout;
   private generation = 0;
   private watched = new Set<string>();
+  private recheck?: NodeJS.Timeout;
+  /** What a change must touch to be read again: the files read, and the Include patterns. */
+  relevant: (path: string) => boolean = () => false;
 
   constructor(
     private readonly config: Config,
@@ -58,28 +70,52 @@ export class ProfileCatalog {
       secretNames: () => string[];
       /** Where ssh-mcp's -F file goes (default runtimeDir/ssh); doctor uses a temporary one. */
       forcedDir?: string;
+      /** How often missing directories are looked for (default 5 s; tests use less). */
+      recheckMs?: number;
     },
   ) {}
 
   /** Resolves the initial configuration's ssh aliases; the server answers meanwhile. */
   start(watchFiles = true): void {
     const set = this.config.profileSet;
+    const generation = ++this.generation;
     this.settled = this.resolve(set).then((error) => {
+      // An edit read meanwhile decides (its own error, or none).
+      if (generation !== this.generation) return;
       this.error = error;
       if (error) this.deps.logger?.warn("ssh config refused by ssh", { error: error.message });
       this.logNotes(set);
     });
-    if (watchFiles) this.watchFiles(set);
+    if (watchFiles) {
+      this.watchFiles(set);
+      // A directory that does not exist yet (~/.config/ssh-mcp before the first profiles file)
+      // cannot be watched: look for it now and then.
+      this.recheck = setInterval(
+        () => this.watchFiles(this.config.profileSet, true),
+        this.deps.recheckMs ?? RECHECK_MS,
+      );
+      this.recheck.unref();
+    }
   }
 
   close(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.recheck) clearInterval(this.recheck);
     void this.watcher?.close();
     this.watcher = undefined;
   }
 
-  /** Reads the configuration anew now (what a file change triggers, after a short quiet). */
-  async reload(): Promise<void> {
+  /**
+   * Reads the configuration anew now (what a file change triggers, after a short quiet). Until it
+   * is done, `settled` waits for it: the next open_session uses what it read.
+   */
+  reload(): Promise<void> {
+    const run = this.readAgain();
+    this.settled = run;
+    return run;
+  }
+
+  private async readAgain(): Promise<void> {
     const generation = ++this.generation;
     let set: ProfileSet;
     try {
@@ -140,9 +176,11 @@ export class ProfileCatalog {
       DEFAULT_FORCED,
     );
     const env = sshEnv(this.deps.env, this.config.home, this.deps.secretNames());
-    const check = await resolveAlias(CHECK_ALIAS, file, env);
+    const check = await resolveAlias(CHECK_ALIAS, file, env, CHECK_OPTIONS);
     if (!check.ok) {
-      const message = check.problem.replace(`ssh -G ${CHECK_ALIAS} failed: `, "ssh refuses the ssh config: ");
+      const message = /ENOENT/.test(check.problem)
+        ? "ssh (the OpenSSH client) is not on the PATH: ssh config profiles need it (ssh -G resolves them, ssh connects them)"
+        : check.problem.replace(`ssh -G ${CHECK_ALIAS} failed: `, "ssh refuses the ssh config: ");
       // Nothing was in force yet (the server's start): the profiles stay, each saying why.
       for (const p of aliases) p.sshProblem = message;
       return { source: "ssh_config", message, at: new Date().toISOString() };
@@ -161,31 +199,34 @@ export class ProfileCatalog {
     return null;
   }
 
-  /** Watches the directories holding the files read (a file created later, or replaced by an editor, is seen). */
-  private watchFiles(set: ProfileSet): void {
+  /**
+   * Watches the directories holding the files read and those Include patterns look in (a file
+   * created later, or replaced by an editor, is seen); only a change to a file read, or to one an
+   * Include pattern names, is read again (not known_hosts or a ControlMaster socket next to them).
+   */
+  private watchFiles(set: ProfileSet, quiet = false): void {
     const files = new Set([this.config.configPath, ...set.sshFiles]);
+    const patterns = set.sshPatterns.map((p) => picomatch(p, { dot: false }));
+    this.relevant = (path) => files.has(path) || patterns.some((m) => m(path));
     const dirs = new Set([...[...files].map((f) => dirname(f)), ...set.sshDirs]);
     const wanted = [...dirs].filter((d) => !this.watched.has(d) && isDir(d));
-    const relevant = (path: string): boolean =>
-      files.has(path) ||
-      set.sshDirs.includes(dirname(path)) ||
-      this.config.profileSet.sshFiles.includes(path);
-    const onEvent = (_event: string, path: string): void => {
-      if (!relevant(path)) return;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.reload(), 150);
-      this.timer.unref();
-    };
     if (!this.watcher) {
       this.watcher = watch([], { ignoreInitial: true, depth: 0, persistent: false });
       this.watcher.on("error", (err) =>
         this.deps.logger?.debug("config watcher error", { error: errorMessage(err) }),
       );
+      this.watcher.on("all", (_event, path) => {
+        if (!this.relevant(path)) return;
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = setTimeout(() => void this.reload(), 150);
+        this.timer.unref();
+      });
     }
-    this.watcher.removeAllListeners("all");
-    this.watcher.on("all", onEvent);
+    if (!wanted.length) return;
     for (const d of wanted) this.watched.add(d);
-    if (wanted.length) this.watcher.add(wanted);
+    this.watcher.add(wanted);
+    // A directory that appeared since the last look may already hold the file: read it.
+    if (quiet && [...files].some((f) => wanted.includes(dirname(f)) && existsSync(f))) void this.reload();
   }
 }
 
@@ -205,9 +246,8 @@ function applyResolution(p: Profile, r: Resolution): void {
   }
   p.ssh = r.resolved;
   delete p.sshProblem;
-  // A profile that names its own host keeps it; one that is the alias shows where it goes.
-  if (p.host === p.ssh_config_host) {
-    p.host = r.resolved.hostname;
-    p.port = r.resolved.port;
-  }
+  // What ssh will reach, whatever host the profile names (ssh connects to the alias): shown,
+  // checked against known_hosts and recorded in the transcript.
+  p.host = r.resolved.hostname;
+  p.port = r.resolved.port;
 }

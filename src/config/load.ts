@@ -186,6 +186,10 @@ export interface ProfileSet {
   /** Every ssh config file read (Includes too) and the directories Include patterns look in. */
   sshFiles: string[];
   sshDirs: string[];
+  /** Every concrete Host alias of the ssh config (profiles or not). */
+  sshAliases: string[];
+  /** The ssh config's Include patterns, absolute: a new file matching one is read on the next reload. */
+  sshPatterns: string[];
   notes: ConfigNote[];
 }
 
@@ -228,7 +232,7 @@ export function loadProfileSet(
   const sshConfigPath = sshConfigPathFrom(env, file, configPath);
   const ssh = sshConfigPath
     ? readSshConfig(sshConfigPath, homeDir(env))
-    : { hosts: [], files: [], dirs: [], problems: [] };
+    : { hosts: [], files: [], dirs: [], patterns: [], problems: [] };
   const notes: ConfigNote[] = [...ssh.problems];
   // No prototype: a profile named `__proto__` or `constructor` asked for by a tool call is
   // simply unknown, never Object.prototype.
@@ -237,7 +241,16 @@ export function loadProfileSet(
     builtinProfiles(runtimeDir, labPort, defaultKeepalive),
   );
   const aliases = new Map<string, SshConfigHost>();
+  // A Host a profiles-file entry connects to (ssh_config_host) is that entry's, with its
+  // security, secrets and approvals: never also a profile of its own, unrestricted.
+  const claimed = new Map<string, string>();
+  for (const [name, p] of Object.entries(file.profiles))
+    if (p.ssh_config_host) claimed.set(p.ssh_config_host, name);
   for (const h of ssh.hosts) {
+    if (claimed.has(h.alias) && claimed.get(h.alias) !== h.alias) {
+      aliases.set(h.alias, h);
+      continue;
+    }
     if (profiles[h.alias]) {
       notes.push({
         file: h.file,
@@ -267,7 +280,7 @@ export function loadProfileSet(
         `${where}: profile '${name}', field 'host': missing. Give host, or ssh_config_host naming a Host of ${sshConfigPath ?? "your ssh config"} (a profile named like a Host is that Host).`,
       );
     }
-    const shadowed = aliases.get(name);
+    const shadowed = aliases.get(alias ?? name);
     profiles[name] = {
       ...p,
       name,
@@ -293,6 +306,8 @@ export function loadProfileSet(
     sshConfigPath,
     sshFiles: ssh.files,
     sshDirs: ssh.dirs,
+    sshPatterns: ssh.patterns,
+    sshAliases: ssh.hosts.map((h) => h.alias),
     notes,
   };
 }

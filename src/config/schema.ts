@@ -122,6 +122,8 @@ export interface ProfileOrigin {
   line?: number;
   /** A profiles-file entry named like an ssh config Host: where that Host is. */
   overrides?: string;
+  /** An ad-hoc target that gave no port: ssh's own (the ssh config's Port, else 22) applies. */
+  port_default?: boolean;
 }
 
 export type Profile = Omit<z.infer<typeof profileSchema>, "host"> & {

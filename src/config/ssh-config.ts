@@ -41,6 +41,8 @@ export interface SshConfigRead {
   files: string[];
   /** Directories an Include pattern looks in (absolute), so a new file there can be noticed. */
   dirs: string[];
+  /** Every Include pattern, absolute (a plain path is its own pattern): a new file matching one is read. */
+  patterns: string[];
   problems: SshConfigProblem[];
 }
 
@@ -59,6 +61,7 @@ interface Reading {
   aliases: Set<string>;
   files: string[];
   dirs: string[];
+  patterns: string[];
   problems: SshConfigProblem[];
   /** Real paths of the files being read, the top one first, to notice an Include loop. */
   stack: string[];
@@ -72,11 +75,18 @@ export function readSshConfig(path: string, home: string): SshConfigRead {
     aliases: new Set(),
     files: [path],
     dirs: [],
+    patterns: [],
     problems: [],
     stack: [],
   };
   readFile(reading, path, 0, undefined);
-  return { hosts: reading.hosts, files: reading.files, dirs: reading.dirs, problems: reading.problems };
+  return {
+    hosts: reading.hosts,
+    files: reading.files,
+    dirs: reading.dirs,
+    patterns: reading.patterns,
+    problems: reading.problems,
+  };
 }
 
 /** Reads one file; `from` is the Include line that names it (none for the top file). */
@@ -102,7 +112,7 @@ function readText(reading: Reading, file: string, from: Where | undefined): stri
     const orRemove = from ? ", or remove the Include that names it" : "";
     const message =
       code === "EISDIR"
-        ? `${file} is a directory, not an ssh config file, and ssh refuses this config. ${from ? `Point the Include at a file (or a pattern such as ${join(file, "*")}), or remove it` : "Put a file there instead"}.`
+        ? `${file} is a directory, not an ssh config file: ssh reads nothing from it. ${from ? `Point the Include at a file (or a pattern such as ${join(file, "*")}), or remove it` : "Put a file there instead"}.`
         : code === "EACCES"
           ? `Cannot read ${file}: permission denied. Make it readable for this user (chmod u+r)${orRemove}.`
           : `Cannot read ${file}: ${errorMessage(err)}. Fix the file${orRemove}.`;
@@ -229,9 +239,12 @@ function expandInclude(reading: Reading, pattern: string, where: Where): string[
   }
   if (components.length === 0) {
     addDir(reading, dirname(base));
+    if (!reading.patterns.includes(base)) reading.patterns.push(base);
     return [base];
   }
   addDir(reading, base);
+  const absolute = join(base, ...components);
+  if (!reading.patterns.includes(absolute)) reading.patterns.push(absolute);
   try {
     return globSync(components.map(escapeForGlob).join("/"), {
       cwd: base,

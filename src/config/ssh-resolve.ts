@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
@@ -32,6 +33,7 @@ export interface SshResolved {
   forwardagent: string;
   stricthostkeychecking: string;
   userknownhostsfiles: string[];
+  globalknownhostsfiles: string[];
   hostkeyalias: string | null;
   /** Forwardings and the like that only a native ssh honours. */
   forwards: string[];
@@ -80,18 +82,49 @@ function quoteWord(path: string): string {
 }
 
 /**
- * Writes the -F file under runtimeDir/ssh (0600, named by its content, so it is written once and
- * every session of the same options shares it) and returns its path.
+ * Writes the -F file under runtimeDir/ssh (0600, named by its content, so every session of the
+ * same options shares it) and returns its path. ssh hands the path to a ProxyJump hop inside a
+ * shell command, unquoted: a path with anything but `[A-Za-z0-9_./-]` would split or run, so such
+ * a runtime directory gives way to a private one under the system's temp directory. A file that
+ * is there is used only when it holds exactly the expected text (a truncated one would lose the
+ * forced options); it is written to a temporary name and renamed into place.
  */
 export function forcedConfigFile(runtimeDir: string, userConfig: string | null, o: ForcedOptions): string {
   const text = forcedConfigText(userConfig, o);
-  const dir = runtimeDir.endsWith("/ssh") ? runtimeDir : join(runtimeDir, "ssh");
+  let dir = runtimeDir.endsWith("/ssh") ? runtimeDir : join(runtimeDir, "ssh");
+  if (!SAFE_PATH.test(dir)) dir = privateDir();
   const file = join(dir, `config-${createHash("sha256").update(text).digest("hex").slice(0, 12)}`);
-  if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(file, text, { mode: 0o600 });
-  }
+  if (readOr(file) === text) return file;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
   return file;
+}
+
+const SAFE_PATH = /^[A-Za-z0-9_./-]+$/;
+
+function readOr(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** `<tmp>/ssh-mcp-<uid>/ssh`, 0700 and this user's (else refused: another user could swap the file). */
+function privateDir(): string {
+  const base = SAFE_PATH.test(tmpdir()) ? tmpdir() : "/tmp";
+  const uid = process.getuid?.() ?? 0;
+  const dir = join(base, `ssh-mcp-${uid}`, "ssh");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(join(base, `ssh-mcp-${uid}`));
+  if (st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new Error(
+      `${join(base, `ssh-mcp-${uid}`)} is not this user's private directory: remove it, or use a runtime directory whose path has no blank or shell character`,
+    );
+  }
+  return dir;
 }
 
 /** The environment ssh runs with: the server's, with HOME set (relative Includes and `~` follow it). */
@@ -138,6 +171,7 @@ export function parseSshG(text: string): SshResolved {
     forwardagent: one.get("forwardagent") ?? "no",
     stricthostkeychecking: one.get("stricthostkeychecking") ?? "",
     userknownhostsfiles: (one.get("userknownhostsfile") ?? "").split(/\s+/).filter(Boolean),
+    globalknownhostsfiles: (one.get("globalknownhostsfile") ?? "").split(/\s+/).filter(Boolean),
     hostkeyalias: one.get("hostkeyalias") ?? null,
     forwards: ["localforward", "remoteforward", "dynamicforward"].flatMap((k) =>
       (many.get(k) ?? []).map((v) => `${k} ${v}`),

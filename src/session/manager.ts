@@ -53,6 +53,25 @@ export interface ManagerDeps {
   catalog?: ProfileCatalog;
 }
 
+/**
+ * The profile a target belongs to, if any: one named like it (a profile, an ssh config Host or
+ * the entry that claims it), or one that connects to the same host and port (its host, or the
+ * HostName its alias resolves to; case-insensitive). The built-in lab is no one's secret.
+ */
+function configuredHost(config: Config, host: string, port: number): string | undefined {
+  const norm = (n: string): string => n.toLowerCase().replace(/\.$/, "");
+  const h = norm(host);
+  for (const p of Object.values(config.profiles)) {
+    if (p.lab) continue;
+    const names = [p.name, p.ssh_config_host].filter(Boolean) as string[];
+    if (names.some((n) => norm(n) === h)) return p.name;
+    const hosts = [p.host, p.ssh?.hostname].filter(Boolean) as string[];
+    if (p.port === port && hosts.some((n) => norm(n) === h)) return p.name;
+  }
+  if (config.profileSet.sshAliases.some((a) => norm(a) === h)) return host;
+  return undefined;
+}
+
 /** Why the lock check runs: the words of its refusals. */
 type LockPurpose = "input" | "close";
 
@@ -401,7 +420,9 @@ export class SessionManager implements SessionHost {
     await this.deps.catalog?.settled;
     const profile =
       target !== undefined
-        ? adhocProfile(target, this.config.profileSet.allowAdhocTargets, this.config.keepalive)
+        ? adhocProfile(target, this.config.profileSet.allowAdhocTargets, this.config.keepalive, (h, port) =>
+            configuredHost(this.config, h, port),
+          )
         : profileName;
     return openSession(this, profile, ownerLabel, null, progress);
   }
@@ -436,6 +457,7 @@ export class SessionManager implements SessionHost {
             old.profile.name,
             this.config.profileSet.allowAdhocTargets,
             old.profile.keepalive_interval,
+            (h, port) => configuredHost(this.config, h, port),
           )
         : old.profile.name;
     const next = await openSession(this, again, old.ownerLabel, old.id, progress);

@@ -133,7 +133,7 @@ export async function openSession(
   const writer = startTranscript(host, opening);
   const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
   if (askpass) await host.askpass.start();
-  const grant = askpass ? host.askpass.grant(secrets) : undefined;
+  const grant = askpass ? host.askpass.grant({ ...secrets, ...passwordFor(profile) }) : undefined;
   let unfollow: (() => void) | undefined;
   try {
     progress?.step(
@@ -191,6 +191,16 @@ async function checkProfile(
     );
   }
   return secretsFor(profile, host.env);
+}
+
+/**
+ * Through jump hosts or a ProxyCommand (of the ssh config), the password goes only to the
+ * target's own prompt, `user@host's password:` as OpenSSH words it (HostKeyAlias, else HostName).
+ */
+function passwordFor(profile: Profile): { passwordFor?: string } {
+  const r = profile.ssh;
+  if (!r || (!r.proxyjump.length && !r.proxycommand)) return {};
+  return { passwordFor: `${profile.username ?? r.user}@${r.hostkeyalias ?? r.hostname}` };
 }
 
 /** The last reload's failure, when it was the ssh config that ssh refuses (not the profiles file). */
@@ -262,7 +272,8 @@ async function launchPane(
       ...(profile.ssh_config_host || profile.origin?.kind === "adhoc" ? { HOME: host.config.home } : {}),
       ...(askpassEnv ?? {}),
     },
-    unsetEnv: host.tmux.injectedEnv,
+    // Secret variables a reload declared after tmux started are not in the pane either.
+    unsetEnv: [...host.tmux.injectedEnv, ...secretEnvNames(host.config)],
     tapArgv: tapArgv(host.tapScript, profile, o.transcriptPath, id),
     options: newSessionTags({
       sessionId: id,

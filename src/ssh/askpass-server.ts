@@ -20,6 +20,11 @@ export interface AskpassGrant {
 interface Grant {
   passphrase?: string;
   password?: string;
+  /**
+   * `user@host` whose password prompt alone gets the password (a login through jump hosts: a
+   * hop's `ops@bastion's password:` must not get the target's password).
+   */
+  passwordFor?: string;
   remaining: number;
   expires: number;
 }
@@ -83,13 +88,20 @@ export class AskpassServer {
     const prompt = typeof req.prompt === "string" ? req.prompt.trim() : "";
     const secret = /^(Enter passphrase for|ssh-mcp:passphrase$)/i.test(prompt)
       ? grant.passphrase
-      : /('s password:|^\(?[^\s]*\)? ?Password:|^ssh-mcp:password)$/i.test(prompt)
-        ? grant.password
-        : undefined;
+      : grant.passwordFor !== undefined
+        ? prompt.toLowerCase() === `${grant.passwordFor.toLowerCase()}'s password:`
+          ? grant.password
+          : undefined
+        : /('s password:|^\(?[^\s]*\)? ?Password:|^ssh-mcp:password)$/i.test(prompt)
+          ? grant.password
+          : undefined;
     return secret === undefined ? "NO" : `OK ${secret}`;
   }
 
-  grant(secrets: { passphrase?: string; password?: string }, ttlMs = 120_000): AskpassGrant {
+  grant(
+    secrets: { passphrase?: string; password?: string; passwordFor?: string },
+    ttlMs = 120_000,
+  ): AskpassGrant {
     const token = randomBytes(24).toString("hex");
     this.grants.set(token, { ...secrets, remaining: 4, expires: Date.now() + ttlMs });
     return {

@@ -7,7 +7,7 @@ import { knownHostsName } from "./known-hosts.js";
 import {
   describeOrigin,
   expandHome,
-  hostKeyKnown,
+  hostKeyStatus,
   profileProblems,
   ssh2NotHonoured,
 } from "./profile-view.js";
@@ -66,11 +66,14 @@ async function knownHostsReport(
     return {
       files: p.ssh.userknownhostsfiles,
       host: spec,
-      status: hostKeyKnown(p, home)
-        ? "known"
-        : p.auto_add_host_key
-          ? "unknown (will be added on first login)"
-          : "unknown (login will be refused)",
+      status: ((k) =>
+        k === "known"
+          ? "known"
+          : k === "uncertain"
+            ? "not found by name (a @cert-authority or wildcard entry may still accept it: a login tells)"
+            : p.auto_add_host_key
+              ? "unknown (will be added on first login)"
+              : "unknown (login will be refused)")(hostKeyStatus(p, home)),
     };
   }
   if (!existsSync(file)) return { file, status: "file missing" };
@@ -102,8 +105,10 @@ export async function diagnoseProfile(
   const identity =
     p.key_filename ??
     (p.ssh && !p.ssh.default_identities
-      ? (p.ssh.identityfiles.map((f) => expandHome(f, home)).find((f) => existsSync(f)) ??
-        expandHome(p.ssh.identityfiles[0] as string, home))
+      ? (p.ssh.identityfiles
+          .filter((f) => f !== "none" && !/[%$]/.test(f))
+          .map((f) => expandHome(f, home))
+          .find((f) => existsSync(f)) ?? undefined)
       : undefined);
   const key = identity ? await keyReport(identity, secrets) : null;
   const secret = (envName: string | undefined) =>
@@ -127,7 +132,8 @@ export async function diagnoseProfile(
                 user: p.ssh.user,
                 port: p.ssh.port,
                 proxy_jump: p.ssh.jumps ?? [],
-                proxy_command: p.ssh.proxycommand,
+                // Its program only: a ProxyCommand line may carry a token or a password.
+                proxy_command: p.ssh.proxycommand ? `${p.ssh.proxycommand.trim().split(/\s+/)[0]} …` : null,
                 identity_files: p.ssh.default_identities ? [] : p.ssh.identityfiles,
                 certificate_files: p.ssh.certificatefiles,
                 forward_agent: p.ssh.forwardagent,

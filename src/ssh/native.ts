@@ -84,7 +84,7 @@ export function nativeSshArgv(profile: Profile, opts: NativeArgvOptions): string
     argv.push("--", profile.ssh_config_host);
     return argv;
   }
-  argv.push("-p", String(profile.port));
+  if (!profile.origin?.port_default) argv.push("-p", String(profile.port));
   if (profile.username) argv.push("-l", profile.username);
   argv.push("--", profile.host);
   return argv;

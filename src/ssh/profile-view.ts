@@ -50,7 +50,7 @@ export function ssh2FromSshConfig(p: Profile, home = ""): Partial<BridgeProfile>
     );
   }
   const blocked = [
-    r.proxycommand ? `ProxyCommand (${r.proxycommand.slice(0, 80)})` : "",
+    r.proxycommand ? "a ProxyCommand" : "",
     r.proxyjump.length > 1 ? `a ProxyJump chain of ${r.proxyjump.length} hops` : "",
     r.jumps?.[0]?.problem ? `the jump host (${r.jumps[0].problem})` : "",
   ].filter(Boolean);
@@ -92,22 +92,36 @@ export function ssh2NotHonoured(p: Profile): string[] {
   ].filter((v, i, a) => a.indexOf(v) === i);
 }
 
-/** Whether the host's key is in the known_hosts files ssh will read (hashed entries too). */
-export function hostKeyKnown(p: Profile, home: string): boolean {
+/**
+ * Whether the host's key is in the known_hosts files ssh will read (hashed entries too), by the
+ * name OpenSSH looks up (HostKeyAlias as is, else `host` or `[host]:port`). "uncertain" when a
+ * file holds what this check does not evaluate (an @cert-authority line, a wildcard or negated
+ * host pattern): then only a login tells.
+ */
+export function hostKeyStatus(p: Profile, home: string): "known" | "unknown" | "uncertain" {
   const r = p.ssh;
   const files = r
-    ? [...r.userknownhostsfiles.map((f) => expandHome(f, home)), "/etc/ssh/ssh_known_hosts"]
+    ? [...r.userknownhostsfiles, ...r.globalknownhostsfiles].map((f) => expandHome(f, home))
     : [p.known_hosts_file ?? join(home, ".ssh", "known_hosts")];
-  const spec = hostSpec(r?.hostkeyalias ?? p.host, p.port);
+  const spec = r?.hostkeyalias ? r.hostkeyalias.toLowerCase() : hostSpec(p.host, p.port);
+  let uncertain = false;
   for (const f of files) {
     if (!isAbsolute(f) || !existsSync(f)) continue;
+    let text: string;
     try {
-      if (knownKeys(readFileSync(f, "utf8"), spec).length) return true;
+      text = readFileSync(f, "utf8");
     } catch {
-      // unreadable: as if absent
+      continue; // unreadable: as if absent
     }
+    if (knownKeys(text, spec).length) return "known";
+    if (/^\s*@cert-authority\s/m.test(text) || /^\s*!?[^\s|#@]*[*?!][^\s]*\s/m.test(text)) uncertain = true;
   }
-  return false;
+  return uncertain ? "uncertain" : "unknown";
+}
+
+/** An IdentityFile ssh expands itself (%-tokens, ${VAR}) or `none`: not checked here. */
+function checkable(path: string): boolean {
+  return path !== "none" && !/[%$]/.test(path);
 }
 
 /** The problems known without connecting: ssh's refusal, a missing key, an unknown host key. */
@@ -116,17 +130,26 @@ export function profileProblems(p: Profile, home: string): string[] {
   if (p.sshProblem) out.push(p.sshProblem);
   if (p.key_filename && !existsSync(p.key_filename)) out.push(`key file ${p.key_filename} does not exist`);
   if (p.ssh && !p.ssh.default_identities) {
-    const files = p.ssh.identityfiles.map((f) => expandHome(f, home));
+    const files = p.ssh.identityfiles.filter(checkable).map((f) => expandHome(f, home));
     const missing = files.filter((f) => isAbsolute(f) && !existsSync(f));
     if (missing.length === files.length && files.length)
       out.push(`IdentityFile ${missing.join(", ")} does not exist`);
   }
   for (const hop of p.ssh?.jumps ?? []) if (hop.problem) out.push(`jump host ${hop.spec}: ${hop.problem}`);
-  if (!p.lab && !p.auto_add_host_key && (p.ssh || !p.ssh_config_host) && hostKeyKnown(p, home) === false)
+  if (!p.lab && !p.auto_add_host_key && (p.ssh || !p.ssh_config_host) && hostKeyStatus(p, home) === "unknown")
     out.push(
-      `the host key of ${hostSpec(p.ssh?.hostkeyalias ?? p.host, p.port)} is not in known_hosts: the login will be refused (HOST_KEY_UNKNOWN) until it is added (ssh-keyscan, or one login in your own terminal)`,
+      `the host key of ${p.ssh?.hostkeyalias ?? hostSpec(p.host, p.port)} is in no known_hosts file ssh reads: the login will be refused (HOST_KEY_UNKNOWN) until it is added (ssh-keyscan, or one login in your own terminal)`,
     );
   return out;
+}
+
+/** Notes that are no failure: what ssh-mcp does not control for this profile. */
+export function profileWarnings(p: Profile): string[] {
+  return p.ssh?.proxycommand
+    ? [
+        "a ProxyCommand runs as written: an ssh it starts does not get ssh-mcp's forced options (a host-key question it asks ends the login: HOST_KEY_UNKNOWN)",
+      ]
+    : [];
 }
 
 /** One row of list_profiles. */
@@ -164,5 +187,6 @@ export function profileRow(p: Profile, config: Config): Record<string, unknown> 
     route_steps: p.route.length,
     secrets: Object.keys(p.secrets ?? {}),
     problem: problems.length ? problems.join("; ") : null,
+    warnings: profileWarnings(p),
   };
 }

@@ -22,7 +22,7 @@ export interface ViewerOptions {
   serverMeta?: () => Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
   /** Variables the live terminal's tmux client must not inherit. */
-  secretEnvNames?: string[];
+  secretEnvNames?: () => string[];
   /** Live streams at once, per session and in all (429 TOO_MANY_LIVE_STREAMS beyond). */
   liveLimits?: LiveLimits;
   /**

@@ -31,7 +31,7 @@ export interface StartViewerOptions {
   manager?: SessionManager;
   serverMeta?: () => Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
-  secretEnvNames?: string[];
+  secretEnvNames?: () => string[];
   liveLimits?: LiveLimits;
   profiles?: ViewerOptions["profiles"];
   tokenFile?: string;

@@ -83,6 +83,10 @@ beforeAll(async () => {
           "Host lab",
           "  HostName 192.0.2.1",
           "",
+          // Connected to by a readonly profiles-file entry of another name: never a profile of its own.
+          "Host claimed",
+          "  HostName 192.0.2.2",
+          "",
           "Host *.wild !neg.example",
           "  User nobody",
           "",
@@ -112,6 +116,7 @@ beforeAll(async () => {
       return {
         // A profiles-file entry named like a Host overrides it (here: readonly), keeping the alias.
         "target-alias": { security: { mode: "readonly" } },
+        "legacy-name": { ssh_config_host: "claimed", security: { mode: "readonly" } },
       };
     },
   });
@@ -153,6 +158,12 @@ describe("ssh config hosts as profiles", () => {
       security_mode: "readonly",
     });
     expect(row(rows, "lab")).toMatchObject({ source: { kind: "builtin" }, host: "127.0.0.1" });
+    expect(row(rows, "claimed")).toBeUndefined();
+    expect(row(rows, "legacy-name")).toMatchObject({
+      source: { kind: "profiles_file", overrides: `${sshConfig}:15` },
+      host: "192.0.2.2",
+      security_mode: "readonly",
+    });
     for (const r of rows) expect(r.name).not.toMatch(/[*?!]/);
     expect(row(rows, "neg.example")).toBeUndefined();
     expect(result).toMatchObject({ config_error: null, allow_adhoc_targets: false });
@@ -296,8 +307,19 @@ describe("ssh config hosts as profiles", () => {
       ok: false,
       code: "INVALID_ARGUMENT",
     });
-    // The host key is in no known_hosts file that applies to the bare address: refused.
-    expect(await h.call("open_session", { target })).toMatchObject({ ok: false, code: "HOST_KEY_UNKNOWN" });
+    // A configured host goes through its profile (its security mode), never around it.
+    for (const t of ["claimed", `x@CLAIMED`, "target", `${h.sshd.user}@127.0.0.1:${h.sshd.port}`]) {
+      const r = await h.call("open_session", { target: t });
+      expect(r, t).toMatchObject({ ok: false, code: "TARGET_NOT_ALLOWED" });
+    }
+    expect((await h.call("open_session", { target: "claimed" })).error).toContain("'legacy-name'");
+    // Another name for the same sshd: its key is in no known_hosts file that applies: refused.
+    expect(await h.call("open_session", { target: `${h.sshd.user}@localhost:${h.sshd.port}` })).toMatchObject(
+      {
+        ok: false,
+        code: "HOST_KEY_UNKNOWN",
+      },
+    );
     writeFileSync(h.configPath, good);
   });
 });

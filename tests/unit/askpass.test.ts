@@ -86,6 +86,17 @@ describe("AskpassServer + askpass helper", () => {
     g.revoke();
   });
 
+  it("through jump hosts, gives the password only to the target's own user@host prompt", async () => {
+    const g = server.grant({ password: "pw-target", passwordFor: "deploy@db.internal" });
+    expect(await askpass("ops@bastion.example's password: ", g.env)).toEqual({ code: 1, stdout: "" });
+    expect(await askpass("Password: ", g.env)).toEqual({ code: 1, stdout: "" });
+    expect(await askpass("deploy@db.internal's password: ", g.env)).toEqual({
+      code: 0,
+      stdout: "pw-target\n",
+    });
+    g.revoke();
+  });
+
   it("refuses a wrong token", async () => {
     const g = server.grant({ passphrase: "pp-secret" });
     const env = { ...g.env, SSH_MCP_ASKPASS_TOKEN: "0".repeat(48) };

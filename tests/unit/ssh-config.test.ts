@@ -116,7 +116,7 @@ describe("readSshConfig: Host lines", () => {
 
   it("is empty, without a problem, when the config file does not exist (it is watched for creation)", () => {
     const read = readSshConfig(top, home);
-    expect(read).toEqual({ hosts: [], files: [top], dirs: [], problems: [] });
+    expect(read).toEqual({ hosts: [], files: [top], dirs: [], patterns: [], problems: [] });
   });
 
   it("reports a top config that is a directory, naming the file only", () => {
@@ -163,6 +163,8 @@ describe("readSshConfig: Include", () => {
     expect(read.hosts.map((host) => host.alias)).toEqual(["a", "b10", "b2", "x"]);
     expect(read.files).toEqual([top, join(dir, "a.conf"), join(dir, "b10"), join(dir, "b2"), extra]);
     expect(read.dirs).toEqual([dir, join(home, "extra")]);
+    // The patterns, absolute: a file created later that matches one is read on the next reload.
+    expect(read.patterns).toEqual([join(dir, "*"), join(home, "extra", "*.conf")]);
     expect(read.problems).toEqual([]);
   });
 

@@ -133,7 +133,7 @@ function streamAttach(
   res: ServerResponse,
 ): void {
   const env = { ...(ctx.opts.env ?? {}) };
-  for (const name of ctx.opts.secretEnvNames ?? []) delete env[name];
+  for (const name of ctx.opts.secretEnvNames?.() ?? []) delete env[name];
   const attach = attachReadOnly(mgr.tmux.socket, s.tmuxName, size.cols, size.rows, env);
   attach.onData((d) => res.write(`data: ${Buffer.from(d, "utf8").toString("base64")}\n\n`));
   attach.onExit(() => res.end());
