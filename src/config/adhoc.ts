@@ -11,12 +11,7 @@ import { profileSchema, type Profile } from "./schema.js";
 const TARGET =
   /^(?:([A-Za-z0-9_][A-Za-z0-9._-]{0,63})@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?)(?::(\d{1,5}))?$/;
 
-export function adhocProfile(
-  target: string,
-  allowed: boolean,
-  keepalive: number,
-  configured: (host: string, port: number) => string | undefined = () => undefined,
-): Profile {
+export function adhocProfile(target: string, allowed: boolean, keepalive: number): Profile {
   if (!allowed) {
     throw new SshMcpError(
       "TARGET_NOT_ALLOWED",
@@ -32,15 +27,6 @@ export function adhocProfile(
     );
   }
   const host = (m[2] as string).replace(/^\[|\]$/g, "");
-  // A configured host is opened through its profile (its security mode, secrets, approvals):
-  // an ad-hoc target must not be a way around them.
-  const profile = configured(host, port);
-  if (profile) {
-    throw new SshMcpError(
-      "TARGET_NOT_ALLOWED",
-      `'${host}' is configured: open it with open_session(profile: '${profile}'), which applies its security mode and approvals. Ad-hoc targets are for hosts that have no profile. Nothing was started.`,
-    );
-  }
   const name = `${m[1] ? `${m[1]}@` : ""}${m[2]}${m[3] ? `:${port}` : ""}`;
   return {
     ...profileSchema.parse({}),

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import picomatch from "picomatch";
@@ -59,6 +59,8 @@ export class ProfileCatalog {
   private generation = 0;
   private watched = new Set<string>();
   private recheck?: NodeJS.Timeout;
+  /** The last reading (good or refused): its files are watched, so fixing a broken one is seen. */
+  private lastRead?: ProfileSet;
   /** What a change must touch to be read again: the files read, and the Include patterns. */
   relevant: (path: string) => boolean = () => false;
 
@@ -91,7 +93,7 @@ export class ProfileCatalog {
       // A directory that does not exist yet (~/.config/ssh-mcp before the first profiles file)
       // cannot be watched: look for it now and then.
       this.recheck = setInterval(
-        () => this.watchFiles(this.config.profileSet, true),
+        () => this.watchFiles(this.lastRead ?? this.config.profileSet, true),
         this.deps.recheckMs ?? RECHECK_MS,
       );
       this.recheck.unref();
@@ -110,7 +112,9 @@ export class ProfileCatalog {
    * is done, `settled` waits for it: the next open_session uses what it read.
    */
   reload(): Promise<void> {
-    const run = this.readAgain();
+    const run = this.readAgain().catch((err: unknown) =>
+      this.fail({ source: "ssh_config", message: errorMessage(err), at: new Date().toISOString() }),
+    );
     this.settled = run;
     return run;
   }
@@ -127,6 +131,7 @@ export class ProfileCatalog {
     const error = await this.resolve(set);
     if (generation !== this.generation) return; // a newer edit is being read
     // The files may have changed (an Include added): watch what this reading read, good or not.
+    this.lastRead = set;
     this.watchFiles(set);
     if (error) {
       this.fail(error);
@@ -168,6 +173,17 @@ export class ProfileCatalog {
    * Returns the error that refuses the whole ssh config (ssh's own words, naming file and line).
    */
   private async resolve(set: ProfileSet): Promise<ConfigError | null> {
+    try {
+      return await this.resolveAll(set);
+    } catch (err) {
+      // Never a rejection: `settled` is awaited by every open_session and list_profiles.
+      const message = `ssh config profiles cannot be resolved: ${errorMessage(err)}`;
+      for (const p of Object.values(set.profiles)) if (p.ssh_config_host) p.sshProblem = message;
+      return { source: "ssh_config", message, at: new Date().toISOString() };
+    }
+  }
+
+  private async resolveAll(set: ProfileSet): Promise<ConfigError | null> {
     const aliases = Object.values(set.profiles).filter((p) => p.ssh_config_host);
     if (!aliases.length) return null;
     const file = forcedConfigFile(
@@ -196,6 +212,7 @@ export class ProfileCatalog {
         if (!hops.has(spec)) hops.set(spec, resolveHop(spec, file, env));
     for (const p of aliases)
       if (p.ssh) p.ssh.jumps = await Promise.all(p.ssh.proxyjump.map((h) => hops.get(h) as Promise<JumpHop>));
+    dropTwins(set);
     return null;
   }
 
@@ -205,8 +222,12 @@ export class ProfileCatalog {
    * Include pattern names, is read again (not known_hosts or a ControlMaster socket next to them).
    */
   private watchFiles(set: ProfileSet, quiet = false): void {
-    const files = new Set([this.config.configPath, ...set.sshFiles]);
-    const patterns = set.sshPatterns.map((p) => picomatch(p, { dot: false }));
+    const read = [this.config.configPath, ...set.sshFiles, ...this.config.profileSet.sshFiles];
+    // A symbolic link (a dotfiles checkout) changes where its target is: watch both.
+    const files = new Set([...read, ...read.map(realPathOr)]);
+    const patterns = [...set.sshPatterns, ...this.config.profileSet.sshPatterns].map((p) =>
+      picomatch(p, { dot: false }),
+    );
     this.relevant = (path) => files.has(path) || patterns.some((m) => m(path));
     const dirs = new Set([...[...files].map((f) => dirname(f)), ...set.sshDirs]);
     const wanted = [...dirs].filter((d) => !this.watched.has(d) && isDir(d));
@@ -225,8 +246,16 @@ export class ProfileCatalog {
     if (!wanted.length) return;
     for (const d of wanted) this.watched.add(d);
     this.watcher.add(wanted);
-    // A directory that appeared since the last look may already hold the file: read it.
-    if (quiet && [...files].some((f) => wanted.includes(dirname(f)) && existsSync(f))) void this.reload();
+    // A directory that appeared since the last look may already hold a file to read.
+    if (quiet) void this.reload();
+  }
+}
+
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
 
@@ -235,6 +264,32 @@ function isDir(path: string): boolean {
     return existsSync(path) && statSync(path).isDirectory();
   } catch {
     return false;
+  }
+}
+
+/**
+ * An ssh config Host that reaches the host and port of a restricted profiles-file entry (a
+ * security mode, approvals) is no profile of its own: it would be the same machine without the
+ * restriction. It goes, with a note naming the entry.
+ */
+function dropTwins(set: ProfileSet): void {
+  const key = (p: Profile): string => `${p.host.toLowerCase().replace(/\.$/, "")}:${p.port}`;
+  const restricted = new Map<string, string>();
+  for (const p of Object.values(set.profiles))
+    if (
+      p.origin?.kind === "profiles_file" &&
+      (p.security.mode !== "unrestricted" || p.confirm_patterns?.length)
+    )
+      restricted.set(key(p), p.name);
+  for (const p of Object.values(set.profiles)) {
+    const owner = p.origin?.kind === "ssh_config" && p.ssh ? restricted.get(key(p)) : undefined;
+    if (!owner) continue;
+    delete set.profiles[p.name];
+    set.notes.push({
+      file: p.origin?.file ?? "",
+      ...(p.origin?.line ? { line: p.origin.line } : {}),
+      message: `Host ${p.name} is not a profile: it reaches ${key(p)}, which profile '${owner}' opens with its ${p.security.mode === "unrestricted" ? "restrictions" : "security mode"}. Open '${owner}'.`,
+    });
   }
 }
 

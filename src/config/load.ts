@@ -243,11 +243,18 @@ export function loadProfileSet(
   const aliases = new Map<string, SshConfigHost>();
   // A Host a profiles-file entry connects to (ssh_config_host) is that entry's, with its
   // security, secrets and approvals: never also a profile of its own, unrestricted.
+  // The other names on the claimed Host's line (`Host prod prod.example.com`) are the same host.
   const claimed = new Map<string, string>();
-  for (const [name, p] of Object.entries(file.profiles))
+  const hostNames = new Set(ssh.hosts.map((h) => h.alias));
+  for (const [name, p] of Object.entries(file.profiles)) {
     if (p.ssh_config_host) claimed.set(p.ssh_config_host, name);
+    else if (!p.host && hostNames.has(name)) claimed.set(name, name);
+  }
+  const claimedLines = new Set(
+    ssh.hosts.filter((h) => claimed.has(h.alias)).map((h) => `${h.file}:${h.line}`),
+  );
   for (const h of ssh.hosts) {
-    if (claimed.has(h.alias) && claimed.get(h.alias) !== h.alias) {
+    if (claimedLines.has(`${h.file}:${h.line}`) && claimed.get(h.alias) !== h.alias) {
       aliases.set(h.alias, h);
       continue;
     }

@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 
 /**
  * What OpenSSH will really do for a Host alias of the user's ssh config (docs/configuration.md,
@@ -102,7 +102,8 @@ export function forcedConfigFile(runtimeDir: string, userConfig: string | null, 
   return file;
 }
 
-const SAFE_PATH = /^[A-Za-z0-9_./-]+$/;
+/** Characters an unquoted shell word keeps as they are (`@`: home directories like jdoe@corp). */
+const SAFE_PATH = /^[A-Za-z0-9_./@+,:-]+$/;
 
 function readOr(file: string): string | undefined {
   try {
@@ -112,19 +113,33 @@ function readOr(file: string): string | undefined {
   }
 }
 
-/** `<tmp>/ssh-mcp-<uid>/ssh`, 0700 and this user's (else refused: another user could swap the file). */
-function privateDir(): string {
-  const base = SAFE_PATH.test(tmpdir()) ? tmpdir() : "/tmp";
+/**
+ * A private directory for the -F file when the runtime directory's path is not shell-safe:
+ * $XDG_RUNTIME_DIR/ssh-mcp (the user's own, 0700), else `<tmp>/ssh-mcp-<uid>`. Each level made
+ * here must be a real directory (no symbolic link), this user's, and closed to others; otherwise
+ * another local user could swap the file ssh reads.
+ */
+function privateDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
-  const dir = join(base, `ssh-mcp-${uid}`, "ssh");
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(join(base, `ssh-mcp-${uid}`));
-  if (st.uid !== uid || (st.mode & 0o077) !== 0) {
-    throw new Error(
-      `${join(base, `ssh-mcp-${uid}`)} is not this user's private directory: remove it, or use a runtime directory whose path has no blank or shell character`,
-    );
+  const xdg = env.XDG_RUNTIME_DIR;
+  const base =
+    xdg && SAFE_PATH.test(xdg) && isAbsolute(xdg)
+      ? join(xdg, "ssh-mcp")
+      : join(SAFE_PATH.test(tmpdir()) ? tmpdir() : "/tmp", `ssh-mcp-${uid}`);
+  for (const dir of [base, join(base, "ssh")]) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+      throw new Error(
+        `${dir} is not this user's private directory (a link, another owner, or open to others): remove it, or use a runtime directory whose path has no blank or shell character`,
+      );
+    }
   }
-  return dir;
+  return join(base, "ssh");
 }
 
 /** The environment ssh runs with: the server's, with HOME set (relative Includes and `~` follow it). */

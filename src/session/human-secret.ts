@@ -56,6 +56,9 @@ interface Entry {
  * Why a page token is refused: unknown request (404), wrong token (403), already used, expired
  * or ended with its cancelled call (410).
  */
+/** How much earlier than Date.now() says a Node timer may run. */
+const EARLY_TIMER_MS = 25;
+
 export type TokenRefusal = "unknown" | "bad_token" | "used" | "expired" | "cancelled";
 
 const hash = (token: string): Buffer => createHash("sha256").update(token).digest();
@@ -148,8 +151,9 @@ export class HumanSecretRequests {
       signal?.addEventListener("abort", done, { once: true });
       e.waiters.add(done);
     });
-    // A wait that ends with the request's life (its timer may not have fired yet) sees it expired.
-    if (Date.now() >= e.request.expiresAt) this.settle(id, { kind: "expired" });
+    // A wait that ends with the request's life sees it expired, even before the request's own
+    // timer fired: Node runs a timer by its loop's cached clock, a few ms ahead of Date.now().
+    if (Date.now() + EARLY_TIMER_MS >= e.request.expiresAt) this.settle(id, { kind: "expired" });
     return e.request.outcome;
   }
 

@@ -1,6 +1,6 @@
 import type { Config } from "../config/load.js";
 import type { Profile } from "../config/schema.js";
-import { SshMcpError } from "../errors.js";
+import { errorMessage, SshMcpError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AskpassServer } from "../ssh/askpass-server.js";
 import { formatAnd, formatEq, formatVar, type TmuxCommand } from "../tmux/command.js";
@@ -9,6 +9,8 @@ import type { AccessLevel, AccessOptions, Granted, ReadTarget, SendTarget, Sessi
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
 import { adhocProfile } from "../config/adhoc.js";
+import { secretEnvNames } from "../config/load.js";
+import { DEFAULT_FORCED, forcedConfigFile, resolveAlias, sshEnv } from "../config/ssh-resolve.js";
 import type { ProfileCatalog } from "../config/catalog.js";
 import type { ProgressReporter } from "./progress.js";
 import { cleanOutput } from "./output.js";
@@ -54,22 +56,50 @@ export interface ManagerDeps {
 }
 
 /**
- * The profile a target belongs to, if any: one named like it (a profile, an ssh config Host or
- * the entry that claims it), or one that connects to the same host and port (its host, or the
- * HostName its alias resolves to; case-insensitive). The built-in lab is no one's secret.
+ * A host name as one spelling: lower case, no trailing dot or brackets, an IPv4 address in its
+ * dotted form whatever way it was written (012.0.0.5, 167772165, 0xa000005 and 10.0.5 are all
+ * 10.0.0.5: the URL parser reads them as getaddrinfo does), an IPv4-mapped IPv6 address as IPv4.
  */
-function configuredHost(config: Config, host: string, port: number): string | undefined {
-  const norm = (n: string): string => n.toLowerCase().replace(/\.$/, "");
-  const h = norm(host);
-  for (const p of Object.values(config.profiles)) {
-    if (p.lab) continue;
-    const names = [p.name, p.ssh_config_host].filter(Boolean) as string[];
-    if (names.some((n) => norm(n) === h)) return p.name;
-    const hosts = [p.host, p.ssh?.hostname].filter(Boolean) as string[];
-    if (p.port === port && hosts.some((n) => norm(n) === h)) return p.name;
+export function canonicalHost(name: string): string {
+  let h = name
+    .toLowerCase()
+    .replace(/\.$/, "")
+    .replace(/^\[|\]$/g, "");
+  try {
+    h = new URL(`http://${h.includes(":") ? `[${h}]` : h}/`).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    // not a URL host (a name with characters URLs refuse): compared as it is
   }
-  if (config.profileSet.sshAliases.some((a) => norm(a) === h)) return host;
-  return undefined;
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
+  if (mapped) {
+    const [hi, lo] = [parseInt(mapped[1] as string, 16), parseInt(mapped[2] as string, 16)];
+    h = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return h;
+}
+
+/**
+ * The profile a target belongs to, if any: one named like it (a profile, an ssh config Host or
+ * the entry that claims it), or one that connects to the same host (its host, the HostName or
+ * HostKeyAlias its alias resolves to) on the port ssh will use. Profiles-file entries first (a
+ * restricted entry is the one to name). The built-in lab is no one's secret. A guard, not a
+ * boundary: another DNS name for the same machine is not recognised; allow_adhoc_targets is
+ * the operator's decision.
+ */
+function configuredHost(config: Config, names: string[], port: number): string | undefined {
+  const wanted = new Set(names.map(canonicalHost));
+  const profiles = Object.values(config.profiles).sort(
+    (a, b) => Number(b.origin?.kind === "profiles_file") - Number(a.origin?.kind === "profiles_file"),
+  );
+  for (const p of profiles) {
+    if (p.lab) continue;
+    const named = [p.name, p.ssh_config_host].filter(Boolean) as string[];
+    if (named.some((n) => wanted.has(canonicalHost(n)))) return p.name;
+    const hosts = [p.host, p.ssh?.hostname, p.ssh?.hostkeyalias].filter(Boolean) as string[];
+    if (p.port === port && hosts.some((n) => wanted.has(canonicalHost(n)))) return p.name;
+  }
+  const alias = config.profileSet.sshAliases.find((a) => wanted.has(canonicalHost(a)));
+  return alias;
 }
 
 /** Why the lock check runs: the words of its refusals. */
@@ -418,13 +448,49 @@ export class SessionManager implements SessionHost {
   ): Promise<Session> {
     // A reload or the start-up's ssh -G may still be resolving the ssh config's hosts.
     await this.deps.catalog?.settled;
-    const profile =
-      target !== undefined
-        ? adhocProfile(target, this.config.profileSet.allowAdhocTargets, this.config.keepalive, (h, port) =>
-            configuredHost(this.config, h, port),
-          )
-        : profileName;
+    const profile = target !== undefined ? await this.adhoc(target, this.config.keepalive) : profileName;
     return openSession(this, profile, ownerLabel, null, progress);
+  }
+
+  /**
+   * An ad-hoc target's profile (adhoc.ts), once allowed and parsed: resolved with `ssh -G` as its
+   * ssh will see it (the user's config for that name: HostName, Port), refused when that is a
+   * configured host (TARGET_NOT_ALLOWED, naming the profile), with the port ssh will use.
+   */
+  private async adhoc(target: string, keepalive: number): Promise<Profile> {
+    const p = adhocProfile(target, this.config.profileSet.allowAdhocTargets, keepalive);
+    let file: string;
+    try {
+      file = forcedConfigFile(this.config.runtimeDir, this.config.profileSet.sshConfigPath, DEFAULT_FORCED);
+    } catch (err) {
+      throw new SshMcpError("CONFIG_ERROR", `${errorMessage(err)}. Nothing was started.`);
+    }
+    const extra = [
+      ...(p.origin?.port_default ? [] : ["-p", String(p.port)]),
+      ...(p.username ? ["-l", p.username] : []),
+    ];
+    const r = await resolveAlias(
+      p.host,
+      file,
+      sshEnv(this.env, this.config.home, secretEnvNames(this.config)),
+      extra,
+    );
+    if (!r.ok)
+      throw new SshMcpError("CONFIG_ERROR", `target '${p.name}': ${r.problem}. Nothing was started.`);
+    const names = [
+      p.host,
+      r.resolved.hostname,
+      ...(r.resolved.hostkeyalias ? [r.resolved.hostkeyalias] : []),
+    ];
+    const owner = configuredHost(this.config, names, r.resolved.port);
+    if (owner) {
+      throw new SshMcpError(
+        "TARGET_NOT_ALLOWED",
+        `'${p.host}' is configured: open it with open_session(profile: '${owner}'), which applies its security mode and approvals. Ad-hoc targets are for hosts that have no profile. Nothing was started.`,
+      );
+    }
+    // Shown and recorded as ssh will connect: the port it uses (the config's Port, else 22).
+    return { ...p, port: r.resolved.port };
   }
 
   /** close_session, on a session granted "close": ends its tmux session (and so ssh). */
@@ -453,12 +519,7 @@ export class SessionManager implements SessionHost {
     // An ad-hoc target has no name to look up: it logs in again as it was, if still allowed.
     const again =
       old.profile.origin?.kind === "adhoc"
-        ? adhocProfile(
-            old.profile.name,
-            this.config.profileSet.allowAdhocTargets,
-            old.profile.keepalive_interval,
-            (h, port) => configuredHost(this.config, h, port),
-          )
+        ? await this.adhoc(old.profile.name, old.profile.keepalive_interval)
         : old.profile.name;
     const next = await openSession(this, again, old.ownerLabel, old.id, progress);
     if (old.status === "open") {

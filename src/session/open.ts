@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { secretEnvNames } from "../config/load.js";
 import { enterKey, type Profile } from "../config/schema.js";
-import { SshMcpError } from "../errors.js";
+import { errorMessage, SshMcpError } from "../errors.js";
 import { ensureLab, labEnv } from "../ssh/lab.js";
 import type { BridgeProfile } from "../ssh/ssh2-bridge.js";
 import { nativeSshArgv } from "../ssh/native.js";
@@ -121,17 +121,20 @@ export async function openSession(
   const profile = typeof profileOrName === "string" ? host.profile(profileOrName) : profileOrName;
   if (profile.lab) progress?.step(`starting the lab for profile '${profile.name}'`);
   const secrets = await checkProfile(host, profile);
+  const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
+  // Before anything is started or recorded: a runtime directory that cannot hold it refuses here.
+  const configFile = forcedFileFor(host, profile, askpass);
   const id = newSessionId(profile.name);
   const opening: Opening = {
     id,
     profile,
+    configFile,
     ownerLabel,
     previousSessionId,
     createdAt: new Date().toISOString(),
     transcriptPath: join(host.transcriptsDir, `${id}.jsonl`),
   };
   const writer = startTranscript(host, opening);
-  const askpass = secrets.passphrase !== undefined || secrets.password !== undefined;
   if (askpass) await host.askpass.start();
   const grant = askpass ? host.askpass.grant({ ...secrets, ...passwordFor(profile) }) : undefined;
   let unfollow: (() => void) | undefined;
@@ -157,6 +160,8 @@ export async function openSession(
 interface Opening {
   id: string;
   profile: Profile;
+  /** ssh-mcp's -F file, for an ssh config alias or an ad-hoc target (ssh-resolve.ts). */
+  configFile?: string;
   ownerLabel: string | null;
   previousSessionId: string | null;
   createdAt: string;
@@ -193,14 +198,35 @@ async function checkProfile(
   return secretsFor(profile, host.env);
 }
 
+/** ssh-mcp's -F file for a profile that needs one (an ssh config alias, an ad-hoc target). */
+function forcedFileFor(host: SessionHost, profile: Profile, askpass: boolean): string | undefined {
+  if (!profile.ssh_config_host && profile.origin?.kind !== "adhoc") return undefined;
+  if (profile.bridge === "ssh2") return undefined;
+  try {
+    return forcedConfigFile(host.config.runtimeDir, host.config.profileSet.sshConfigPath, {
+      strict: profile.auto_add_host_key ? "accept-new" : "yes",
+      askpass,
+      password: Boolean(profile.password_env),
+    });
+  } catch (err) {
+    throw new SshMcpError(
+      "CONFIG_ERROR",
+      `Profile '${profile.name}': ${errorMessage(err)}. Nothing was started.`,
+    );
+  }
+}
+
 /**
- * Through jump hosts or a ProxyCommand (of the ssh config), the password goes only to the
- * target's own prompt, `user@host's password:` as OpenSSH words it (HostKeyAlias, else HostName).
+ * Through jump hosts or a ProxyCommand, the password goes only to the target's own prompt,
+ * `user@host's password:` as OpenSSH words it (HostKeyAlias, else HostName), never a hop's.
  */
 function passwordFor(profile: Profile): { passwordFor?: string } {
   const r = profile.ssh;
-  if (!r || (!r.proxyjump.length && !r.proxycommand)) return {};
-  return { passwordFor: `${profile.username ?? r.user}@${r.hostkeyalias ?? r.hostname}` };
+  if (r && (r.proxyjump.length || r.proxycommand))
+    return { passwordFor: `${profile.username ?? r.user}@${r.hostkeyalias ?? r.hostname}` };
+  // A profiles-file proxy_jump: the hop's ssh runs with the same askpass.
+  if (profile.proxy_jump) return { passwordFor: `${profile.username ?? ""}@${profile.host}` };
+  return {};
 }
 
 /** The last reload's failure, when it was the ssh config that ssh refuses (not the profiles file). */
@@ -257,15 +283,7 @@ async function launchPane(
         : nativeSshArgv(profile, {
             connectTimeout,
             askpass: askpassEnv !== undefined,
-            ...(profile.ssh_config_host || profile.origin?.kind === "adhoc"
-              ? {
-                  configFile: forcedConfigFile(host.config.runtimeDir, host.config.profileSet.sshConfigPath, {
-                    strict: profile.auto_add_host_key ? "accept-new" : "yes",
-                    askpass: askpassEnv !== undefined,
-                    password: Boolean(profile.password_env),
-                  }),
-                }
-              : {}),
+            ...(o.configFile ? { configFile: o.configFile } : {}),
           }),
     // ssh follows $HOME for relative Includes and `~`: the server's, whatever tmux's environment holds.
     env: {

@@ -29,6 +29,23 @@ interface Grant {
   expires: number;
 }
 
+/**
+ * The target's own password prompt, as OpenSSH words it: `user@host's password:` (password
+ * authentication), `(user@host) Password:` (keyboard-interactive); or the ssh2 bridge's own
+ * `ssh-mcp:password` (it asks for the target only, and connects jump hosts with keys).
+ */
+function targetPrompt(prompt: string, userAtHost: string): boolean {
+  const p = prompt.toLowerCase();
+  if (p === "ssh-mcp:password") return true;
+  const m = /^(?:([^\s@()]+)@(\S+?)'s password:|\(([^\s@()]+)@(\S+?)\) password:)$/.exec(p);
+  if (!m) return false;
+  const [user, host] = m[1] !== undefined ? [m[1], m[2]] : [m[3], m[4]];
+  const at = userAtHost.toLowerCase().lastIndexOf("@");
+  const wantUser = userAtHost.slice(0, at).toLowerCase();
+  // An empty user part: any user (a profile that names none logs in as ssh decides).
+  return host === userAtHost.slice(at + 1).toLowerCase() && (wantUser === "" || user === wantUser);
+}
+
 export class AskpassServer {
   private server: Server | undefined;
   private readonly grants = new Map<string, Grant>();
@@ -89,7 +106,7 @@ export class AskpassServer {
     const secret = /^(Enter passphrase for|ssh-mcp:passphrase$)/i.test(prompt)
       ? grant.passphrase
       : grant.passwordFor !== undefined
-        ? prompt.toLowerCase() === `${grant.passwordFor.toLowerCase()}'s password:`
+        ? targetPrompt(prompt, grant.passwordFor)
           ? grant.password
           : undefined
         : /('s password:|^\(?[^\s]*\)? ?Password:|^ssh-mcp:password)$/i.test(prompt)

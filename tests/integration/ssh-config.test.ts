@@ -83,8 +83,12 @@ beforeAll(async () => {
           "Host lab",
           "  HostName 192.0.2.1",
           "",
-          // Connected to by a readonly profiles-file entry of another name: never a profile of its own.
-          "Host claimed",
+          // Connected to by a readonly profiles-file entry of another name: never a profile of its
+          // own, nor is the other name on its line, nor another Host reaching the same host and port.
+          "Host claimed claimed-too",
+          "  HostName 192.0.2.2",
+          "",
+          "Host twin",
           "  HostName 192.0.2.2",
           "",
           "Host *.wild !neg.example",
@@ -98,7 +102,7 @@ beforeAll(async () => {
       writeFileSync(
         join(home, ".ssh", "conf.d", "target.conf"),
         [
-          "Host target target-alias",
+          "Host target",
           "  HostName 127.0.0.1",
           `  Port ${target.port}`,
           `  User ${target.user}`,
@@ -106,6 +110,10 @@ beforeAll(async () => {
           "  IdentitiesOnly yes",
           `  UserKnownHostsFile ${knownHosts}`,
           "  ProxyJump jump",
+          "",
+          "Host target-alias",
+          "  HostName 127.0.0.2",
+          `  Port ${target.port}`,
           "",
           // ssh -G refuses this one alias (an unknown %-token), not the file.
           "Host bad-token",
@@ -152,13 +160,15 @@ describe("ssh config hosts as profiles", () => {
       problem: null,
     });
     expect(row(rows, "target-alias")).toMatchObject({
-      source: { kind: "profiles_file", overrides: `${join(home, ".ssh", "conf.d", "target.conf")}:1` },
-      host: "127.0.0.1",
+      source: { kind: "profiles_file", overrides: `${join(home, ".ssh", "conf.d", "target.conf")}:10` },
+      host: "127.0.0.2",
       port: h.sshd.port,
       security_mode: "readonly",
     });
     expect(row(rows, "lab")).toMatchObject({ source: { kind: "builtin" }, host: "127.0.0.1" });
     expect(row(rows, "claimed")).toBeUndefined();
+    expect(row(rows, "claimed-too")).toBeUndefined();
+    expect(row(rows, "twin")).toBeUndefined();
     expect(row(rows, "legacy-name")).toMatchObject({
       source: { kind: "profiles_file", overrides: `${sshConfig}:15` },
       host: "192.0.2.2",
@@ -180,6 +190,11 @@ describe("ssh config hosts as profiles", () => {
     expect(row(rows, "bad-token")?.problem).toMatch(/ssh -G bad-token failed: .*unknown key %z/);
     expect(result.notes).toEqual([
       expect.objectContaining({ file: sshConfig, line: 12, message: expect.stringContaining("built-in") }),
+      expect.objectContaining({
+        file: sshConfig,
+        line: 18,
+        message: expect.stringContaining("'legacy-name'"),
+      }),
     ]);
   });
 
@@ -198,7 +213,7 @@ describe("ssh config hosts as profiles", () => {
     // The alias ssh -G refuses: refused with ssh's words and where the Host is, nothing started.
     const bad = await h.call("open_session", { profile: "bad-token" });
     expect(bad).toMatchObject({ ok: false, code: "CONFIG_ERROR" });
-    expect(bad.error).toContain(`${join(home, ".ssh", "conf.d", "target.conf")}:10`);
+    expect(bad.error).toContain(`${join(home, ".ssh", "conf.d", "target.conf")}:14`);
     expect(bad.error).toContain("unknown key %z");
 
     const d = await h.call("diagnose_profile", { profile: "target" });
@@ -308,11 +323,21 @@ describe("ssh config hosts as profiles", () => {
       code: "INVALID_ARGUMENT",
     });
     // A configured host goes through its profile (its security mode), never around it.
-    for (const t of ["claimed", `x@CLAIMED`, "target", `${h.sshd.user}@127.0.0.1:${h.sshd.port}`]) {
+    for (const [t, owner] of [
+      ["claimed", "legacy-name"],
+      ["x@CLAIMED", "legacy-name"],
+      ["claimed-too", "legacy-name"],
+      ["twin", "legacy-name"],
+      // The same address however it is spelled (0300 octal is 192), and with no port: ssh's 22.
+      ["0300.0.2.2", "legacy-name"],
+      ["target", "target"],
+      [`${h.sshd.user}@0x7f000001:${h.sshd.port}`, "target"],
+      [`${h.sshd.user}@[::ffff:127.0.0.1]:${h.sshd.port}`, "target"],
+    ]) {
       const r = await h.call("open_session", { target: t });
       expect(r, t).toMatchObject({ ok: false, code: "TARGET_NOT_ALLOWED" });
+      expect(r.error, t).toContain(`'${owner}'`);
     }
-    expect((await h.call("open_session", { target: "claimed" })).error).toContain("'legacy-name'");
     // Another name for the same sshd: its key is in no known_hosts file that applies: refused.
     expect(await h.call("open_session", { target: `${h.sshd.user}@localhost:${h.sshd.port}` })).toMatchObject(
       {

@@ -97,6 +97,13 @@ describe("AskpassServer + askpass helper", () => {
     g.revoke();
   });
 
+  it("with no user named, any user of the target host; still never another host", async () => {
+    const g = server.grant({ password: "pw-target", passwordFor: "@db.internal" });
+    expect(await askpass("me@db.internal's password: ", g.env)).toEqual({ code: 0, stdout: "pw-target\n" });
+    expect(await askpass("me@bastion's password: ", g.env)).toEqual({ code: 1, stdout: "" });
+    g.revoke();
+  });
+
   it("refuses a wrong token", async () => {
     const g = server.grant({ passphrase: "pp-secret" });
     const env = { ...g.env, SSH_MCP_ASKPASS_TOKEN: "0".repeat(48) };

@@ -80,6 +80,19 @@ describe("pending requests", () => {
     expect(reqs.check(b.request.id, b.token)).toBe("expired");
   });
 
+  it("a wait capped at the page's life sees it expired even when its timer runs a little early", async () => {
+    const reqs = new HumanSecretRequests(5000);
+    const a = reqs.create("s1", "why");
+    // Ends a few ms before the life by Date.now(), as a Node timer scheduled for that instant may.
+    const outcome = await reqs.wait(a.request.id, a.request.expiresAt - Date.now() - 5 - 4990);
+    expect(outcome).toBeUndefined();
+    const late = new HumanSecretRequests(40);
+    const b = late.create("s1", "why");
+    expect(await late.wait(b.request.id, Math.max(0, b.request.expiresAt - Date.now() - 5))).toEqual({
+      kind: "expired",
+    });
+  });
+
   it("a wait ends early when its signal aborts, with no outcome", async () => {
     const reqs = new HumanSecretRequests();
     const { request, token } = reqs.create("s1", "why");
