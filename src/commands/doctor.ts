@@ -122,7 +122,7 @@ async function sshConfigChecks(config: Config, env: NodeJS.ProcessEnv): Promise<
   ];
   for (const n of set.notes)
     checks.push({
-      ok: false,
+      ok: Boolean(n.info),
       what: `ssh config: ${n.file}${n.line ? `:${n.line}` : ""}: ${n.message}`,
       fix: "edit the line named above",
     });

@@ -39,3 +39,37 @@ export function adhocProfile(target: string, allowed: boolean, keepalive: number
     origin: { kind: "adhoc", ...(m[3] ? {} : { port_default: true }) },
   };
 }
+
+/**
+ * A host name as one spelling: lower case, no trailing dot or brackets, an IPv4 address in its
+ * dotted form whatever way it was written (012.0.0.5, 167772165, 0xa000005 and 10.0.5 are all
+ * 10.0.0.5: the URL parser reads them as getaddrinfo does), an IPv4-mapped IPv6 address as IPv4.
+ */
+export function canonicalHost(name: string): string {
+  let h = name
+    .toLowerCase()
+    .replace(/\.$/, "")
+    .replace(/^\[|\]$/g, "");
+  try {
+    h = new URL(`http://${h.includes(":") ? `[${h}]` : h}/`).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    // not a URL host (a name with characters URLs refuse): compared as it is
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
+  if (mapped) {
+    const [hi, lo] = [parseInt(mapped[1] as string, 16), parseInt(mapped[2] as string, 16)];
+    h = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return h;
+}
+
+/**
+ * How a profile reaches its host, as one string: its ProxyCommand, its ProxyJump hops as written,
+ * or its profiles-file proxy_jump; "" when direct. Two profiles are the same machine only when
+ * they reach the same address the same way (private ranges repeat behind different bastions).
+ */
+export function routeOf(p: Pick<Profile, "ssh" | "proxy_jump">): string {
+  if (p.ssh?.proxycommand) return `command:${p.ssh.proxycommand}`;
+  if (p.ssh?.proxyjump.length) return `jump:${p.ssh.proxyjump.join(",")}`;
+  return p.proxy_jump ? `jump:${p.proxy_jump}` : "";
+}

@@ -5,6 +5,7 @@ import picomatch from "picomatch";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Config, ProfileSet } from "./load.js";
+import { canonicalHost, routeOf } from "./adhoc.js";
 import type { Profile } from "./schema.js";
 import {
   DEFAULT_FORCED,
@@ -212,6 +213,17 @@ export class ProfileCatalog {
         if (!hops.has(spec)) hops.set(spec, resolveHop(spec, file, env));
     for (const p of aliases)
       if (p.ssh) p.ssh.jumps = await Promise.all(p.ssh.proxyjump.map((h) => hops.get(h) as Promise<JumpHop>));
+    // Entries whose host is an alias: what ssh reaches for them (ssh applies that Host's block).
+    const named = Object.values(set.profiles).filter(
+      (p) => p.origin?.kind === "profiles_file" && !p.ssh_config_host && set.sshAliases.includes(p.host),
+    );
+    const reached = await inBatches(
+      named.map((p) => () => resolveAlias(p.host, file, env, ["-p", String(p.port)])),
+    );
+    named.forEach((p, i) => {
+      const r = reached[i] as Resolution;
+      if (r.ok) p.reaches = r.resolved.hostname;
+    });
     dropTwins(set);
     return null;
   }
@@ -269,26 +281,29 @@ function isDir(path: string): boolean {
 
 /**
  * An ssh config Host that reaches the host and port of a restricted profiles-file entry (a
- * security mode, approvals) is no profile of its own: it would be the same machine without the
- * restriction. It goes, with a note naming the entry.
+ * security mode, approvals) the same way (directly, or through the same hops) is no profile of
+ * its own: it would be the same machine without the restriction. It goes, with a note naming
+ * the entry, and ad-hoc targets naming it are sent to the entry.
  */
 function dropTwins(set: ProfileSet): void {
-  const key = (p: Profile): string => `${p.host.toLowerCase().replace(/\.$/, "")}:${p.port}`;
-  const restricted = new Map<string, string>();
+  const key = (p: Profile): string => `${canonicalHost(p.reaches ?? p.host)}:${p.port} ${routeOf(p)}`;
+  const restricted = new Map<string, Profile>();
   for (const p of Object.values(set.profiles))
     if (
       p.origin?.kind === "profiles_file" &&
       (p.security.mode !== "unrestricted" || p.confirm_patterns?.length)
     )
-      restricted.set(key(p), p.name);
+      restricted.set(key(p), p);
   for (const p of Object.values(set.profiles)) {
     const owner = p.origin?.kind === "ssh_config" && p.ssh ? restricted.get(key(p)) : undefined;
     if (!owner) continue;
     delete set.profiles[p.name];
+    set.owners[p.name] = owner.name;
     set.notes.push({
       file: p.origin?.file ?? "",
       ...(p.origin?.line ? { line: p.origin.line } : {}),
-      message: `Host ${p.name} is not a profile: it reaches ${key(p)}, which profile '${owner}' opens with its ${p.security.mode === "unrestricted" ? "restrictions" : "security mode"}. Open '${owner}'.`,
+      info: true,
+      message: `Host ${p.name} is not a profile: it reaches ${p.host}:${p.port} as profile '${owner.name}' does, which opens it ${owner.security.mode === "unrestricted" ? "with approvals" : `${owner.security.mode}`}. Open '${owner.name}'.`,
     });
   }
 }

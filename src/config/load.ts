@@ -169,11 +169,16 @@ function readProfilesFile(configPath: string): ProfilesFile {
   };
 }
 
-/** A note about the configuration: list_profiles, doctor and the log show it (never fatal). */
+/**
+ * A note about the configuration: list_profiles and the log show it (never fatal). `info` says
+ * what ssh-mcp decided (a Host that is no profile, and why); doctor fails on the others (an
+ * Include loop, an unreadable file).
+ */
 export interface ConfigNote {
   file: string;
   line?: number;
   message: string;
+  info?: boolean;
 }
 
 /** The profiles of one reading of the configuration (the initial load, or a reload). */
@@ -188,6 +193,8 @@ export interface ProfileSet {
   sshDirs: string[];
   /** Every concrete Host alias of the ssh config (profiles or not). */
   sshAliases: string[];
+  /** Hosts that are no profile of their own, and the profile that opens them (a claim, a twin). */
+  owners: Record<string, string>;
   /** The ssh config's Include patterns, absolute: a new file matching one is read on the next reload. */
   sshPatterns: string[];
   notes: ConfigNote[];
@@ -243,18 +250,19 @@ export function loadProfileSet(
   const aliases = new Map<string, SshConfigHost>();
   // A Host a profiles-file entry connects to (ssh_config_host) is that entry's, with its
   // security, secrets and approvals: never also a profile of its own, unrestricted.
-  // The other names on the claimed Host's line (`Host prod prod.example.com`) are the same host.
+  // A Host a profiles-file entry connects to (by its name, ssh_config_host, or host) is that
+  // entry's. Other Hosts reaching the same machine go after ssh -G (catalog.ts, dropTwins).
   const claimed = new Map<string, string>();
   const hostNames = new Set(ssh.hosts.map((h) => h.alias));
   for (const [name, p] of Object.entries(file.profiles)) {
     if (p.ssh_config_host) claimed.set(p.ssh_config_host, name);
     else if (!p.host && hostNames.has(name)) claimed.set(name, name);
+    else if (p.host && hostNames.has(p.host)) claimed.set(p.host, name);
   }
-  const claimedLines = new Set(
-    ssh.hosts.filter((h) => claimed.has(h.alias)).map((h) => `${h.file}:${h.line}`),
-  );
   for (const h of ssh.hosts) {
-    if (claimedLines.has(`${h.file}:${h.line}`) && claimed.get(h.alias) !== h.alias) {
+    const owner = claimed.get(h.alias);
+    if (owner !== undefined && owner !== h.alias) {
+      // Shown on the entry (source.overrides), not as a note: this is what the operator wrote.
       aliases.set(h.alias, h);
       continue;
     }
@@ -262,6 +270,7 @@ export function loadProfileSet(
       notes.push({
         file: h.file,
         line: h.line,
+        info: true,
         message: `Host ${h.alias} is not a profile: '${h.alias}' is a built-in profile's name. To open this Host, add a profile of another name with "ssh_config_host": "${h.alias}" to ${configPath}.`,
       });
       continue;
@@ -287,7 +296,7 @@ export function loadProfileSet(
         `${where}: profile '${name}', field 'host': missing. Give host, or ssh_config_host naming a Host of ${sshConfigPath ?? "your ssh config"} (a profile named like a Host is that Host).`,
       );
     }
-    const shadowed = aliases.get(alias ?? name);
+    const shadowed = aliases.get(alias ?? (p.host && aliases.has(p.host) ? p.host : name));
     profiles[name] = {
       ...p,
       name,
@@ -315,6 +324,7 @@ export function loadProfileSet(
     sshDirs: ssh.dirs,
     sshPatterns: ssh.patterns,
     sshAliases: ssh.hosts.map((h) => h.alias),
+    owners: Object.fromEntries([...claimed].filter(([alias, owner]) => alias !== owner)),
     notes,
   };
 }

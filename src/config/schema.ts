@@ -137,6 +137,11 @@ export type Profile = Omit<z.infer<typeof profileSchema>, "host"> & {
   ssh?: import("./ssh-resolve.js").SshResolved;
   /** What `ssh -G` said when it refused the alias. */
   sshProblem?: string;
+  /**
+   * A profiles-file entry whose host is a Host of the ssh config: the HostName ssh will reach for
+   * it (ssh applies that Host's block). Only for matching targets and twins: it connects as before.
+   */
+  reaches?: string;
 };
 
 /** The bytes of Enter, by the profile's enter_sequence. */

@@ -122,10 +122,20 @@ function readOr(file: string): string | undefined {
 function privateDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
   const xdg = env.XDG_RUNTIME_DIR;
-  const base =
-    xdg && SAFE_PATH.test(xdg) && isAbsolute(xdg)
-      ? join(xdg, "ssh-mcp")
-      : join(SAFE_PATH.test(tmpdir()) ? tmpdir() : "/tmp", `ssh-mcp-${uid}`);
+  const tmp = join(SAFE_PATH.test(tmpdir()) ? tmpdir() : "/tmp", `ssh-mcp-${uid}`);
+  // A stale XDG_RUNTIME_DIR (after su, in a container) gives way to the temp directory.
+  if (xdg && SAFE_PATH.test(xdg) && isAbsolute(xdg)) {
+    try {
+      return ownedDirs(join(xdg, "ssh-mcp"), uid);
+    } catch {
+      // fall through
+    }
+  }
+  return ownedDirs(tmp, uid);
+}
+
+/** `base` and `base/ssh`, made 0700 if missing; each must be a real directory of `uid`, closed to others. */
+function ownedDirs(base: string, uid: number): string {
   for (const dir of [base, join(base, "ssh")]) {
     try {
       mkdirSync(dir, { mode: 0o700 });

@@ -52,13 +52,13 @@ interface Entry {
   claimed: boolean;
 }
 
+/** How much earlier than Date.now() says a Node timer may run. */
+const EARLY_TIMER_MS = 25;
+
 /**
  * Why a page token is refused: unknown request (404), wrong token (403), already used, expired
  * or ended with its cancelled call (410).
  */
-/** How much earlier than Date.now() says a Node timer may run. */
-const EARLY_TIMER_MS = 25;
-
 export type TokenRefusal = "unknown" | "bad_token" | "used" | "expired" | "cancelled";
 
 const hash = (token: string): Buffer => createHash("sha256").update(token).digest();

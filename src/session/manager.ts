@@ -8,7 +8,7 @@ import { bridgeExit } from "./pane-process.js";
 import type { AccessLevel, AccessOptions, Granted, ReadTarget, SendTarget, SessionHost } from "./host.js";
 import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
-import { adhocProfile } from "../config/adhoc.js";
+import { adhocProfile, canonicalHost, routeOf } from "../config/adhoc.js";
 import { secretEnvNames } from "../config/load.js";
 import { DEFAULT_FORCED, forcedConfigFile, resolveAlias, sshEnv } from "../config/ssh-resolve.js";
 import type { ProfileCatalog } from "../config/catalog.js";
@@ -56,29 +56,6 @@ export interface ManagerDeps {
 }
 
 /**
- * A host name as one spelling: lower case, no trailing dot or brackets, an IPv4 address in its
- * dotted form whatever way it was written (012.0.0.5, 167772165, 0xa000005 and 10.0.5 are all
- * 10.0.0.5: the URL parser reads them as getaddrinfo does), an IPv4-mapped IPv6 address as IPv4.
- */
-export function canonicalHost(name: string): string {
-  let h = name
-    .toLowerCase()
-    .replace(/\.$/, "")
-    .replace(/^\[|\]$/g, "");
-  try {
-    h = new URL(`http://${h.includes(":") ? `[${h}]` : h}/`).hostname.replace(/^\[|\]$/g, "");
-  } catch {
-    // not a URL host (a name with characters URLs refuse): compared as it is
-  }
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
-  if (mapped) {
-    const [hi, lo] = [parseInt(mapped[1] as string, 16), parseInt(mapped[2] as string, 16)];
-    h = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return h;
-}
-
-/**
  * The profile a target belongs to, if any: one named like it (a profile, an ssh config Host or
  * the entry that claims it), or one that connects to the same host (its host, the HostName or
  * HostKeyAlias its alias resolves to) on the port ssh will use. Profiles-file entries first (a
@@ -86,7 +63,7 @@ export function canonicalHost(name: string): string {
  * boundary: another DNS name for the same machine is not recognised; allow_adhoc_targets is
  * the operator's decision.
  */
-function configuredHost(config: Config, names: string[], port: number): string | undefined {
+function configuredHost(config: Config, names: string[], port: number, route: string): string | undefined {
   const wanted = new Set(names.map(canonicalHost));
   const profiles = Object.values(config.profiles).sort(
     (a, b) => Number(b.origin?.kind === "profiles_file") - Number(a.origin?.kind === "profiles_file"),
@@ -95,11 +72,13 @@ function configuredHost(config: Config, names: string[], port: number): string |
     if (p.lab) continue;
     const named = [p.name, p.ssh_config_host].filter(Boolean) as string[];
     if (named.some((n) => wanted.has(canonicalHost(n)))) return p.name;
-    const hosts = [p.host, p.ssh?.hostname, p.ssh?.hostkeyalias].filter(Boolean) as string[];
-    if (p.port === port && hosts.some((n) => wanted.has(canonicalHost(n)))) return p.name;
+    // The same address reached another way (another jump host) may be another machine.
+    const hosts = [p.host, p.reaches, p.ssh?.hostname, p.ssh?.hostkeyalias].filter(Boolean) as string[];
+    if (p.port === port && routeOf(p) === route && hosts.some((n) => wanted.has(canonicalHost(n))))
+      return p.name;
   }
   const alias = config.profileSet.sshAliases.find((a) => wanted.has(canonicalHost(a)));
-  return alias;
+  return alias === undefined ? undefined : (config.profileSet.owners[alias] ?? alias);
 }
 
 /** Why the lock check runs: the words of its refusals. */
@@ -482,7 +461,7 @@ export class SessionManager implements SessionHost {
       r.resolved.hostname,
       ...(r.resolved.hostkeyalias ? [r.resolved.hostkeyalias] : []),
     ];
-    const owner = configuredHost(this.config, names, r.resolved.port);
+    const owner = configuredHost(this.config, names, r.resolved.port, routeOf({ ...p, ssh: r.resolved }));
     if (owner) {
       throw new SshMcpError(
         "TARGET_NOT_ALLOWED",

@@ -184,7 +184,7 @@ async function checkProfile(
   if (broken) {
     throw new SshMcpError(
       "CONFIG_ERROR",
-      `Profile '${profile.name}' is a Host of the ssh config, which ssh refuses since ${broken.at}: ${broken.message}. ssh would refuse it at login too: fix the file (list_profiles shows the error until it is fixed); nothing was started.`,
+      `Profile '${profile.name}' is a Host of the ssh config, which cannot be used since ${broken.at}: ${broken.message}. Fix what this names (list_profiles shows it until then); nothing was started.`,
     );
   }
   if (profile.bridge === "ssh2" && profile.ssh_config_host) ssh2FromSshConfig(profile);
@@ -224,8 +224,8 @@ function passwordFor(profile: Profile): { passwordFor?: string } {
   const r = profile.ssh;
   if (r && (r.proxyjump.length || r.proxycommand))
     return { passwordFor: `${profile.username ?? r.user}@${r.hostkeyalias ?? r.hostname}` };
-  // A profiles-file proxy_jump: the hop's ssh runs with the same askpass.
-  if (profile.proxy_jump) return { passwordFor: `${profile.username ?? ""}@${profile.host}` };
+  // A profiles-file proxy_jump keeps answering as it always did (the user's ssh config may rename
+  // the host in the prompt; a bastion may share the password): docs/configuration.md.
   return {};
 }
 

@@ -37,13 +37,14 @@ interface Grant {
 function targetPrompt(prompt: string, userAtHost: string): boolean {
   const p = prompt.toLowerCase();
   if (p === "ssh-mcp:password") return true;
-  const m = /^(?:([^\s@()]+)@(\S+?)'s password:|\(([^\s@()]+)@(\S+?)\) password:)$/.exec(p);
-  if (!m) return false;
-  const [user, host] = m[1] !== undefined ? [m[1], m[2]] : [m[3], m[4]];
-  const at = userAtHost.toLowerCase().lastIndexOf("@");
-  const wantUser = userAtHost.slice(0, at).toLowerCase();
-  // An empty user part: any user (a profile that names none logs in as ssh decides).
-  return host === userAtHost.slice(at + 1).toLowerCase() && (wantUser === "" || user === wantUser);
+  const want = userAtHost.toLowerCase();
+  // Whole strings, not a parse: a user name may hold an @ itself (jdoe@corp.example@host).
+  if (!want.startsWith("@")) return p === `${want}'s password:` || p === `(${want}) password:`;
+  // No user named (ssh decides): any user of that host.
+  return (
+    (p.endsWith(`${want}'s password:`) && p.length > `${want}'s password:`.length) ||
+    (p.startsWith("(") && p.endsWith(`${want}) password:`) && p.length > `(${want}) password:`.length)
+  );
 }
 
 export class AskpassServer {

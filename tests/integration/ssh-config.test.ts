@@ -91,6 +91,15 @@ beforeAll(async () => {
           "Host twin",
           "  HostName 192.0.2.2",
           "",
+          // The same address behind a jump host is another machine: a profile of its own.
+          "Host twin-elsewhere",
+          "  HostName 192.0.2.2",
+          "  ProxyJump jump",
+          "",
+          // Connected to by a profiles-file entry's `host`.
+          "Host hostclaimed",
+          "  HostName 192.0.2.3",
+          "",
           "Host *.wild !neg.example",
           "  User nobody",
           "",
@@ -125,6 +134,7 @@ beforeAll(async () => {
         // A profiles-file entry named like a Host overrides it (here: readonly), keeping the alias.
         "target-alias": { security: { mode: "readonly" } },
         "legacy-name": { ssh_config_host: "claimed", security: { mode: "readonly" } },
+        "by-host": { host: "hostclaimed", security: { mode: "readonly" } },
       };
     },
   });
@@ -169,6 +179,12 @@ describe("ssh config hosts as profiles", () => {
     expect(row(rows, "claimed")).toBeUndefined();
     expect(row(rows, "claimed-too")).toBeUndefined();
     expect(row(rows, "twin")).toBeUndefined();
+    expect(row(rows, "twin-elsewhere")).toMatchObject({ host: "192.0.2.2", security_mode: "unrestricted" });
+    expect(row(rows, "hostclaimed")).toBeUndefined();
+    expect(row(rows, "by-host")).toMatchObject({
+      source: { overrides: `${sshConfig}:25` },
+      security_mode: "readonly",
+    });
     expect(row(rows, "legacy-name")).toMatchObject({
       source: { kind: "profiles_file", overrides: `${sshConfig}:15` },
       host: "192.0.2.2",
@@ -186,15 +202,15 @@ describe("ssh config hosts as profiles", () => {
       "target",
       "bad-token",
       "jump",
+      "twin-elsewhere",
     ]);
     expect(row(rows, "bad-token")?.problem).toMatch(/ssh -G bad-token failed: .*unknown key %z/);
+    const note = (line: number, text: string) =>
+      expect.objectContaining({ file: sshConfig, line, info: true, message: expect.stringContaining(text) });
     expect(result.notes).toEqual([
-      expect.objectContaining({ file: sshConfig, line: 12, message: expect.stringContaining("built-in") }),
-      expect.objectContaining({
-        file: sshConfig,
-        line: 18,
-        message: expect.stringContaining("'legacy-name'"),
-      }),
+      note(12, "built-in"),
+      note(15, "'legacy-name'"),
+      note(18, "'legacy-name'"),
     ]);
   });
 
@@ -330,15 +346,25 @@ describe("ssh config hosts as profiles", () => {
       ["twin", "legacy-name"],
       // The same address however it is spelled (0300 octal is 192), and with no port: ssh's 22.
       ["0300.0.2.2", "legacy-name"],
+      ["3221225986", "legacy-name"],
+      ["ops@[::ffff:192.0.2.2]:22", "legacy-name"],
+      ["hostclaimed", "by-host"],
+      ["192.0.2.3", "by-host"],
       ["target", "target"],
-      [`${h.sshd.user}@0x7f000001:${h.sshd.port}`, "target"],
-      [`${h.sshd.user}@[::ffff:127.0.0.1]:${h.sshd.port}`, "target"],
     ]) {
       const r = await h.call("open_session", { target: t });
       expect(r, t).toMatchObject({ ok: false, code: "TARGET_NOT_ALLOWED" });
       expect(r.error, t).toContain(`'${owner}'`);
     }
-    // Another name for the same sshd: its key is in no known_hosts file that applies: refused.
+    // The target's address reached directly, not through its jump host, may be another machine:
+    // not refused as configured; its key is in no known_hosts file that applies: refused.
+    expect(
+      await h.call("open_session", { target: `${h.sshd.user}@0x7f000001:${h.sshd.port}` }),
+    ).toMatchObject({
+      ok: false,
+      code: "HOST_KEY_UNKNOWN",
+    });
+    // Another name for the same sshd: the same.
     expect(await h.call("open_session", { target: `${h.sshd.user}@localhost:${h.sshd.port}` })).toMatchObject(
       {
         ok: false,
