@@ -228,7 +228,10 @@ async function typeCommand(
     const why = cannotWrap(family, opts.command);
     if (why) throw new SshMcpError("INVALID_ARGUMENT", `command: ${why} Nothing was sent.`);
   }
-  if (family === "csh" && (opts.command.includes("\t") || Buffer.byteLength(opts.command) > CSH_COOKED_LINE))
+  if (
+    (family === "csh" && opts.command.includes("\t")) ||
+    ((family === "csh" || family === "fish") && Buffer.byteLength(opts.command) > COOKED_LINE)
+  )
     await editorReady(s);
   const { cmd, keys } = recordCommand(s, opts, family);
   try {
@@ -363,18 +366,23 @@ async function checkedSend<T>(
 const NOT_ALTERNATE = "#{==:#{alternate_on},0}";
 
 /**
- * tcsh prints its prompt before its line editor puts the tty in raw mode. Typed ahead in that
- * moment, the tty's cooked mode takes over: its literal-next eats the ^V before a TAB (the editor
- * then completes on the TAB), and it keeps at most 4095 bytes of a line (a longer one arrives
- * cut, the shell refuses it: NOT_STARTED, nothing ran). For those lines, wait for the prompt to
- * be drawn and output to pause.
+ * A shell's line editor reads in raw mode; between two commands the tty is in cooked mode until
+ * the editor is back (tcsh prints its prompt even before that). Typed ahead in that moment, the
+ * tty's cooked mode takes over: its literal-next eats the ^V before a TAB (tcsh's editor then
+ * completes on the TAB), and it keeps at most 4095 bytes of a line. POSIX lines travel in pieces
+ * of 900 bytes; fish and csh lines are one physical line, and a longer one would arrive cut (tcsh
+ * refuses it: NOT_STARTED; fish waits for the rest of an open quote). For those lines, wait for
+ * the prompt to show at the cursor and output to pause.
  */
-const CSH_COOKED_LINE = 3000;
+const COOKED_LINE = 3000;
 
 async function editorReady(s: Session): Promise<void> {
   await s.waitUntil(
-    () => (s.stream.end > s.promptFrom && Date.now() - s.stream.lastRecvAt >= 50 ? true : undefined),
-    1000,
+    () =>
+      s.stream.end > s.promptFrom && Date.now() - s.stream.lastRecvAt >= 50 && s.screen().kind === "prompt"
+        ? true
+        : undefined,
+    2000,
     10,
   );
 }
