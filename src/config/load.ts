@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { findNodeAtLocation, parseTree } from "jsonc-parser";
 import { z } from "zod";
 import { errorMessage, SshMcpError } from "../errors.js";
 import { builtinProfiles } from "./builtin.js";
@@ -72,12 +73,12 @@ export function expandPath(p: string, base: string): string {
   return isAbsolute(p) ? p : resolve(base, p);
 }
 
-function formatIssues(file: string, err: z.ZodError, text: string): string {
+function formatIssues(file: string, err: z.ZodError, lines: Record<string, number>): string {
   return err.issues
     .map((i) => {
       const [first, name, ...field] = i.path.map(String);
       if (first === "profiles" && name !== undefined) {
-        const line = keyLine(text, name);
+        const line = lines[name];
         return `${file}${line ? `: line ${line}` : ""}: profile '${name}'${field.length ? `, field '${field.join(".")}'` : ""}: ${i.message}`;
       }
       return `${file}: ${i.path.length ? `field '${i.path.join(".")}'` : "top level"}: ${i.message}`;
@@ -128,10 +129,26 @@ function lineAt(text: string, offset: number): number {
   return text.slice(0, offset).split("\n").length;
 }
 
-/** The line of a profile's key in the file's text (the first `"name":`), if found. */
-function keyLine(text: string, name: string): number | undefined {
-  const i = text.search(new RegExp(`${JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*:`));
-  return i < 0 ? undefined : lineAt(text, i);
+/**
+ * The line of each profile's key (jsonc-parser's tree keeps offsets; JSON.parse does not), and a
+ * name given twice: JSON keeps only the last, so the first would be dropped without a word.
+ */
+function profileKeyLines(configPath: string, text: string): Record<string, number> {
+  const lines = Object.create(null) as Record<string, number>;
+  const node = findNodeAtLocation(parseTree(text) ?? { type: "null", offset: 0, length: 0 }, ["profiles"]);
+  for (const prop of node?.type === "object" ? (node.children ?? []) : []) {
+    const key = prop.children?.[0];
+    if (typeof key?.value !== "string") continue;
+    const line = lineAt(text, key.offset);
+    if (lines[key.value] !== undefined) {
+      throw new SshMcpError(
+        "CONFIG_ERROR",
+        `${configPath}: line ${line}: profile '${key.value}' is defined twice (first at line ${lines[key.value]}): JSON would keep only this one. Remove or rename one of them.`,
+      );
+    }
+    lines[key.value] = line;
+  }
+  return lines;
 }
 
 function readProfilesFile(configPath: string): ProfilesFile {
@@ -153,13 +170,9 @@ function readProfilesFile(configPath: string): ProfilesFile {
       `${configPath}: ${where}not valid JSON (${errorMessage(err)}). Fix the file or point SSH_MCP_CONFIG elsewhere.`,
     );
   }
+  const lines = profileKeyLines(configPath, text);
   const parsed = profilesFileSchema.safeParse(raw);
-  if (!parsed.success) throw new SshMcpError("CONFIG_ERROR", formatIssues(configPath, parsed.error, text));
-  const lines: Record<string, number> = Object.create(null) as Record<string, number>;
-  for (const name of Object.keys(parsed.data.profiles)) {
-    const line = keyLine(text, name);
-    if (line !== undefined) lines[name] = line;
-  }
+  if (!parsed.success) throw new SshMcpError("CONFIG_ERROR", formatIssues(configPath, parsed.error, lines));
   return {
     found: true,
     profiles: parsed.data.profiles,

@@ -131,6 +131,22 @@ describe("loadConfig", () => {
     expect(err2.message).toContain("profile 'a', field 'host'");
   });
 
+  it("a profile defined twice is reported with both lines (JSON would keep the last silently)", () => {
+    const path = writeProfiles(
+      '{\n  "profiles": {\n    "web": {"host": "a"},\n    "db": {"host": "b"},\n    "web": {"host": "c"}\n  }\n}\n',
+    );
+    const err = configError(() => loadConfig({ config: path }, { SSH_MCP_SSH_CONFIG: "off" }, dir));
+    expect(err.message).toContain(`${path}: line 5: profile 'web' is defined twice (first at line 3)`);
+  });
+
+  it("a field error names the profile's line", () => {
+    const path = writeProfiles(
+      '{\n  "profiles": {\n    "ok": {"host": "a"},\n    "bad": {"host": "b", "port": 0}\n  }\n}\n',
+    );
+    const err = configError(() => loadConfig({ config: path }, { SSH_MCP_SSH_CONFIG: "off" }, dir));
+    expect(err.message).toContain(`${path}: line 4: profile 'bad', field 'port'`);
+  });
+
   it("an unknown top-level key is reported", () => {
     const path = writeProfiles({ profiles: {}, extra: 1 });
     const err = configError(() => loadConfig({ config: path }, {}, dir));
