@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHarness, type Harness } from "../support/harness.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * Hostile input everywhere, generated: control characters, NUL, lone surrogates, huge strings,
@@ -115,7 +116,9 @@ describe("hostile input", () => {
         // Whatever happened, get the shell back to a clean prompt for the next case: a random
         // Ctrl-S (XOFF) stops the terminal's output until Ctrl-Q, Ctrl-Z suspends, ...
         if (r.status === "running") await h.call("interrupt", { session_id: sid });
-        await h.call("send_keys", { session_id: sid, keys: ["C-q", "C-c"] });
+        // More than one C-c: a random text may end in a prefix that eats the next key (^V makes
+        // it literal, ESC and C-x start a key sequence).
+        await h.call("send_keys", { session_id: sid, keys: ["C-q", "C-c", "C-c", "C-c"] });
       }),
       { numRuns: 40 },
     );
@@ -124,11 +127,22 @@ describe("hostile input", () => {
       text: "stty sane; kill -9 $(jobs -p) 2>/dev/null",
       timeout: 1,
     });
-    const back = await h.call("execute_command", {
-      session_id: sid,
-      command: "echo still-fine",
-      timeout: 10,
-    });
+    // Back at the shell's prompt (a continuation prompt left by a random text is cancelled).
+    const back = await pollUntil(
+      async () => {
+        const r = await h.call("execute_command", {
+          session_id: sid,
+          command: "echo still-fine",
+          timeout: 10,
+        });
+        if (r.code === "SCREEN_BUSY") {
+          await h.call("send_keys", { session_id: sid, keys: ["C-c"] });
+          return undefined;
+        }
+        return r;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     expect(back, JSON.stringify(back)).toMatchObject({ ok: true, output: "still-fine\n" });
     for (const line of readFileSync(transcript, "utf8").trimEnd().split("\n"))
       expect(() => JSON.parse(line)).not.toThrow();
