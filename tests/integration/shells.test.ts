@@ -297,10 +297,16 @@ describe("never twice, never untracked", () => {
     >;
     expect(r).toMatchObject({ ok: false, code: "SCREEN_BUSY" });
     await h.call("send_keys", { session_id: z, keys: ["C-c"] });
-    expect(await h.call("execute_command", { session_id: z, command: "echo hi" })).toMatchObject({
-      exit_code: 0,
-      output: "hi\n",
-    });
+    // Once zsh has drawn its prompt again (a loaded machine may take a moment; until then the
+    // tool refuses, typing nothing), the command runs.
+    const back = await pollUntil(
+      async () => {
+        const again = await h.call("execute_command", { session_id: z, command: "echo hi" });
+        return again.code === "SCREEN_BUSY" ? undefined : again;
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    expect(back).toMatchObject({ exit_code: 0, output: "hi\n" });
   });
 
   it("a program that answers no probe is probed once on its prompt, then typed into as-is", async () => {
