@@ -390,6 +390,8 @@ describe("screens that are not a prompt", () => {
     const r = await exec("printf '[sudo] password for ops: '; read -s pw; echo ok", { timeout: 30 });
     expect(r).toMatchObject({ state: "awaiting_input", input_kind: "password" });
     await h.call("send_text", { session_id: sid, text: "x", sensitive: true, wait_for: "ok", timeout: 5 });
+    // Done before the next test types (a loaded machine may take longer than the wait above).
+    expect(await finished(r.command_id)).toMatchObject({ status: "completed", exit_code: 0 });
   });
 
   it("a [y/N] question is reported as confirm", async () => {
