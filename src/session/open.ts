@@ -537,7 +537,22 @@ async function landing(host: SessionHost, session: Session): Promise<void> {
   // Nothing was typed yet: whatever waits there without asking (`➜  ~ `, tcsh's `> `) is worth a
   // probe; a menu or a question (`Target IP: `) is not.
   const screen = session.screen();
-  if (screen.probeWorthy || (screen.kind === "text" && screen.line === ">")) await probeShell(host, session);
+  if (!(screen.probeWorthy || (screen.kind === "text" && screen.line === ">"))) return;
+  if (!(await probeShell(host, session))) return;
+  // The prompt the shell prints after the probe's answer is what later commands are checked
+  // against (knownPrompt): learnt only while nothing else was typed, so wait for it (briefly) before
+  // the session is handed over. On a loaded machine it could otherwise come after the agent's
+  // first keys, and never be learnt.
+  // (A prompt of two lines is never learnt: then the wait ends once its output pauses.)
+  await session.waitUntil(
+    () =>
+      session.knownPrompt !== null ||
+      (session.stream.end > session.promptFrom && Date.now() - session.stream.lastRecvAt >= PROMPT_PAUSE_MS)
+        ? true
+        : undefined,
+    2000,
+    10,
+  );
 }
 
 /**
