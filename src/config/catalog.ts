@@ -1,4 +1,4 @@
-import { existsSync, realpathSync, statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import picomatch from "picomatch";
@@ -10,6 +10,7 @@ import type { Profile } from "./schema.js";
 import {
   DEFAULT_FORCED,
   forcedConfigFile,
+  forcedDir,
   inBatches,
   resolveAlias,
   resolveHop,
@@ -54,7 +55,6 @@ export class ProfileCatalog {
   error: ConfigError | null = null;
   /** Settles when the profiles in force are resolved (ssh -G); list_profiles and open_session wait for it. */
   settled: Promise<void> = Promise.resolve();
-  reloads = 0;
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private generation = 0;
@@ -156,7 +156,6 @@ export class ProfileCatalog {
     this.config.profileSet = set;
     this.config.configFound = set.found;
     this.error = null;
-    this.reloads++;
     this.deps.logger?.info("configuration reloaded", {
       profiles: Object.keys(profiles).length,
       ssh_config: set.sshConfigPath,
@@ -188,7 +187,7 @@ export class ProfileCatalog {
     const aliases = Object.values(set.profiles).filter((p) => p.ssh_config_host);
     if (!aliases.length) return null;
     const file = forcedConfigFile(
-      this.deps.forcedDir ?? this.config.runtimeDir,
+      this.deps.forcedDir ?? forcedDir(this.config.runtimeDir),
       set.sshConfigPath,
       DEFAULT_FORCED,
     );
@@ -273,7 +272,7 @@ function realPathOr(path: string): string {
 
 function isDir(path: string): boolean {
   try {
-    return existsSync(path) && statSync(path).isDirectory();
+    return statSync(path).isDirectory();
   } catch {
     return false;
   }

@@ -81,17 +81,21 @@ function quoteWord(path: string): string {
   return /[\s"]/.test(path) ? `"${path.replace(/"/g, "")}"` : path;
 }
 
+/** Where the -F file goes by default: the runtime directory's `ssh/`. */
+export function forcedDir(runtimeDir: string): string {
+  return join(runtimeDir, "ssh");
+}
+
 /**
- * Writes the -F file under runtimeDir/ssh (0600, named by its content, so every session of the
- * same options shares it) and returns its path. ssh hands the path to a ProxyJump hop inside a
+ * Writes the -F file in `dir` (0600, named by its content, so every session of the same options
+ * shares it) and returns its path. ssh hands the path to a ProxyJump hop inside a
  * shell command, unquoted: a path with anything but `[A-Za-z0-9_./-]` would split or run, so such
  * a runtime directory gives way to a private one under the system's temp directory. A file that
  * is there is used only when it holds exactly the expected text (a truncated one would lose the
  * forced options); it is written to a temporary name and renamed into place.
  */
-export function forcedConfigFile(runtimeDir: string, userConfig: string | null, o: ForcedOptions): string {
+export function forcedConfigFile(dir: string, userConfig: string | null, o: ForcedOptions): string {
   const text = forcedConfigText(userConfig, o);
-  let dir = runtimeDir.endsWith("/ssh") ? runtimeDir : join(runtimeDir, "ssh");
   if (!SAFE_PATH.test(dir)) dir = privateDir();
   const file = join(dir, `config-${createHash("sha256").update(text).digest("hex").slice(0, 12)}`);
   if (readOr(file) === text) return file;

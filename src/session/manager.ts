@@ -10,7 +10,7 @@ import { isTransportLoss, lastLines } from "./login.js";
 import { openSession } from "./open.js";
 import { adhocProfile, canonicalHost, routeOf } from "../config/adhoc.js";
 import { secretEnvNames } from "../config/load.js";
-import { DEFAULT_FORCED, forcedConfigFile, resolveAlias, sshEnv } from "../config/ssh-resolve.js";
+import { DEFAULT_FORCED, forcedConfigFile, forcedDir, resolveAlias, sshEnv } from "../config/ssh-resolve.js";
 import type { ProfileCatalog } from "../config/catalog.js";
 import type { ProgressReporter } from "./progress.js";
 import { cleanOutput } from "./output.js";
@@ -440,7 +440,11 @@ export class SessionManager implements SessionHost {
     const p = adhocProfile(target, this.config.profileSet.allowAdhocTargets, keepalive);
     let file: string;
     try {
-      file = forcedConfigFile(this.config.runtimeDir, this.config.profileSet.sshConfigPath, DEFAULT_FORCED);
+      file = forcedConfigFile(
+        forcedDir(this.config.runtimeDir),
+        this.config.profileSet.sshConfigPath,
+        DEFAULT_FORCED,
+      );
     } catch (err) {
       throw new SshMcpError("CONFIG_ERROR", `${errorMessage(err)}. Nothing was started.`);
     }

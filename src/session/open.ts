@@ -8,7 +8,7 @@ import { errorMessage, SshMcpError } from "../errors.js";
 import { ensureLab, labEnv } from "../ssh/lab.js";
 import type { BridgeProfile } from "../ssh/ssh2-bridge.js";
 import { nativeSshArgv } from "../ssh/native.js";
-import { forcedConfigFile } from "../config/ssh-resolve.js";
+import { forcedConfigFile, forcedDir } from "../config/ssh-resolve.js";
 import { describeOrigin, ssh2FromSshConfig } from "../ssh/profile-view.js";
 import { chain, type TmuxCommand } from "../tmux/command.js";
 import { TranscriptFollower } from "../transcript/reader.js";
@@ -67,7 +67,6 @@ function ssh2BridgeArgv(
     port: profile.port,
     ...(profile.username ? { username: profile.username } : {}),
     ...(profile.key_filename ? { key_filename: profile.key_filename } : {}),
-    ...fromConfig,
     passphrase: secrets.passphrase !== undefined,
     password: secrets.password !== undefined,
     allow_agent: profile.allow_agent,
@@ -78,7 +77,8 @@ function ssh2BridgeArgv(
     keepalive_interval: profile.keepalive_interval,
     connect_timeout: connectTimeout,
     ...(profile.proxy_jump ? { proxy_jump: profile.proxy_jump } : {}),
-    ...(fromConfig.proxy_jump ? { proxy_jump: fromConfig.proxy_jump } : {}),
+    // An alias's resolved values (only what the profile does not name itself).
+    ...fromConfig,
   };
   return [process.execPath, CLI, "bridge", Buffer.from(JSON.stringify(p)).toString("base64")];
 }
@@ -187,7 +187,8 @@ async function checkProfile(
       `Profile '${profile.name}' is a Host of the ssh config, which cannot be used since ${broken.at}: ${broken.message}. Fix what this names (list_profiles shows it until then); nothing was started.`,
     );
   }
-  if (profile.bridge === "ssh2" && profile.ssh_config_host) ssh2FromSshConfig(profile);
+  // Refused now (a ProxyCommand, several hops), before anything starts.
+  if (profile.bridge === "ssh2" && profile.ssh_config_host) ssh2FromSshConfig(profile, host.config.home);
   if (profile.lab) await ensureLab(profile.lab, labEnv(host.env, secretEnvNames(host.config)), host.logger);
   if (profile.key_filename && !existsSync(profile.key_filename)) {
     throw new SshMcpError(
@@ -203,7 +204,7 @@ function forcedFileFor(host: SessionHost, profile: Profile, askpass: boolean): s
   if (!profile.ssh_config_host && profile.origin?.kind !== "adhoc") return undefined;
   if (profile.bridge === "ssh2") return undefined;
   try {
-    return forcedConfigFile(host.config.runtimeDir, host.config.profileSet.sshConfigPath, {
+    return forcedConfigFile(forcedDir(host.config.runtimeDir), host.config.profileSet.sshConfigPath, {
       strict: profile.auto_add_host_key ? "accept-new" : "yes",
       askpass,
       password: Boolean(profile.password_env),

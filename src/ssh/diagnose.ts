@@ -6,7 +6,7 @@ import type { Profile } from "../config/schema.js";
 import { knownHostsName } from "./known-hosts.js";
 import {
   describeOrigin,
-  expandHome,
+  firstIdentity,
   hostKeyStatus,
   profileProblems,
   ssh2NotHonoured,
@@ -53,6 +53,13 @@ async function keyReport(path: string, secrets: string[]): Promise<Record<string
   };
 }
 
+function hostKeyWords(status: "known" | "unknown" | "uncertain", autoAdd: boolean): string {
+  if (status === "known") return "known";
+  if (status === "uncertain")
+    return "not found by name (a @cert-authority or wildcard entry may still accept it: a login tells)";
+  return autoAdd ? "unknown (will be added on first login)" : "unknown (login will be refused)";
+}
+
 /** Whether the host's key is known, or what happens at the first login when it is not. */
 async function knownHostsReport(
   p: Profile,
@@ -66,14 +73,7 @@ async function knownHostsReport(
     return {
       files: p.ssh.userknownhostsfiles,
       host: spec,
-      status: ((k) =>
-        k === "known"
-          ? "known"
-          : k === "uncertain"
-            ? "not found by name (a @cert-authority or wildcard entry may still accept it: a login tells)"
-            : p.auto_add_host_key
-              ? "unknown (will be added on first login)"
-              : "unknown (login will be refused)")(hostKeyStatus(p, home)),
+      status: hostKeyWords(hostKeyStatus(p, home), p.auto_add_host_key),
     };
   }
   if (!existsSync(file)) return { file, status: "file missing" };
@@ -102,14 +102,7 @@ export async function diagnoseProfile(
   secrets: string[],
   home = homedir(),
 ) {
-  const identity =
-    p.key_filename ??
-    (p.ssh && !p.ssh.default_identities
-      ? (p.ssh.identityfiles
-          .filter((f) => f !== "none" && !/[%$]/.test(f))
-          .map((f) => expandHome(f, home))
-          .find((f) => existsSync(f)) ?? undefined)
-      : undefined);
+  const identity = p.key_filename ?? firstIdentity(p, home);
   const key = identity ? await keyReport(identity, secrets) : null;
   const secret = (envName: string | undefined) =>
     envName ? { name: envName, set: Boolean(env[envName]) } : null;

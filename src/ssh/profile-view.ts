@@ -28,6 +28,20 @@ export function describeOrigin(p: Profile): string {
   }
 }
 
+/**
+ * The IdentityFiles an alias configures, `~` expanded: not OpenSSH's defaults, nor `none` or one
+ * ssh expands itself (%-tokens, ${VAR}), which cannot be checked here.
+ */
+export function configuredIdentities(p: Profile, home: string): string[] {
+  if (!p.ssh || p.ssh.default_identities) return [];
+  return p.ssh.identityfiles.filter((f) => f !== "none" && !/[%$]/.test(f)).map((f) => expandHome(f, home));
+}
+
+/** The first configured IdentityFile that exists (the one the ssh2 bridge and diagnose_profile use). */
+export function firstIdentity(p: Profile, home: string): string | undefined {
+  return configuredIdentities(p, home).find((f) => existsSync(f));
+}
+
 /** `~` and `~/x` with the server's HOME; ssh -G prints identity files unexpanded. */
 export function expandHome(path: string, home: string): string {
   if (path === "~") return home;
@@ -41,7 +55,7 @@ export function expandHome(path: string, home: string): string {
  * CONFIG_ERROR when the alias needs what it cannot do (ProxyCommand, several hops): connecting
  * otherwise would reach the host another way than the user's own ssh does.
  */
-export function ssh2FromSshConfig(p: Profile, home = ""): Partial<BridgeProfile> {
+export function ssh2FromSshConfig(p: Profile, home: string): Partial<BridgeProfile> {
   const r = p.ssh;
   if (!r) {
     throw new SshMcpError(
@@ -60,9 +74,7 @@ export function ssh2FromSshConfig(p: Profile, home = ""): Partial<BridgeProfile>
       `Profile '${p.name}': the ssh2 bridge cannot honour ${blocked.join(" and ")} of ${p.ssh_config_host}. Use "bridge": "native" (it runs ssh with your config). Nothing was started.`,
     );
   }
-  const key = r.default_identities
-    ? undefined
-    : r.identityfiles.map((f) => expandHome(f, home)).find((f) => existsSync(f));
+  const key = firstIdentity(p, home);
   const known = r.userknownhostsfiles.map((f) => expandHome(f, home))[0];
   const hop = r.jumps?.[0];
   return {
@@ -119,22 +131,15 @@ export function hostKeyStatus(p: Profile, home: string): "known" | "unknown" | "
   return uncertain ? "uncertain" : "unknown";
 }
 
-/** An IdentityFile ssh expands itself (%-tokens, ${VAR}) or `none`: not checked here. */
-function checkable(path: string): boolean {
-  return path !== "none" && !/[%$]/.test(path);
-}
-
 /** The problems known without connecting: ssh's refusal, a missing key, an unknown host key. */
 export function profileProblems(p: Profile, home: string): string[] {
   const out: string[] = [];
   if (p.sshProblem) out.push(p.sshProblem);
   if (p.key_filename && !existsSync(p.key_filename)) out.push(`key file ${p.key_filename} does not exist`);
-  if (p.ssh && !p.ssh.default_identities) {
-    const files = p.ssh.identityfiles.filter(checkable).map((f) => expandHome(f, home));
-    const missing = files.filter((f) => isAbsolute(f) && !existsSync(f));
-    if (missing.length === files.length && files.length)
-      out.push(`IdentityFile ${missing.join(", ")} does not exist`);
-  }
+  const files = configuredIdentities(p, home);
+  const missing = files.filter((f) => isAbsolute(f) && !existsSync(f));
+  if (files.length && missing.length === files.length)
+    out.push(`IdentityFile ${missing.join(", ")} does not exist`);
   for (const hop of p.ssh?.jumps ?? []) if (hop.problem) out.push(`jump host ${hop.spec}: ${hop.problem}`);
   if (!p.lab && !p.auto_add_host_key && (p.ssh || !p.ssh_config_host) && hostKeyStatus(p, home) === "unknown")
     out.push(

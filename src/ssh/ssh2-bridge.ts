@@ -9,8 +9,6 @@ import ssh2 from "ssh2";
 import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import { hostSpec, knownKeys } from "./known-hosts.js";
 
-export { hostSpec, knownKeys };
-
 /**
  * The ssh2 bridge (`ssh-mcp bridge`): runs inside the tmux pane in place of `ssh -tt`, connects
  * with the ssh2 client, and pipes the pane's raw terminal to a remote PTY of the window's size.

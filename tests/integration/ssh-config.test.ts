@@ -47,6 +47,19 @@ function row(rows: Row[], name: string): Row | undefined {
   return rows.find((r) => r.name === name);
 }
 
+/** A Host block that logs in to `f` on loopback with its key, strict about its host key (6 lines). */
+function hostBlock(name: string, f: SshdFixture): string[] {
+  return [
+    `Host ${name}`,
+    "  HostName 127.0.0.1",
+    `  Port ${f.port}`,
+    `  User ${f.user}`,
+    `  IdentityFile ${f.clientKey}`,
+    "  IdentitiesOnly yes",
+    `  UserKnownHostsFile ${knownHosts}`,
+  ];
+}
+
 function acceptedLogins(f: SshdFixture): number {
   return (readFileSync(join(f.dir, "sshd.log"), "utf8").match(/Accepted publickey/g) ?? []).length;
 }
@@ -71,13 +84,7 @@ beforeAll(async () => {
           "Include conf.d/*.conf",
           "",
           "# the jump host",
-          "Host jump",
-          "  HostName 127.0.0.1",
-          `  Port ${jump.port}`,
-          `  User ${jump.user}`,
-          `  IdentityFile ${jump.clientKey}`,
-          "  IdentitiesOnly yes",
-          `  UserKnownHostsFile ${knownHosts}`,
+          ...hostBlock("jump", jump),
           "",
           // Named like a built-in profile: the built-in stays, a note says why.
           "Host lab",
@@ -111,13 +118,7 @@ beforeAll(async () => {
       writeFileSync(
         join(home, ".ssh", "conf.d", "target.conf"),
         [
-          "Host target",
-          "  HostName 127.0.0.1",
-          `  Port ${target.port}`,
-          `  User ${target.user}`,
-          `  IdentityFile ${target.clientKey}`,
-          "  IdentitiesOnly yes",
-          `  UserKnownHostsFile ${knownHosts}`,
+          ...hostBlock("target", target),
           "  ProxyJump jump",
           "",
           "Host target-alias",
@@ -243,19 +244,7 @@ describe("ssh config hosts as profiles", () => {
   });
 
   it("edits apply to the next open_session without a restart; a broken edit keeps the last good config", async () => {
-    appendFileSync(
-      sshConfig,
-      [
-        "Host added-later",
-        "  HostName 127.0.0.1",
-        `  Port ${jump.port}`,
-        `  User ${jump.user}`,
-        `  IdentityFile ${jump.clientKey}`,
-        "  IdentitiesOnly yes",
-        `  UserKnownHostsFile ${knownHosts}`,
-        "",
-      ].join("\n"),
-    );
+    appendFileSync(sshConfig, [...hostBlock("added-later", jump), ""].join("\n"));
     await pollUntil(async () => row((await profiles()).rows, "added-later"), { timeoutMs: 15_000 });
     const open = await h.call("open_session", { profile: "added-later" });
     expect(open.ok).toBe(true);

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { EXIT, fingerprint, hostSpec, knownKeys, verifyHostKey } from "../../src/ssh/ssh2-bridge.js";
+import { hostSpec, knownKeys } from "../../src/ssh/known-hosts.js";
+import { EXIT, fingerprint, verifyHostKey } from "../../src/ssh/ssh2-bridge.js";
 
 /** The ssh2 bridge's host key logic: known_hosts parsing (hashed too), accept-new, refusals. */
 
